@@ -1,0 +1,87 @@
+"""The Typer app. Commands live one concern a module; plugins add theirs through a hook.
+
+Nothing here imports torch at module level, so ``gentext --help`` and ``gentext models``
+start fast; commands import the heavy library modules when they run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from gentext.errors import GentextError
+
+
+class GentextGroup(TyperGroup):
+    """Turns a GentextError from any command into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GentextError as exc:
+            typer.echo(f"gentext: error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(
+    name="gentext",
+    cls=GentextGroup,
+    help="Generative models of text: train, sample and evaluate any family, each a plugin.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool):
+    if value:
+        from gentext import __version__
+
+        typer.echo(f"gentext {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version_callback,
+                                       is_eager=True, help="Print the version and exit.")):
+    """Generative models of text: train, sample and evaluate any family, each a plugin."""
+
+
+def _add_builtin_commands() -> None:
+    from gentext_cli import evaluate, listing, sample, train
+
+    for module in (train, sample, evaluate, listing):
+        module.register(app)
+
+
+_add_builtin_commands()
+_plugins_added = False
+
+
+def build_app() -> typer.Typer:
+    """The app with every plugin's commands added (once)."""
+    global _plugins_added
+    if not _plugins_added:
+        from gentext.plugins import add_commands
+
+        add_commands(app)
+        _plugins_added = True
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        build_app()
+    except GentextError as exc:  # e.g. a broken plugin under GENTEXT_STRICT_PLUGINS=1
+        print(f"gentext: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    app(args=argv, prog_name="gentext")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""`gentext eval`: the likelihood of a split under a trained run, in honest units."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gentext.errors import GentextError
+from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_run_on
+
+KIND_WORDING = {
+    "exact": "exact (the model's own likelihood)",
+    "bound": "an upper bound on -log p (the true figure is lower)",
+    "estimate": "a stochastic estimate",
+}
+
+
+def evaluate(
+    run: Path = RUN_ARGUMENT,
+    data: Optional[str] = typer.Option(None, "--data", help="Score this corpus or file instead of the run's."),
+    split: str = typer.Option("test", "--split", help="train, valid, test, or all."),
+    samples: int = typer.Option(0, "--samples", help="Also draw N samples and score them with "
+                                                     "every registered sample metric."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Examples per forward pass."),
+    device: str = DEVICE_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Score a split: nats/token, perplexity, bits per byte, and what kind of figure it is."""
+    from gentext.checkpoint import write_atomic
+    from gentext.data.pipeline import load_splits
+    from gentext.evaluate import evaluate as score_split, sample_metrics, sample_texts
+    from gentext.plugins import registry
+
+    loaded = load_run_on(run, device)
+    if loaded.spec.likelihood == "none":
+        raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
+    if batch_size < 1:
+        raise GentextError(f"--batch-size must be at least 1, got {batch_size}")
+    splits = load_splits(loaded.config.data, source=data)
+    result = score_split(loaded.model, splits.get(split), loaded.tokenizer, split,
+                         loaded.spec.likelihood, loaded.config.data.max_len, batch_size)
+    report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
+              "data": data or loaded.config.data.source, **result.as_dict()}
+    if samples > 0:
+        texts = sample_texts(loaded.model, loaded.tokenizer, samples, loaded.config.data.max_len)
+        references = {"train": [e["text"] for e in splits.train], "test": [e["text"] for e in splits.test]}
+        report["sample_metrics"] = sample_metrics(texts, references, registry().metrics)
+    if data is None:
+        write_atomic(Path(run) / f"eval-{split}.json", json.dumps(report, indent=2) + "\n")
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"run:         {run} ({loaded.spec.name}, step {report['step']})")
+    typer.echo(f"split:       {split} of {report['data']}: {result.examples:,} examples, "
+               f"{result.tokens:,} tokens, {result.bytes:,} bytes (sha256 {result.split_sha256[:12]})")
+    if result.dropped:
+        typer.echo(f"left out:    {result.dropped} examples longer than "
+                   f"{loaded.config.data.max_len} tokens")
+    typer.echo(f"likelihood:  {KIND_WORDING.get(result.likelihood, result.likelihood)}")
+    typer.echo(f"nats/token:  {result.nats_per_token:.4f}")
+    typer.echo(f"perplexity:  {result.perplexity:.2f} (tokenizer: {result.tokenizer})")
+    typer.echo(f"bits/byte:   {result.bits_per_byte:.4f} (UTF-8 bytes, one more per example)")
+    for name, value in report.get("sample_metrics", {}).items():
+        typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(evaluate)

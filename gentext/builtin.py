@@ -1,0 +1,30 @@
+"""What the core itself registers, through the same hooks as every plugin: the default
+corpus and the sample metrics."""
+
+from gentext.hookspecs import hookimpl
+from gentext.specs import DatasetSpec, MetricSpec
+
+
+@hookimpl
+def register_datasets(register):
+    from gentext.data.corpus import load_austen
+
+    register(DatasetSpec(
+        name="austen",
+        description="Jane Austen's six novels, ~27,600 sentences of 4-50 words (public domain)",
+        load=load_austen,
+    ))
+
+
+@hookimpl
+def register_metrics(register):
+    from gentext import metrics
+
+    register(MetricSpec("distinct-1", "distinct unigrams / all unigrams in the samples",
+                        lambda samples, refs: metrics.distinct_n(samples, 1), "test", True))
+    register(MetricSpec("distinct-2", "distinct bigrams / all bigrams in the samples",
+                        lambda samples, refs: metrics.distinct_n(samples, 2), "test", True))
+    register(MetricSpec("known-words", "share of sampled words found in the training split",
+                        metrics.known_word_rate, "train", True))
+    register(MetricSpec("mean-words", "mean sample length in words", metrics.mean_words,
+                        "test", None))

@@ -1,0 +1,197 @@
+"""Run directories: save and load models, tokenizer, config and resumable training state.
+
+Layout of ``runs/<name>/``::
+
+    config.toml        the resolved run config
+    tokenizer.json     the tokenizer, HF tokenizers format
+    model/             gentext.json (format, model, plugin, step, weights' SHA-256),
+                       config.json, model.safetensors
+    checkpoints/       state.json + state.safetensors: optimizer, schedule, RNG, data position
+    metrics.jsonl      one JSON object per log or evaluation
+    samples.txt        samples drawn at the end of training
+    loss.png           the loss curves
+
+Weights are safetensors and configs JSON or TOML: nothing is unpickled, so loading a run from
+a stranger is safe. Every file is written to a temporary name and renamed into place, so an
+interrupted write never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from gentext.config import RunConfig, build_config, read_toml, to_toml
+from gentext.errors import GentextError
+
+FORMAT_VERSION = 1
+MODEL_DIR, CHECKPOINT_DIR = "model", "checkpoints"
+CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE = "config.toml", "tokenizer.json", "metrics.jsonl"
+WEIGHTS_FILE, META_FILE, MODEL_CONFIG_FILE = "model.safetensors", "gentext.json", "config.json"
+STATE_FILE, STATE_TENSORS_FILE = "state.json", "state.safetensors"
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    os.replace(partial, path)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
+    """Create ``out`` for a new run; refuse to touch an existing one without --resume/--force."""
+    out = Path(out)
+    if resume:
+        if not (out / CHECKPOINT_DIR / STATE_FILE).is_file():
+            raise GentextError(f"cannot resume: {str(out)!r} has no checkpoint "
+                               f"({CHECKPOINT_DIR}/{STATE_FILE}); start it without --resume")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not force:
+            raise GentextError(f"run directory {str(out)!r} already exists; pass --resume to "
+                               "continue it, --force to replace it, or --out for a new one")
+        if not (out / CONFIG_FILE).is_file() and not (out / MODEL_DIR).is_dir():
+            raise GentextError(f"--force refuses to delete {str(out)!r}: it is not a gentext run")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def save_model(run_dir: Path, model, model_name: str, plugin: str, plugin_version: str,
+               step: int) -> None:
+    """Write ``model/``: weights (safetensors), the model config and what produced them."""
+    from safetensors.torch import save_model as save_weights
+
+    folder = Path(run_dir) / MODEL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{WEIGHTS_FILE}.partial"
+    save_weights(model, str(partial))
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "model": model_name,
+        "plugin": plugin,
+        "plugin_version": plugin_version,
+        "step": step,
+        "weights_sha256": sha256_file(partial),
+    }
+    write_atomic(folder / MODEL_CONFIG_FILE, json.dumps(dataclasses.asdict(model.config), indent=2))
+    os.replace(partial, folder / WEIGHTS_FILE)
+    write_atomic(folder / META_FILE, json.dumps(meta, indent=2))
+
+
+@dataclass
+class Run:
+    """A loaded run: its config, tokenizer and model (on the CPU, in eval mode)."""
+
+    path: Path
+    config: RunConfig
+    tokenizer: object
+    model: object
+    meta: dict
+    spec: object
+
+
+def _not_a_run(path: Path, why: str) -> GentextError:
+    return GentextError(f"{str(path)!r} is not a gentext run ({why}); "
+                        "give the directory that `gentext train` wrote")
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """The resolved config of the run at ``path`` (the model's plugin must be installed)."""
+    from gentext.config import model_name_of
+    from gentext.plugins import get_model
+
+    path = Path(path)
+    if not path.is_dir():
+        raise GentextError(f"run directory {str(path)!r} does not exist")
+    if not (path / CONFIG_FILE).is_file():
+        raise _not_a_run(path, f"no {CONFIG_FILE}")
+    table = read_toml(path / CONFIG_FILE)
+    name = model_name_of(table)
+    if not name:
+        raise _not_a_run(path, f"{CONFIG_FILE} names no model")
+    return build_config(name, get_model(name).config, table)
+
+
+def load_run(path: Path) -> Run:
+    """Load a run for sampling or evaluation, checking the weights against their SHA-256."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model as load_weights
+
+    from gentext.model import Vocab
+    from gentext.plugins import get_model
+    from gentext.tokenizer import TextTokenizer
+
+    path = Path(path)
+    config = read_run_config(path)
+    folder = path / MODEL_DIR
+    for needed in (folder / META_FILE, folder / WEIGHTS_FILE, path / TOKENIZER_FILE):
+        if not needed.is_file():
+            raise _not_a_run(path, f"no {needed.relative_to(path)}; was training stopped "
+                                   "before its first checkpoint?")
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _not_a_run(path, f"{MODEL_DIR}/{META_FILE} is not valid JSON") from exc
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise GentextError(f"run {str(path)!r} has format version {meta.get('format_version')}; "
+                           f"this gentext reads version {FORMAT_VERSION}")
+    if sha256_file(folder / WEIGHTS_FILE) != meta.get("weights_sha256"):
+        raise GentextError(f"the weights in {str(folder / WEIGHTS_FILE)!r} are truncated or "
+                           "corrupted (SHA-256 mismatch); retrain or restore them")
+    spec = get_model(config.run.model)
+    tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)
+    vocab = Vocab(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    model = spec.model_class()(config.model, vocab)
+    try:
+        missing, unexpected = load_weights(model, str(folder / WEIGHTS_FILE), strict=False)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise GentextError(f"the weights in {str(folder / WEIGHTS_FILE)!r} cannot be read: {exc}") from exc
+    if missing or unexpected:
+        raise GentextError(f"the weights in {str(folder)!r} do not fit model {spec.name!r} "
+                           f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    model.eval()
+    return Run(path=path, config=config, tokenizer=tokenizer, model=model, meta=meta, spec=spec)
+
+
+def save_config(run_dir: Path, config: RunConfig) -> None:
+    write_atomic(Path(run_dir) / CONFIG_FILE, to_toml(config))
+
+
+def save_training_state(run_dir: Path, tensors: dict, state: dict) -> None:
+    """Write the resumable state: tensors to safetensors, everything else to JSON."""
+    from safetensors.torch import save_file
+
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{STATE_TENSORS_FILE}.partial"
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(partial))
+    os.replace(partial, folder / STATE_TENSORS_FILE)
+    write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))  # written last: the commit
+
+
+def load_training_state(run_dir: Path) -> tuple[dict, dict]:
+    """The (tensors, state) written by `save_training_state`."""
+    from safetensors.torch import load_file
+
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    try:
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        tensors = load_file(str(folder / STATE_TENSORS_FILE))
+    except Exception as exc:  # noqa: BLE001 - any damage means the same thing to the user
+        raise GentextError(f"the checkpoint in {str(folder)!r} cannot be read ({exc}); "
+                           "start again with --force") from exc
+    return tensors, state

@@ -1,0 +1,214 @@
+"""Run configuration: dataclasses with commented defaults, TOML files, ``--set`` overrides.
+
+A run's config has four sections: ``[run]`` (which model), ``[data]``, ``[train]`` and
+``[model]`` (the family's own dataclass). Every key and value is checked against the
+dataclasses, so a typo is a one-line error naming the key and the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gentext.errors import GentextError
+
+
+@dataclass
+class DataConfig:
+    source: str = "austen"  # a registered corpus name, or a .txt/.txt.gz/.jsonl file or datasets folder
+    tokenizer: str = "bpe"  # "bpe" (byte-level BPE) or "char"
+    vocab_size: int = 4096  # BPE vocabulary, special tokens included (ignored by "char")
+    max_len: int = 128  # longest example in tokens, BOS and EOS included; longer ones are left out
+    valid_fraction: float = 0.05  # share of examples held out for validation
+    test_fraction: float = 0.05  # share held out for the test split
+    split_seed: int = 0  # the split is a fixed function of the data and this seed
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1500  # optimizer steps
+    batch_size: int = 64  # examples per step
+    lr: float = 2e-3  # peak learning rate
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 100  # linear warm-up from 0 to lr
+    weight_decay: float = 0.1  # AdamW decay on matrices (not on biases, norms, embeddings' positions)
+    beta1: float = 0.9
+    beta2: float = 0.99  # a little lower than 0.999: steadier for small batches
+    grad_clip: float = 1.0  # clip the global gradient norm (0 turns it off)
+    eval_every: int = 250  # validate and checkpoint every N steps
+    eval_examples: int = 0  # validation examples scored at each evaluation (0: the whole split)
+    log_every: int = 10  # write a metrics.jsonl row every N steps
+    seed: int = 0  # model initialisation, data order, dropout
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    compile: bool = True  # torch.compile the model on CUDA (never on the CPU)
+    samples: int = 10  # samples written to samples.txt at the end
+
+
+@dataclass
+class RunSection:
+    model: str = "gpt"  # the model family, as `gentext models` lists them
+
+
+@dataclass
+class RunConfig:
+    """The whole, resolved configuration of a run."""
+
+    run: RunSection = field(default_factory=RunSection)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: typing.Any = None  # the family's config dataclass instance
+
+    def sections(self) -> dict[str, typing.Any]:
+        return {"run": self.run, "data": self.data, "train": self.train, "model": self.model}
+
+
+def _type_name(kind) -> str:
+    origin = typing.get_origin(kind)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(kind))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(kind))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            type(None): "none"}.get(kind, str(kind))
+
+
+def _coerce(value, kind, key: str, from_text: bool):
+    """Turn ``value`` (TOML value, or text from --set) into ``kind`` or raise a one-line error."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(kind):
+            try:
+                return _coerce(value, option, key, from_text)
+            except GentextError:
+                continue
+    elif origin is typing.Literal:
+        for option in typing.get_args(kind):
+            if value == option or (from_text and str(option) == value):
+                return option
+    elif kind is type(None):
+        if from_text and value in ("none", "None", ""):
+            return None
+    elif kind is bool:
+        if isinstance(value, bool):
+            return value
+        if from_text and value.lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_text:
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_text:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"config field {key} has an unsupported type {kind!r}")
+    raise GentextError(f"config key {key} expects {_type_name(kind)}, got {value!r}")
+
+
+def _fields(section) -> dict[str, typing.Any]:
+    hints = typing.get_type_hints(type(section))
+    return {f.name: hints[f.name] for f in dataclasses.fields(section)}
+
+
+def _set(config: RunConfig, section_name: str, key: str, value, from_text: bool) -> None:
+    sections = config.sections()
+    if section_name not in sections or sections[section_name] is None:
+        raise GentextError(
+            f"unknown config section [{section_name}]; valid sections: {', '.join(sections)}"
+        )
+    section = sections[section_name]
+    fields = _fields(section)
+    if key not in fields:
+        raise GentextError(
+            f"unknown config key {section_name}.{key}; valid keys in [{section_name}]: "
+            f"{', '.join(fields)}"
+        )
+    setattr(section, key, _coerce(value, fields[key], f"{section_name}.{key}", from_text))
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``section.key=value`` into its parts."""
+    name, sep, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise GentextError(f"--set expects section.key=value (e.g. train.steps=100), got {text!r}")
+    return section, key, value.strip()
+
+
+def read_toml(path: Path) -> dict:
+    """Read a TOML config file into nested dicts."""
+    path = Path(path)
+    if not path.is_file():
+        raise GentextError(f"config file {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GentextError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+
+
+def model_name_of(table: dict) -> str | None:
+    """The model a TOML table names in its [run] section, if any."""
+    run = table.get("run", {})
+    return run.get("model") if isinstance(run, dict) else None
+
+
+def build_config(model_name: str, model_config_class: type, table: dict | None = None,
+                 overrides: list[str] = ()) -> RunConfig:
+    """Defaults, then a TOML table, then ``--set`` overrides, each checked against the schema."""
+    config = RunConfig(run=RunSection(model=model_name), model=model_config_class())
+    for section_name, values in (table or {}).items():
+        if not isinstance(values, dict):
+            raise GentextError(f"config key {section_name!r} must be a [section]; valid: "
+                               f"{', '.join(config.sections())}")
+        for key, value in values.items():
+            if section_name == "run" and key == "model":
+                continue  # chosen before the model's config class is known
+            _set(config, section_name, key, value, from_text=False)
+    for text in overrides:
+        section, key, value = parse_override(text)
+        if section == "run" and key == "model":
+            raise GentextError("choose the model with --model, not --set run.model")
+        _set(config, section, key, value, from_text=True)
+    return config
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def to_toml(config: RunConfig) -> str:
+    """The resolved config as TOML text (``None`` values are left out: they are the default)."""
+    lines = []
+    for name, section in config.sections().items():
+        lines.append(f"[{name}]")
+        for key, value in dataclasses.asdict(section).items():
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_dict(section) -> dict:
+    return dataclasses.asdict(section)

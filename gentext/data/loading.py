@@ -1,0 +1,128 @@
+"""Loading user data: .txt / .txt.gz (one example a line), .jsonl (a "text" field and an
+optional "label"), or a folder written by ``datasets.save_to_disk``, all through HF datasets.
+
+Files are checked first (exists, not empty, text, UTF-8) so a bad file is a one-line error
+that says which line is wrong, not a stack trace from deep inside a parser.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+from gentext.errors import GentextError
+
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json")
+
+
+def _quiet_datasets():
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity(logging.ERROR)
+    return datasets
+
+
+def _read_checked(path: Path) -> str:
+    """The file's text, or an error for a file that is empty, binary or not UTF-8."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise GentextError(f"data file {str(path)!r} could not be read: {exc}") from exc
+    if b"\x00" in raw:
+        raise GentextError(f"data file {str(path)!r} looks binary (it has NUL bytes); "
+                           "give a UTF-8 text file with one example a line")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise GentextError(f"data file {str(path)!r} is not UTF-8 (bad byte on line {line}); "
+                           "convert it, e.g. with iconv -t utf-8") from exc
+    if not text.strip():
+        raise GentextError(f"data file {str(path)!r} is empty")
+    return text
+
+
+def _check_examples(examples: list[dict], where: str) -> list[dict]:
+    for number, example in enumerate(examples, start=1):
+        text = example.get("text")
+        if not isinstance(text, str):
+            raise GentextError(f"{where}: example {number} has no \"text\" string field")
+    kept = [e for e in examples if e["text"].strip()]
+    if not kept:
+        raise GentextError(f"{where} has no non-empty examples")
+    return kept
+
+
+def _from_dataset(dataset) -> list[dict]:
+    columns = dataset.column_names
+    keep = [c for c in ("text", "label") if c in columns]
+    return [dict(zip(keep, row)) for row in zip(*(dataset[c] for c in keep))] if keep else \
+        [{} for _ in range(len(dataset))]
+
+
+def _load_text(path: Path) -> list[dict]:
+    _read_checked(path)
+    datasets = _quiet_datasets()
+    dataset = datasets.load_dataset("text", data_files=str(path), split="train")
+    return [{"text": t} for t in dataset["text"] if t.strip()]
+
+
+def _load_json(path: Path) -> list[dict]:
+    text = _read_checked(path)
+    datasets = _quiet_datasets()
+    try:
+        dataset = datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as exc:  # noqa: BLE001 - pyarrow/json raise many types for a bad line
+        raise GentextError(f"data file {str(path)!r} is not valid JSON lines: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+    if "text" not in dataset.column_names:
+        raise GentextError(f"data file {str(path)!r} has no \"text\" field; each line must be "
+                           'an object like {"text": "...", "label": "..."}')
+    examples = _from_dataset(dataset)
+    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    for example, line in zip(examples, lines):
+        if not isinstance(example.get("text"), str):
+            raise GentextError(f"data file {str(path)!r}, line {line}: no \"text\" string field")
+    return _check_examples(examples, f"data file {str(path)!r}")
+
+
+def load_folder(path: Path):
+    """A ``save_to_disk`` folder: a Dataset (list of examples) or a DatasetDict (its splits)."""
+    datasets = _quiet_datasets()
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise GentextError(f"{str(path)!r} is not a folder written by datasets.save_to_disk "
+                           f"({type(exc).__name__})") from exc
+    if isinstance(loaded, datasets.DatasetDict):
+        return {name: _check_examples(_from_dataset(split), f"split {name!r} of {str(path)!r}")
+                for name, split in loaded.items()}
+    if "text" not in loaded.column_names:
+        raise GentextError(f"dataset {str(path)!r} has no \"text\" column")
+    return _check_examples(_from_dataset(loaded), f"dataset {str(path)!r}")
+
+
+def load_source(source: str, registered: dict):
+    """Examples for ``--data``: a registered corpus name, a file, or a datasets folder.
+
+    Returns a list of examples, or a dict of split name -> examples for a folder that
+    already holds splits.
+    """
+    if source in registered:
+        return _check_examples(registered[source].load(), f"dataset {source!r}")
+    path = Path(source).expanduser()
+    if not path.exists():
+        names = ", ".join(sorted(registered)) or "none"
+        raise GentextError(f"data {source!r} is neither a file nor a folder nor a registered "
+                           f"dataset (registered: {names})")
+    if path.is_dir():
+        return load_folder(path)
+    if path.name.endswith(TEXT_SUFFIXES):
+        return _load_text(path)
+    if path.name.endswith(JSON_SUFFIXES):
+        return _load_json(path)
+    raise GentextError(f"data file {str(path)!r} has an unknown type; use .txt, .txt.gz, "
+                       ".jsonl or a datasets.save_to_disk folder")

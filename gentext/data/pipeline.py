@@ -1,0 +1,26 @@
+"""From a DataConfig to splits of examples: the one path every command takes."""
+
+from __future__ import annotations
+
+from gentext.config import DataConfig
+from gentext.data.loading import load_source
+from gentext.data.splits import Splits, split_examples
+
+SPLIT_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "test": "test"}
+
+
+def load_splits(data: DataConfig, source: str | None = None) -> Splits:
+    """Load ``source`` (default: ``data.source``) and split it the way ``data`` says.
+
+    A datasets folder that already has train, valid (or validation) and test splits keeps
+    them; anything else is split deterministically with ``data.split_seed``.
+    """
+    from gentext.plugins import registry
+
+    loaded = load_source(source or data.source, registry().datasets)
+    if isinstance(loaded, dict):
+        named = {SPLIT_ALIASES[k]: v for k, v in loaded.items() if k in SPLIT_ALIASES}
+        if set(named) == {"train", "valid", "test"}:
+            return Splits(**named)
+        loaded = [example for split in loaded.values() for example in split]
+    return split_examples(loaded, data.valid_fraction, data.test_fraction, data.split_seed)

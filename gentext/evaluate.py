@@ -1,0 +1,114 @@
+"""Scoring a model on a split under the likelihood protocol, and sample metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from gentext import metrics
+from gentext.data.batching import Encoded, encode_split, eval_batches
+from gentext.data.splits import texts_sha256
+from gentext.errors import GentextError
+
+EVAL_BATCH_SIZE = 64
+
+
+@dataclass
+class Evaluation:
+    """A likelihood figure with everything needed to read it honestly."""
+
+    split: str
+    likelihood: str  # exact, bound, estimate
+    tokenizer: str
+    examples: int
+    tokens: int  # predicted tokens, <eos> included
+    bytes: int  # UTF-8 bytes plus one per example
+    nats: float  # summed negative log-likelihood (or its bound)
+    dropped: int  # examples left out as longer than the model's context
+    split_sha256: str
+
+    @property
+    def nats_per_token(self) -> float:
+        return metrics.nats_per_token(self.nats, self.tokens)
+
+    @property
+    def perplexity(self) -> float:
+        return metrics.perplexity(self.nats, self.tokens)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return metrics.bits_per_byte(self.nats, self.bytes)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "nats_per_token": self.nats_per_token,
+                "perplexity": self.perplexity, "bits_per_byte": self.bits_per_byte}
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def score(model, encoded: Encoded, pad_id: int,
+          batch_size: int = EVAL_BATCH_SIZE) -> tuple[float, int]:
+    """Summed nats and predicted tokens over every sequence of a split."""
+    was_training = model.training
+    model.eval()
+    device = model_device(model)
+    nats, tokens = 0.0, 0
+    for batch in eval_batches(encoded, batch_size, pad_id):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        batch_nats, batch_tokens = model.nll(batch)
+        nats += float(batch_nats)
+        tokens += batch_tokens
+    model.train(was_training)
+    return nats, tokens
+
+
+def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str,
+             max_len: int, batch_size: int = EVAL_BATCH_SIZE) -> Evaluation:
+    """Score every example of a split that fits the model's context."""
+    return evaluate_encoded(model, encode_split(examples, tokenizer, max_len), tokenizer, split,
+                            likelihood, batch_size)
+
+
+def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,
+                     batch_size: int = EVAL_BATCH_SIZE) -> Evaluation:
+    """`evaluate` for a split already encoded (the training loop encodes once)."""
+    if not encoded.sequences:
+        raise GentextError(f"no example of the {split} split fits the model's context")
+    nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size)
+    if not math.isfinite(nats):
+        raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
+    return Evaluation(split=split, likelihood=likelihood, tokenizer=tokenizer.name,
+                      examples=len(encoded.sequences), tokens=tokens,
+                      bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
+                      dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts))
+
+
+def sample_texts(model, tokenizer, n: int, max_len: int, seed: int = 0, batch_size: int = 100,
+                 **sampling) -> list[str]:
+    """Draw ``n`` samples and detokenise them (batched, seeded)."""
+    generator = torch.Generator(device=model_device(model)).manual_seed(seed)
+    texts = []
+    while len(texts) < n:
+        count = min(batch_size, n - len(texts))
+        sequences = model.sample(count, max_len, generator=generator, **sampling)
+        texts += [tokenizer.decode(s) for s in sequences]
+    return texts
+
+
+def sample_metrics(samples: list[str], references: dict[str, list[str]], specs: dict) -> dict:
+    """Every registered sample metric, each against the split it names."""
+    return {name: spec.compute(samples, references[spec.references]) for name, spec in specs.items()}
+
+
+def write_json(path: Path, data: dict) -> None:
+    import json
+
+    from gentext.checkpoint import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2) + "\n")

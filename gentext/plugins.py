@@ -1,0 +1,171 @@
+"""The plugin manager: entry points in the group ``gentext`` loaded one at a time.
+
+Built-in families are entry points too, so they load exactly like third-party plugins. A
+plugin that fails to import costs one warning line, never the whole tool (unless
+GENTEXT_STRICT_PLUGINS=1); two plugins claiming one name is an error naming both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+import pluggy
+
+import gentext
+from gentext import builtin, hookspecs
+from gentext.errors import GentextError
+from gentext.specs import DatasetSpec, MetricSpec, ModelSpec
+
+ENTRY_POINT_GROUP = "gentext"
+STRICT_ENV = "GENTEXT_STRICT_PLUGINS"
+CORE_PLUGIN = "gentext"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin as `gentext plugins` shows it."""
+
+    name: str
+    version: str
+    hooks: tuple[str, ...]
+
+
+class Registry:
+    """Everything the plugins registered, keyed by name, with the plugin that owns it."""
+
+    def __init__(self):
+        self.models: dict[str, ModelSpec] = {}
+        self.datasets: dict[str, DatasetSpec] = {}
+        self.metrics: dict[str, MetricSpec] = {}
+        self.owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin name
+
+    def add(self, kind: str, table: dict, spec, plugin: str) -> None:
+        key = (kind, spec.name)
+        if key in self.owner:
+            raise GentextError(
+                f"{kind} {spec.name!r} is registered by both plugin {self.owner[key]!r} "
+                f"and plugin {plugin!r}; uninstall one of them"
+            )
+        self.owner[key] = plugin
+        table[spec.name] = spec
+
+
+_manager: pluggy.PluginManager | None = None
+_versions: dict[str, str] = {}
+_registry: Registry | None = None
+
+
+def _strict() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip() not in ("", "0", "false", "no")
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    """Import each entry point on its own so one broken plugin cannot take the rest down."""
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        if manager.has_plugin(entry_point.name):
+            continue  # the same distribution seen twice on sys.path
+        try:
+            plugin = entry_point.load()
+            manager.register(plugin, name=entry_point.name)
+        except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported the same way
+            message = (
+                f"plugin {entry_point.name!r} ({entry_point.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            if _strict():
+                raise GentextError(message) from exc
+            print(f"gentext: warning: {message} (skipped)", file=sys.stderr)
+            continue
+        dist = getattr(entry_point, "dist", None)
+        _versions[entry_point.name] = dist.version if dist is not None else "unknown"
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with the core and every entry point loaded."""
+    global _manager
+    if _manager is None:
+        manager = pluggy.PluginManager("gentext")
+        manager.add_hookspecs(hookspecs)
+        manager.register(builtin, name=CORE_PLUGIN)
+        _versions[CORE_PLUGIN] = gentext.__version__
+        _load_entry_points(manager)
+        manager.check_pending()
+        _manager = manager
+    return _manager
+
+
+def register_plugin(plugin, name: str, version: str = "unknown") -> None:
+    """Register a plugin object by hand (tests, notebooks); clears the cached registry."""
+    global _registry
+    plugin_manager().register(plugin, name=name)
+    plugin_manager().check_pending()
+    _versions[name] = version
+    _registry = None
+
+
+def unregister_plugin(name: str) -> None:
+    """Undo `register_plugin`."""
+    global _registry
+    plugin_manager().unregister(name=name)
+    _versions.pop(name, None)
+    _registry = None
+
+
+def reset() -> None:
+    """Forget every loaded plugin; the next call loads them afresh (used by tests)."""
+    global _manager, _registry
+    _manager = None
+    _registry = None
+    _versions.clear()
+
+
+def registry() -> Registry:
+    """Call the register hooks of every plugin once and return what they registered."""
+    global _registry
+    if _registry is None:
+        manager = plugin_manager()
+        found = Registry()
+        tables = {"model": found.models, "dataset": found.datasets, "metric": found.metrics}
+        for kind, table in tables.items():
+            hook = getattr(manager.hook, f"register_{kind}s")
+            for impl in hook.get_hookimpls():
+                plugin = manager.get_name(impl.plugin)
+
+                def register(spec, kind=kind, table=table, plugin=plugin):
+                    found.add(kind, table, spec, plugin)
+
+                impl.function(register=register)
+        _registry = found
+    return _registry
+
+
+def get_model(name: str) -> ModelSpec:
+    """The spec of model ``name``, or an error listing the known ones."""
+    models = registry().models
+    if name not in models:
+        known = ", ".join(sorted(models)) or "none (no plugin registered a model)"
+        raise GentextError(f"unknown model {name!r}; known models: {known}")
+    return models[name]
+
+
+def model_owner(name: str) -> str:
+    """The plugin that registered model ``name``."""
+    return registry().owner[("model", name)]
+
+
+def plugins() -> list[PluginInfo]:
+    """Every loaded plugin with its version and the hooks it implements."""
+    manager = plugin_manager()
+    listed = []
+    for name, plugin in manager.list_name_plugin():
+        hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
+        listed.append(PluginInfo(name=name, version=_versions.get(name, "unknown"), hooks=hooks))
+    return sorted(listed, key=lambda info: (info.name != CORE_PLUGIN, info.name))
+
+
+def add_commands(app) -> None:
+    """Let every plugin add its commands to the CLI app."""
+    plugin_manager().hook.register_commands(app=app)

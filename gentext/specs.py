@@ -1,0 +1,65 @@
+"""What plugins register: small, torch-free descriptions of models, datasets and metrics.
+
+A spec names its heavy parts by import string, so listing models never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+from gentext.errors import GentextError
+
+LikelihoodKind = Literal["exact", "bound", "estimate", "none"]
+LIKELIHOOD_KINDS = ("exact", "bound", "estimate", "none")
+
+
+def import_string(path: str):
+    """Import ``"package.module:Name"`` and return ``Name``."""
+    module_name, _, attribute = path.partition(":")
+    if not attribute:
+        raise ValueError(f"import string {path!r} must look like 'package.module:Name'")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model family: its CLI name, config dataclass and (lazily imported) model class."""
+
+    name: str
+    description: str  # one line, shown by `gentext models`
+    config: type  # a dataclass with a default for every field
+    model: str  # "package.module:Class" of a gentext.model.TextModel subclass
+    likelihood: LikelihoodKind  # what its `nll` is: exact, a bound, an estimate, or none
+
+    def __post_init__(self):
+        if self.likelihood not in LIKELIHOOD_KINDS:
+            raise ValueError(f"model {self.name!r}: likelihood must be one of {LIKELIHOOD_KINDS}")
+
+    def model_class(self):
+        """Import and return the model class (this is where torch gets imported)."""
+        try:
+            return import_string(self.model)
+        except ImportError as exc:
+            raise GentextError(f"model {self.name!r} could not be imported: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named corpus usable as ``--data NAME``; ``load()`` returns its examples."""
+
+    name: str
+    description: str
+    load: Callable[[], list[dict]]  # each example is {"text": str} plus an optional "label"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric of generated samples, scored against one split's texts."""
+
+    name: str
+    description: str
+    compute: Callable[[list[str], list[str]], float]  # (samples, references) -> value
+    references: Literal["train", "test"] = "test"
+    higher_is_better: bool | None = field(default=None)

@@ -1,0 +1,342 @@
+"""The one training loop, for every family: AdamW, warm-up + cosine, gradient clipping,
+periodic validation and checkpoints, on ``accelerate`` so the same code runs on a CPU or GPU.
+
+A run resumes exactly: the data order is a function of (seed, epoch), the learning rate a
+function of the step, and the optimizer, RNG and data position are checkpointed, so a resumed
+run follows the loss curve of an uninterrupted one. Ctrl-C checkpoints and stops; a non-finite
+loss stops without saving, keeping the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gentext import checkpoint
+from gentext.config import RunConfig, TrainConfig
+from gentext.data.batching import BatchStream, encode_split
+from gentext.data.pipeline import load_splits
+from gentext.errors import GentextError
+from gentext.evaluate import Evaluation, evaluate_encoded, sample_texts
+from gentext.model import TextModel, Vocab
+from gentext.plugins import get_model, model_owner, plugins
+from gentext.tokenizer import TextTokenizer, train_tokenizer
+
+INTERRUPTED_EXIT_CODE = 130
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int  # optimizer steps completed
+    seconds: float  # training wall-clock time, resumed sessions included
+    valid: Evaluation | None
+    status: str  # "finished", "interrupted" or "diverged"
+
+
+def resolve_device(name: str) -> str:
+    """"auto" picks CUDA when present; asking for CUDA without it is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GentextError("--device cuda was asked for, but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise GentextError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return name
+
+
+def learning_rate(step: int, train: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
+    if step < train.warmup_steps:
+        return train.lr * (step + 1) / train.warmup_steps
+    progress = (step - train.warmup_steps) / max(1, train.steps - train.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return train.lr * (train.min_lr_ratio + (1 - train.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: TextModel, train: TrainConfig, device: str) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not biases, norms' gains)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": train.weight_decay},
+        {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=train.lr, betas=(train.beta1, train.beta2),
+                             fused=device == "cuda")
+
+
+class InterruptFlag:
+    """The first Ctrl-C asks the loop to checkpoint and stop after this step; a second one
+    stops at once."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _optimizer_tensors(optimizer) -> tuple[dict, list]:
+    state = optimizer.state_dict()
+    tensors = {f"optimizer.{index}.{name}": value
+               for index, values in state["state"].items()
+               for name, value in values.items() if torch.is_tensor(value)}
+    return tensors, state["param_groups"]
+
+
+def _restore_optimizer(optimizer, tensors: dict, param_groups: list) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def _rng_tensors(device: str) -> dict:
+    tensors = {"rng.cpu": torch.get_rng_state()}
+    if device == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    return tensors
+
+
+def _append_metrics(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, forget rows logged after the checkpoint: they will be logged again."""
+    if path.is_file():
+        rows = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        checkpoint.write_atomic(path, "".join(r + "\n" for r in rows))
+
+
+def plot_losses(metrics_path: Path, out: Path) -> None:
+    """Training and validation loss (nats/token) against steps, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    valid_rows = [r for r in rows if r.get("split") == "valid"]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], label="train loss")
+    axes.plot([r["step"] for r in valid_rows], [r["nats_per_token"] for r in valid_rows],
+              "o-", label="valid nats/token")
+    axes.set_xlabel("step")
+    axes.set_ylabel("nats per token")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    partial = out.with_name(f".{out.name}.partial.png")
+    figure.savefig(partial, dpi=100)
+    plt.close(figure)
+    partial.replace(out)
+
+
+def _check_resume(out: Path, config: RunConfig) -> None:
+    """A resumed run keeps its model, data and tokenizer; only [train] may change."""
+    saved = checkpoint.read_run_config(out)
+    for section in ("run", "data", "model"):
+        if getattr(saved, section) != getattr(config, section):
+            raise GentextError(f"--resume cannot change [{section}] of {str(out)!r}; "
+                               "only [train] settings may differ")
+
+
+def _progress(console, enabled: bool):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+                    console=console, disable=not enabled, transient=False)
+
+
+def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = False,
+          console=None, progress: bool = True) -> TrainResult:
+    """Train ``config.run.model`` into the run directory ``out``."""
+    from accelerate import Accelerator
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    out = Path(out)
+    spec = get_model(config.run.model)
+    plugin = model_owner(spec.name)
+    plugin_version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
+    cfg = config.train
+    for name in ("steps", "batch_size", "eval_every", "log_every"):
+        if getattr(cfg, name) < 1:
+            raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
+    device = resolve_device(cfg.device)
+    if resume:
+        _check_resume(out, config)
+    splits = load_splits(config.data)  # bad data fails here, before the run directory exists
+    checkpoint.prepare_run_dir(out, resume, force)
+    metrics_path = out / checkpoint.METRICS_FILE
+
+    if resume:
+        tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
+    else:
+        tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
+                                    config.data.vocab_size)
+        tokenizer.save(out / checkpoint.TOKENIZER_FILE)
+    checkpoint.save_config(out, config)
+
+    torch.manual_seed(cfg.seed)
+    vocab = Vocab(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    model: TextModel = spec.model_class()(config.model, vocab)
+    if model.max_len is not None and config.data.max_len > model.max_len:
+        raise GentextError(f"data.max_len ({config.data.max_len}) is longer than the model's "
+                           f"context ({model.max_len}); lower data.max_len or enlarge the model")
+    train_data = encode_split(splits.train, tokenizer, config.data.max_len)
+    valid_examples = splits.valid[: cfg.eval_examples] if cfg.eval_examples else splits.valid
+    valid_data = encode_split(valid_examples, tokenizer, config.data.max_len)
+    if not train_data.sequences:
+        raise GentextError(f"no training example fits in data.max_len={config.data.max_len} tokens")
+
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
+    optimizer = make_optimizer(model, cfg, device)
+    step, elapsed, position = 0, 0.0, {"epoch": 0, "index": 0}
+    if resume:
+        from safetensors.torch import load_model as load_weights
+
+        tensors, state = checkpoint.load_training_state(out)
+        load_weights(model, str(out / checkpoint.MODEL_DIR / checkpoint.WEIGHTS_FILE))
+        step, elapsed, position = state["step"], state["elapsed_s"], state["data"]
+        torch.set_rng_state(tensors["rng.cpu"])
+        if device == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        _truncate_metrics(metrics_path, step)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    core: TextModel = accelerator.unwrap_model(model)
+    if resume:
+        _restore_optimizer(optimizer, tensors, state["param_groups"])
+    if device == "cuda" and cfg.compile:
+        core.compile()  # in place: state_dict keys stay clean, loss() calls the compiled forward
+    stream = BatchStream(train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed, **position)
+
+    def save(done: int) -> None:
+        checkpoint.save_model(out, core, spec.name, plugin, plugin_version, done)
+        tensors, groups = _optimizer_tensors(optimizer)
+        checkpoint.save_training_state(out, {**tensors, **_rng_tensors(device)}, {
+            "step": done, "elapsed_s": elapsed + (time.perf_counter() - started),
+            "data": stream.position(), "param_groups": groups,
+        })
+
+    def validate(done: int) -> Evaluation | None:
+        if not valid_data.sequences:
+            return None
+        result = evaluate_encoded(core, valid_data, tokenizer, "valid", spec.likelihood)
+        _append_metrics(metrics_path, {"step": done, **result.as_dict()})
+        return result
+
+    console.print(f"gentext: training {spec.name} ({core.num_parameters():,} parameters) on "
+                  f"{device}, {len(train_data.sequences):,} training examples "
+                  f"({train_data.dropped} longer than {config.data.max_len} tokens left out), "
+                  f"tokenizer {tokenizer.name} -> {out}")
+    status, valid, started = "finished", None, time.perf_counter()
+    window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
+    nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)
+    loss_sum = torch.zeros((), device=accelerator.device)
+    model.train()
+    with InterruptFlag() as interrupt, _progress(console, progress) as bar:
+        task = bar.add_task("train", total=cfg.steps, completed=step, stats="")
+        while step < cfg.steps:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, cfg)
+            batch = next(stream)
+            window_tokens += int(batch["lengths"].sum())
+            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            with accelerator.autocast():
+                loss = core.loss(batch)["loss"]
+            nonfinite |= ~torch.isfinite(loss.detach())
+            accelerator.backward(loss)
+            if cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.detach().float()
+            step += 1
+            window_steps += 1
+            at_log = step % cfg.log_every == 0 or step == cfg.steps
+            at_eval = step % cfg.eval_every == 0 or step == cfg.steps or interrupt.raised
+            if (at_log or at_eval) and bool(nonfinite):
+                status = "diverged"
+                break
+            if at_log:
+                seconds = time.perf_counter() - window_start
+                mean_loss = float(loss_sum) / window_steps
+                row = {"step": step, "loss": mean_loss, "lr": learning_rate(step - 1, cfg),
+                       "tokens_per_s": window_tokens / seconds,
+                       "elapsed_s": elapsed + time.perf_counter() - started}
+                _append_metrics(metrics_path, row)
+                bar.update(task, completed=step,
+                           stats=f"loss {mean_loss:.3f}  {row['tokens_per_s']:,.0f} tok/s")
+                loss_sum.zero_()
+                window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
+            else:
+                bar.update(task, completed=step)
+            if at_eval:
+                valid = validate(step)
+                save(step)
+                if valid is not None:
+                    bar.console.print(f"step {step}: valid {valid.nats_per_token:.4f} nats/token, "
+                                      f"{valid.bits_per_byte:.4f} bits/byte")
+            if interrupt.raised:
+                status = "interrupted"
+                break
+    seconds = elapsed + time.perf_counter() - started
+    if status == "diverged":
+        raise GentextError(
+            f"the loss became NaN or infinite before step {step}; stopped without saving. "
+            f"The last good checkpoint (step {_saved_step(out)}) is kept in {str(out)!r}: "
+            "lower train.lr or raise train.warmup_steps, then --resume or --force")
+    if status == "finished":
+        _write_samples(core, tokenizer, config, out)
+    if metrics_path.is_file():
+        plot_losses(metrics_path, out / "loss.png")
+    if status == "interrupted":
+        raise GentextError(f"interrupted: checkpoint saved at step {step} in {str(out)!r}; "
+                           "continue with `gentext train --resume --out "
+                           f"{out}`", exit_code=INTERRUPTED_EXIT_CODE)
+    return TrainResult(out, step, seconds, valid, status)
+
+
+def _saved_step(out: Path) -> int | str:
+    try:
+        return json.loads((out / checkpoint.CHECKPOINT_DIR / checkpoint.STATE_FILE).read_text())["step"]
+    except (OSError, ValueError, KeyError):
+        return "none"
+
+
+def _write_samples(model: TextModel, tokenizer, config: RunConfig, out: Path) -> None:
+    if config.train.samples <= 0:
+        return
+    texts = sample_texts(model, tokenizer, config.train.samples, config.data.max_len,
+                         seed=config.train.seed)
+    checkpoint.write_atomic(out / "samples.txt", "".join(t + "\n" for t in texts))
+

@@ -1,0 +1,24 @@
+"""The gpt family: a decoder-only Transformer LM with GPT-2's architecture.
+
+Registered through the ``gentext`` entry point like any third-party plugin; this module
+stays torch-free so listing models is fast (the model class is named by import string).
+"""
+
+from gentext.hookspecs import hookimpl
+from gentext.specs import ModelSpec
+from gentext_gpt.config import GPTConfig
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="gpt",
+            description="decoder-only Transformer LM (GPT-2 architecture), KV-cache sampling",
+            config=GPTConfig,
+            model="gentext_gpt.model:GPT",
+            likelihood="exact",
+        )
+    )
