@@ -101,6 +101,11 @@ def sample_texts(model, tokenizer, n: int, max_len: int, seed: int = 0, batch_si
     return texts
 
 
+def one_line(text: str) -> str:
+    """A sample as one printable line: any line break it holds becomes a space."""
+    return " ".join(text.splitlines())
+
+
 def sample_metrics(samples: list[str], references: dict[str, list[str]], specs: dict) -> dict:
     """Every registered sample metric, each against the split it names."""
     return {name: spec.compute(samples, references[spec.references]) for name, spec in specs.items()}

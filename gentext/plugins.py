@@ -167,5 +167,11 @@ def plugins() -> list[PluginInfo]:
 
 
 def add_commands(app) -> None:
-    """Let every plugin add its commands to the CLI app."""
-    plugin_manager().hook.register_commands(app=app)
+    """Let each plugin add its commands to the CLI app, once per plugin and app."""
+    manager = plugin_manager()
+    done = app.__dict__.setdefault("_gentext_plugins_with_commands", set())
+    for impl in manager.hook.register_commands.get_hookimpls():
+        name = manager.get_name(impl.plugin)
+        if name not in done:
+            impl.function(app=app)
+            done.add(name)

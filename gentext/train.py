@@ -23,7 +23,7 @@ from gentext.config import RunConfig, TrainConfig
 from gentext.data.batching import BatchStream, encode_split
 from gentext.data.pipeline import load_splits
 from gentext.errors import GentextError
-from gentext.evaluate import Evaluation, evaluate_encoded, sample_texts
+from gentext.evaluate import Evaluation, evaluate_encoded, one_line, sample_texts
 from gentext.model import TextModel, Vocab
 from gentext.plugins import get_model, model_owner, plugins
 from gentext.tokenizer import TextTokenizer, train_tokenizer
@@ -193,9 +193,11 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
     device = resolve_device(cfg.device)
     if resume:
+        checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
         _check_resume(out, config)
     splits = load_splits(config.data)  # bad data fails here, before the run directory exists
-    checkpoint.prepare_run_dir(out, resume, force)
+    if not resume:
+        checkpoint.prepare_run_dir(out, resume=False, force=force)
     metrics_path = out / checkpoint.METRICS_FILE
 
     if resume:
@@ -338,5 +340,5 @@ def _write_samples(model: TextModel, tokenizer, config: RunConfig, out: Path) ->
         return
     texts = sample_texts(model, tokenizer, config.train.samples, config.data.max_len,
                          seed=config.train.seed)
-    checkpoint.write_atomic(out / "samples.txt", "".join(t + "\n" for t in texts))
+    checkpoint.write_atomic(out / "samples.txt", "".join(one_line(t) + "\n" for t in texts))
 

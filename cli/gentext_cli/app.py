@@ -59,17 +59,13 @@ def _add_builtin_commands() -> None:
 
 
 _add_builtin_commands()
-_plugins_added = False
 
 
 def build_app() -> typer.Typer:
-    """The app with every plugin's commands added (once)."""
-    global _plugins_added
-    if not _plugins_added:
-        from gentext.plugins import add_commands
+    """The app with every loaded plugin's commands added."""
+    from gentext.plugins import add_commands
 
-        add_commands(app)
-        _plugins_added = True
+    add_commands(app)
     return app
 
 

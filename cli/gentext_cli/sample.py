@@ -28,7 +28,7 @@ def sample(
         raise GentextError(f"--n must be at least 1, got {n}")
     if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or max_len < 0:
         raise GentextError("need --temperature >= 0, 0 < --top-p <= 1, --top-k >= 0, --max-len >= 0")
-    from gentext.evaluate import sample_texts
+    from gentext.evaluate import one_line, sample_texts
 
     loaded = load_run_on(run, device)
     sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
@@ -44,7 +44,7 @@ def sample(
         typer.echo(json.dumps({"run": str(run), "samples": texts}, indent=2))
     else:
         for text in texts:
-            typer.echo(text)
+            typer.echo(one_line(text))
 
 
 def register(app: typer.Typer) -> None:

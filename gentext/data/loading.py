@@ -8,13 +8,14 @@ that says which line is wrong, not a stack trace from deep inside a parser.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from pathlib import Path
 
 from gentext.errors import GentextError
 
 TEXT_SUFFIXES = (".txt", ".txt.gz")
-JSON_SUFFIXES = (".jsonl", ".jsonl.gz", ".json")
+JSON_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
 def _quiet_datasets():
@@ -70,23 +71,26 @@ def _load_text(path: Path) -> list[dict]:
     return [{"text": t} for t in dataset["text"] if t.strip()]
 
 
+def _check_json_lines(path: Path, text: str) -> None:
+    """Each non-blank line must be a JSON object with a "text" string; say which one is not."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise GentextError(f"data file {str(path)!r}, line {number}: not valid JSON "
+                               f"({exc.msg})") from exc
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise GentextError(f"data file {str(path)!r}, line {number}: no \"text\" string "
+                               'field; each line must look like {"text": "...", "label": "..."}')
+
+
 def _load_json(path: Path) -> list[dict]:
-    text = _read_checked(path)
+    _check_json_lines(path, _read_checked(path))
     datasets = _quiet_datasets()
-    try:
-        dataset = datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as exc:  # noqa: BLE001 - pyarrow/json raise many types for a bad line
-        raise GentextError(f"data file {str(path)!r} is not valid JSON lines: "
-                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
-    if "text" not in dataset.column_names:
-        raise GentextError(f"data file {str(path)!r} has no \"text\" field; each line must be "
-                           'an object like {"text": "...", "label": "..."}')
-    examples = _from_dataset(dataset)
-    lines = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    for example, line in zip(examples, lines):
-        if not isinstance(example.get("text"), str):
-            raise GentextError(f"data file {str(path)!r}, line {line}: no \"text\" string field")
-    return _check_examples(examples, f"data file {str(path)!r}")
+    dataset = datasets.load_dataset("json", data_files=str(path), split="train")
+    return _check_examples(_from_dataset(dataset), f"data file {str(path)!r}")
 
 
 def load_folder(path: Path):
