@@ -1,0 +1,145 @@
+"""Corpus, loading, splits, tokenizers and batches."""
+
+import gzip
+import json
+
+import pytest
+
+from gentext.config import DataConfig
+from gentext.data import AUSTEN_PATH, load_austen, split_examples, texts_sha256
+from gentext.data.batching import BatchStream, collate, encode_split
+from gentext.data.pipeline import load_splits
+from gentext.errors import GentextError
+from gentext.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextTokenizer, train_tokenizer
+
+
+def test_the_default_corpus_ships_inside_the_package():
+    assert AUSTEN_PATH.is_file() and (AUSTEN_PATH.parent / "PROVENANCE.md").is_file()
+    examples = load_austen()
+    assert 25_000 < len(examples) < 30_000
+    lengths = [len(e["text"].split()) for e in examples]
+    assert min(lengths) >= 4 and max(lengths) <= 50
+    assert any("truth universally acknowledged" in e["text"] for e in examples)
+
+
+def test_austen_split_is_deterministic_and_disjoint():
+    first, second = load_splits(DataConfig()), load_splits(DataConfig())
+    assert texts_sha256([e["text"] for e in first.test]) == texts_sha256([e["text"] for e in second.test])
+    n = len(first.train) + len(first.valid) + len(first.test)
+    assert n == len(load_austen()) and abs(len(first.test) - 0.05 * n) <= 1
+    other_seed = load_splits(DataConfig(split_seed=1))
+    assert [e["text"] for e in other_seed.test] != [e["text"] for e in first.test]
+
+
+def test_split_keeps_every_example_once():
+    examples = [{"text": f"sentence {i}"} for i in range(100)]
+    splits = split_examples(examples, 0.1, 0.2, seed=3)
+    seen = [e["text"] for e in splits.train + splits.valid + splits.test]
+    assert sorted(seen) == sorted(e["text"] for e in examples)
+    assert (len(splits.valid), len(splits.test)) == (10, 20)
+
+
+def test_too_little_data_is_an_error():
+    with pytest.raises(GentextError, match="at least 3"):
+        split_examples([{"text": "a"}, {"text": "b"}], 0.1, 0.1, 0)
+
+
+def test_jsonl_with_labels_loads(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps({"text": f"t {i}", "label": "ab"[i % 2]}) + "\n"
+                            for i in range(30)))
+    splits = load_splits(DataConfig(source=str(path)))
+    everything = splits.get("all")
+    assert len(everything) == 30 and {e["label"] for e in everything} == {"a", "b"}
+
+
+def test_datasets_folder_keeps_its_own_splits(tmp_path):
+    import datasets
+
+    parts = {name: datasets.Dataset.from_dict({"text": [f"{name} {i}" for i in range(n)]})
+             for name, n in (("train", 12), ("validation", 3), ("test", 4))}
+    datasets.DatasetDict(parts).save_to_disk(str(tmp_path / "ds"))
+    splits = load_splits(DataConfig(source=str(tmp_path / "ds")))
+    assert (len(splits.train), len(splits.valid), len(splits.test)) == (12, 3, 4)
+    assert splits.test[0]["text"] == "test 0"
+
+
+def test_datasets_folder_with_one_dataset_is_split(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"text": [f"line {i}" for i in range(40)]}).save_to_disk(str(tmp_path / "ds"))
+    splits = load_splits(DataConfig(source=str(tmp_path / "ds")))
+    assert len(splits.get("all")) == 40
+
+
+def test_txt_gz_and_txt_load_the_same(tmp_path, corpus):
+    gz = tmp_path / "c.txt.gz"
+    gz.write_bytes(gzip.compress(corpus.read_bytes()))
+    assert load_splits(DataConfig(source=str(gz))) == load_splits(DataConfig(source=str(corpus)))
+
+
+@pytest.mark.parametrize("kind", ["bpe", "char"])
+def test_tokenizer_round_trips_and_reserves_special_ids(kind, tmp_path):
+    texts = ["It is a truth universally acknowledged.", "Emma Woodhouse, handsome, clever."] * 20
+    tokenizer = train_tokenizer(texts, kind, 300)
+    ids = tokenizer.encode(texts[1])
+    assert tokenizer.decode(ids) == texts[1]
+    assert min(ids) > 3 and (tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id) == (PAD_ID, BOS_ID, EOS_ID)
+    tokenizer.save(tmp_path / "tokenizer.json")
+    assert TextTokenizer.load(tmp_path / "tokenizer.json").encode(texts[0]) == tokenizer.encode(texts[0])
+    assert tokenizer.kind == kind
+
+
+def test_bpe_round_trips_any_unicode():
+    tokenizer = train_tokenizer(["plain ascii text only"] * 10, "bpe", 300)
+    text = "naïve café — 東京 🙂"
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_tokenizer_is_cached_by_content_and_size():
+    from gentext.tokenizer import cache_dir
+
+    texts = [f"cache test sentence {i}" for i in range(50)]
+    train_tokenizer(texts, "bpe", 290)
+    before = set(cache_dir().iterdir())
+    train_tokenizer(texts, "bpe", 290)
+    assert set(cache_dir().iterdir()) == before
+    train_tokenizer(texts, "bpe", 291)
+    assert len(set(cache_dir().iterdir()) - before) == 1
+
+
+def test_unknown_tokenizer_and_tiny_vocab_are_errors():
+    with pytest.raises(GentextError, match="unknown tokenizer"):
+        train_tokenizer(["a"], "wordpiece", 300)
+    with pytest.raises(GentextError, match="at least"):
+        train_tokenizer(["a"], "bpe", 100)
+
+
+def test_encode_split_wraps_and_leaves_out_long_examples():
+    tokenizer = train_tokenizer(["a b c d e f g h"] * 10, "char")
+    encoded = encode_split([{"text": "abc"}, {"text": "a b c d e f g h"}], tokenizer, max_len=6)
+    assert encoded.sequences == [[BOS_ID, *tokenizer.encode("abc"), EOS_ID]]
+    assert encoded.dropped == 1 and encoded.texts == ["abc"]
+
+
+def test_collate_pads_and_records_lengths():
+    batch = collate([[1, 5, 2], [1, 5, 6, 7, 2]], pad_id=0)
+    assert batch["tokens"].tolist() == [[1, 5, 2, 0, 0], [1, 5, 6, 7, 2]]
+    assert batch["lengths"].tolist() == [3, 5]
+
+
+def test_batch_stream_resumes_at_the_same_batch():
+    tokenizer = train_tokenizer([f"s {i}" for i in range(10)], "char")
+    encoded = encode_split([{"text": f"s {i}" * (i % 5 + 1)} for i in range(37)], tokenizer, 64)
+    stream = BatchStream(encoded, 5, 0, seed=1)
+    first = [next(stream)["tokens"].tolist() for _ in range(11)]  # crosses an epoch boundary
+    resumed = BatchStream(encoded, 5, 0, seed=1, **BatchStream(encoded, 5, 0, seed=1).position())
+    assert [next(resumed)["tokens"].tolist() for _ in range(11)] == first
+    midway = BatchStream(encoded, 5, 0, seed=1)
+    for _ in range(9):
+        next(midway)
+    again = BatchStream(encoded, 5, 0, seed=1, **midway.position())
+    assert next(again)["tokens"].tolist() == first[9]
+    # an epoch is 8 batches (7 of 5 and one of 2) holding every example once
+    seen = [[t for t in row if t != 0] for batch in first[:8] for row in batch]
+    assert sorted(seen) == sorted(encoded.sequences)

@@ -1,0 +1,152 @@
+"""The gpt family: GPT-2's architecture exactly, KV-cache sampling, exact NLL."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gentext.data.batching import collate
+from gentext.model import Vocab, filter_logits
+from gentext_gpt.config import GPTConfig
+from gentext_gpt.model import GPT
+
+VOCAB = Vocab(size=77, pad_id=0, bos_id=1, eos_id=2)  # 77 pads to 128 rows
+
+
+def tiny(**overrides) -> GPT:
+    torch.manual_seed(0)
+    config = GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=24, dropout=0.0, **overrides)
+    return GPT(config, VOCAB).eval()
+
+
+def batch_of(*rows):
+    return collate([list(r) for r in rows], pad_id=VOCAB.pad_id)
+
+
+def test_padded_vocabulary_rows_are_never_predicted():
+    model = tiny()
+    assert model.padded_vocab == 128
+    logits = model(torch.tensor([[1, 5, 6]]))
+    assert logits.shape == (1, 3, 128)
+    assert torch.isinf(logits[..., VOCAB.size:]).all() and torch.isfinite(logits[..., :VOCAB.size]).all()
+    samples = model.sample(50, 20, generator=torch.Generator().manual_seed(0))
+    assert max(max(s, default=0) for s in samples) < VOCAB.size
+
+
+def test_nll_is_the_sum_of_next_token_log_probabilities_including_eos():
+    model = tiny()
+    rows = [(1, 10, 11, 12, 2), (1, 20, 2)]
+    nats, count = model.nll(batch_of(*rows))
+    expected = 0.0
+    for row in rows:
+        log_probs = F.log_softmax(model(torch.tensor([row[:-1]]))[0], dim=-1)
+        expected -= sum(log_probs[i, row[i + 1]].item() for i in range(len(row) - 1))
+    assert count == 4 + 2  # <bos> is not predicted, <eos> is
+    assert float(nats) == pytest.approx(expected, rel=1e-5)
+
+
+def test_padding_does_not_change_an_examples_nll():
+    model = tiny()
+    alone, _ = model.nll(batch_of((1, 20, 2)))
+    padded_first, _ = model.nll(batch_of((1, 20, 2), (1, 5, 6, 7, 8, 9, 2)))
+    longer, _ = model.nll(batch_of((1, 5, 6, 7, 8, 9, 2)))
+    assert float(padded_first) == pytest.approx(float(alone) + float(longer), rel=1e-5)
+
+
+def test_cached_sampling_gives_the_same_tokens_as_recomputing_the_prefix():
+    model = tiny()
+    for settings in ({}, {"top_k": 5}, {"top_p": 0.8, "temperature": 0.7}, {"prompt": [30, 31]}):
+        cached = model.sample(8, 20, generator=torch.Generator().manual_seed(1), **settings)
+        full = model.sample(8, 20, generator=torch.Generator().manual_seed(1), use_cache=False,
+                            **settings)
+        assert cached == full, settings
+        assert any(len(s) > 3 for s in cached)
+
+
+def test_cache_logits_match_full_forward():
+    model = tiny()
+    tokens = torch.tensor([[1, 4, 9, 16, 25, 36]])
+    full = model(tokens)
+    cache = model.new_cache(1, tokens.device, torch.float32)
+    steps = [model(tokens[:, :3], cache, 0)]
+    steps += [model(tokens[:, i : i + 1], cache, i) for i in range(3, 6)]
+    assert torch.allclose(torch.cat(steps, dim=1)[..., :VOCAB.size], full[..., :VOCAB.size],
+                          atol=1e-5)
+
+
+def test_prompted_samples_start_with_the_prompt_and_respect_max_len():
+    model = tiny()
+    samples = model.sample(4, 5, prompt=[40, 41], generator=torch.Generator().manual_seed(0))
+    assert all(s[:2] == [40, 41] and len(s) <= 2 + 5 for s in samples)
+
+
+def test_matches_transformers_gpt2_logits():
+    """Same weights in transformers' GPT2LMHeadModel give the same logits: the architecture
+    is GPT-2's, so the model can be exported without rework."""
+    transformers = pytest.importorskip("transformers")
+    model = tiny(pad_vocab_to=1)
+    config = transformers.GPT2Config(vocab_size=VOCAB.size, n_positions=24, n_embd=32, n_layer=2,
+                                     n_head=2, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0,
+                                     activation_function="gelu_new", layer_norm_epsilon=1e-5)
+    reference = transformers.GPT2LMHeadModel(config).eval()
+    state = {}
+    for name, tensor in model.state_dict().items():
+        # transformers' Conv1D stores Linear weights transposed
+        transposed = name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight"))
+        state[name] = tensor.t() if transposed else tensor
+    missing, unexpected = reference.load_state_dict(state, strict=False)
+    assert not unexpected and all(".attn.bias" in m or "masked_bias" in m for m in missing)
+    tokens = torch.tensor([[1, 5, 9, 13, 2]])
+    with torch.no_grad():
+        assert torch.allclose(model(tokens), reference(tokens).logits, atol=1e-5)
+
+
+def test_top_k_and_top_p_keep_the_right_tokens():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isfinite(filter_logits(logits, top_k=2)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.7)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.5)).tolist() == [[True, False, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.96)).all()
+
+
+def test_overfits_a_handful_of_sentences():
+    model = tiny().train()
+    rows = [(1, 10, 11, 12, 13, 2), (1, 20, 21, 22, 2), (1, 30, 31, 2)]
+    batch = batch_of(*rows)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = model.loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    nats, count = model.nll(batch)
+    # what is left is the choice of first word: one of three, log 3 nats for each sentence
+    assert float(nats) == pytest.approx(3 * math.log(3), abs=0.2)
+    greedy = model.sample(1, 10, temperature=0, prompt=[20])
+    assert greedy == [[20, 21, 22]]
+
+
+def test_too_long_prompt_is_a_clear_error():
+    from gentext.errors import GentextError
+
+    with pytest.raises(GentextError, match="context"):
+        tiny().sample(1, 5, prompt=list(range(5, 30)))
+
+
+def test_width_must_divide_by_heads():
+    from gentext.errors import GentextError
+
+    with pytest.raises(GentextError, match="n_head"):
+        GPT(GPTConfig(n_embd=30, n_head=4), VOCAB)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_nll_is_close_to_float32():
+    model = tiny().cuda()
+    batch = {k: v.cuda() for k, v in batch_of((1, 10, 11, 12, 2), (1, 20, 2)).items()}
+    exact, _ = model.nll(batch)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        mixed, _ = model.nll(batch)
+    assert float(mixed) == pytest.approx(float(exact), rel=2e-2)
