@@ -1,0 +1,36 @@
+# The quick start: `make demo` (set up, train gpt on the default corpus, sample, evaluate)
+# and `make test` (set up if needed, run the test suite). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/gpt
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+
+.PHONY: setup demo test docs clean
+
+$(VENV)/.installed: pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Train (or finish an interrupted run), then sample and evaluate on the test split.
+demo: setup
+	@if [ -f $(RUN)/samples.txt ]; then echo "$(RUN) is trained already (rm -r $(RUN) to retrain)"; \
+	elif [ -f $(RUN)/checkpoints/state.json ]; then $(BIN)/gentext train --resume --out $(RUN); \
+	else $(BIN)/gentext train --model gpt --out $(RUN); fi
+	$(BIN)/gentext sample $(RUN) --n 10
+	$(BIN)/gentext eval $(RUN)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+docs: setup
+	$(BIN)/pip install -e '.[docs]'
+	$(BIN)/mkdocs build --strict
+
+clean:
+	rm -rf $(VENV) site
