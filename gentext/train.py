@@ -221,7 +221,7 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
         raise GentextError(f"no training example fits in data.max_len={config.data.max_len} tokens")
 
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
-    optimizer = make_optimizer(model, cfg, device)
+    model.to(accelerator.device)  # before the optimizer: fused AdamW wants its params on CUDA
     step, elapsed, position = 0, 0.0, {"epoch": 0, "index": 0}
     if resume:
         from safetensors.torch import load_model as load_weights
@@ -233,6 +233,7 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
         if device == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"])
         _truncate_metrics(metrics_path, step)
+    optimizer = make_optimizer(model, cfg, device)
     model, optimizer = accelerator.prepare(model, optimizer)
     core: TextModel = accelerator.unwrap_model(model)
     if resume:
