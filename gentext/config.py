@@ -208,7 +208,3 @@ def to_toml(config: RunConfig) -> str:
                 lines.append(f"{key} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
-
-
-def to_dict(section) -> dict:
-    return dataclasses.asdict(section)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
@@ -109,11 +108,3 @@ def one_line(text: str) -> str:
 def sample_metrics(samples: list[str], references: dict[str, list[str]], specs: dict) -> dict:
     """Every registered sample metric, each against the split it names."""
     return {name: spec.compute(samples, references[spec.references]) for name, spec in specs.items()}
-
-
-def write_json(path: Path, data: dict) -> None:
-    import json
-
-    from gentext.checkpoint import write_atomic
-
-    write_atomic(path, json.dumps(data, indent=2) + "\n")

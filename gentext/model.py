@@ -4,7 +4,7 @@ The core trains, checkpoints, samples and evaluates any ``TextModel`` the same w
 only says how to compute its loss, how to sample, and how to score a batch honestly.
 
 Batches are dicts: ``tokens`` (B, T) long, each row <bos> ... <eos> then <pad>;
-``lengths`` (B,) the unpadded lengths; ``labels`` (B,) when the data has labels.
+``lengths`` (B,) the unpadded lengths.
 """
 
 from __future__ import annotations

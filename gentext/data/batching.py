@@ -20,46 +20,35 @@ class Encoded:
 
     sequences: list[list[int]]
     texts: list[str]
-    labels: list[int] | None
     dropped: int  # examples longer than max_len, left out
 
 
-def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
-                 label_ids: dict[str, int] | None = None) -> Encoded:
+def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int) -> Encoded:
     """Wrap each example in <bos>/<eos>; leave out (and count) those longer than ``max_len``."""
     texts = [e["text"] for e in examples]
-    sequences, kept_texts, labels = [], [], []
-    for example, ids in zip(examples, tokenizer.encode_batch(texts)):
+    sequences, kept_texts = [], []
+    for text, ids in zip(texts, tokenizer.encode_batch(texts)):
         sequence = [tokenizer.bos_id, *ids, tokenizer.eos_id]
-        if len(sequence) > max_len:
-            continue
-        sequences.append(sequence)
-        kept_texts.append(example["text"])
-        if label_ids is not None:
-            labels.append(label_ids[str(example.get("label"))])
-    return Encoded(sequences, kept_texts, labels if label_ids is not None else None,
-                   dropped=len(examples) - len(sequences))
+        if len(sequence) <= max_len:
+            sequences.append(sequence)
+            kept_texts.append(text)
+    return Encoded(sequences, kept_texts, dropped=len(examples) - len(sequences))
 
 
-def collate(sequences: list[list[int]], pad_id: int, labels: list[int] | None = None) -> dict:
-    """Pad to the longest sequence: {"tokens": (B, T), "lengths": (B,), "labels"?: (B,)}."""
+def collate(sequences: list[list[int]], pad_id: int) -> dict:
+    """Pad to the longest sequence: {"tokens": (B, T) long, "lengths": (B,) long}."""
     longest = max(len(s) for s in sequences)
     tokens = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
         tokens[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-    batch = {"tokens": tokens, "lengths": torch.tensor([len(s) for s in sequences])}
-    if labels is not None:
-        batch["labels"] = torch.tensor(labels, dtype=torch.long)
-    return batch
+    return {"tokens": tokens, "lengths": torch.tensor([len(s) for s in sequences])}
 
 
 def eval_batches(encoded: Encoded, batch_size: int, pad_id: int):
     """Batches of a split in length order (least padding), each example exactly once."""
     order = sorted(range(len(encoded.sequences)), key=lambda i: len(encoded.sequences[i]))
     for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        labels = [encoded.labels[i] for i in chunk] if encoded.labels is not None else None
-        yield collate([encoded.sequences[i] for i in chunk], pad_id, labels)
+        yield collate([encoded.sequences[i] for i in order[start : start + batch_size]], pad_id)
 
 
 class BatchStream:
@@ -95,8 +84,7 @@ class BatchStream:
             self._plan = self._epoch_plan(self.epoch)
         chunk = self._plan[self.index]
         self.index += 1
-        labels = [self.encoded.labels[i] for i in chunk] if self.encoded.labels is not None else None
-        return collate([self.encoded.sequences[i] for i in chunk], self.pad_id, labels)
+        return collate([self.encoded.sequences[i] for i in chunk], self.pad_id)
 
     def __iter__(self):
         return self
