@@ -176,56 +176,76 @@ def _progress(console, enabled: bool):
                     console=console, disable=not enabled, transient=False)
 
 
+@dataclass
+class _Prepared:
+    """What the loop trains on: the tokenizer, the model and the encoded splits."""
+
+    tokenizer: TextTokenizer
+    model: TextModel
+    train_data: object
+    valid_data: object
+
+
+def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _Prepared:
+    """Check the request, load the data, make (or reuse) the tokenizer, build the model.
+
+    Everything that can fail because of the user's input fails here, before a new run
+    directory is created."""
+    if resume:
+        checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
+        _check_resume(out, config)
+    splits = load_splits(config.data)
+    if not resume:
+        checkpoint.prepare_run_dir(out, resume=False, force=force)
+        tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
+                                    config.data.vocab_size)
+        tokenizer.save(out / checkpoint.TOKENIZER_FILE)
+    else:
+        tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
+    checkpoint.save_config(out, config)
+
+    torch.manual_seed(config.train.seed)
+    vocab = Vocab(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    model: TextModel = spec.model_class()(config.model, vocab)
+    max_len = config.data.max_len
+    if model.max_len is not None and max_len > model.max_len:
+        raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
+                           f"({model.max_len}); lower data.max_len or enlarge the model")
+    train_data = encode_split(splits.train, tokenizer, max_len)
+    if not train_data.sequences:
+        raise GentextError(f"no training example fits in data.max_len={max_len} tokens")
+    limit = config.train.eval_examples
+    valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len)
+    return _Prepared(tokenizer, model, train_data, valid_data)
+
+
+def _check_train_config(cfg: TrainConfig) -> None:
+    for name in ("steps", "batch_size", "eval_every", "log_every"):
+        if getattr(cfg, name) < 1:
+            raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
+
+
 def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = False,
           console=None, progress: bool = True) -> TrainResult:
     """Train ``config.run.model`` into the run directory ``out``."""
     from accelerate import Accelerator
     from rich.console import Console
+    from safetensors.torch import load_model as load_weights
 
     console = console or Console(stderr=True)
-    out = Path(out)
+    out, cfg = Path(out), config.train
     spec = get_model(config.run.model)
     plugin = model_owner(spec.name)
     plugin_version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
-    cfg = config.train
-    for name in ("steps", "batch_size", "eval_every", "log_every"):
-        if getattr(cfg, name) < 1:
-            raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
+    _check_train_config(cfg)
     device = resolve_device(cfg.device)
-    if resume:
-        checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
-        _check_resume(out, config)
-    splits = load_splits(config.data)  # bad data fails here, before the run directory exists
-    if not resume:
-        checkpoint.prepare_run_dir(out, resume=False, force=force)
-    metrics_path = out / checkpoint.METRICS_FILE
-
-    if resume:
-        tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
-    else:
-        tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
-                                    config.data.vocab_size)
-        tokenizer.save(out / checkpoint.TOKENIZER_FILE)
-    checkpoint.save_config(out, config)
-
-    torch.manual_seed(cfg.seed)
-    vocab = Vocab(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
-    model: TextModel = spec.model_class()(config.model, vocab)
-    if model.max_len is not None and config.data.max_len > model.max_len:
-        raise GentextError(f"data.max_len ({config.data.max_len}) is longer than the model's "
-                           f"context ({model.max_len}); lower data.max_len or enlarge the model")
-    train_data = encode_split(splits.train, tokenizer, config.data.max_len)
-    valid_examples = splits.valid[: cfg.eval_examples] if cfg.eval_examples else splits.valid
-    valid_data = encode_split(valid_examples, tokenizer, config.data.max_len)
-    if not train_data.sequences:
-        raise GentextError(f"no training example fits in data.max_len={config.data.max_len} tokens")
+    prepared = _prepare(config, out, resume, force, spec)
+    tokenizer, model, metrics_path = prepared.tokenizer, prepared.model, out / checkpoint.METRICS_FILE
 
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
     model.to(accelerator.device)  # before the optimizer: fused AdamW wants its params on CUDA
     step, elapsed, position = 0, 0.0, {"epoch": 0, "index": 0}
     if resume:
-        from safetensors.torch import load_model as load_weights
-
         tensors, state = checkpoint.load_training_state(out)
         load_weights(model, str(out / checkpoint.MODEL_DIR / checkpoint.WEIGHTS_FILE))
         step, elapsed, position = state["step"], state["elapsed_s"], state["data"]
@@ -240,7 +260,7 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
         _restore_optimizer(optimizer, tensors, state["param_groups"])
     if device == "cuda" and cfg.compile:
         core.compile()  # in place: state_dict keys stay clean, loss() calls the compiled forward
-    stream = BatchStream(train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed, **position)
+    stream = BatchStream(prepared.train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed, **position)
 
     def save(done: int) -> None:
         checkpoint.save_model(out, core, spec.name, plugin, plugin_version, done)
@@ -251,18 +271,20 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
         })
 
     def validate(done: int) -> Evaluation | None:
-        if not valid_data.sequences:
+        if not prepared.valid_data.sequences:
             return None
-        result = evaluate_encoded(core, valid_data, tokenizer, "valid", spec.likelihood)
+        result = evaluate_encoded(core, prepared.valid_data, tokenizer, "valid", spec.likelihood)
         _append_metrics(metrics_path, {"step": done, **result.as_dict()})
         return result
 
+    train_data = prepared.train_data
     console.print(f"gentext: training {spec.name} ({core.num_parameters():,} parameters) on "
                   f"{device}, {len(train_data.sequences):,} training examples "
                   f"({train_data.dropped} longer than {config.data.max_len} tokens left out), "
                   f"tokenizer {tokenizer.name} -> {out}")
     status, valid, started = "finished", None, time.perf_counter()
     window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
+    # accumulated on the device and read only at log/eval steps: no host sync every step
     nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)
     loss_sum = torch.zeros((), device=accelerator.device)
     model.train()
@@ -312,20 +334,27 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             if interrupt.raised:
                 status = "interrupted"
                 break
-    seconds = elapsed + time.perf_counter() - started
+    return _finish(status, step, elapsed + time.perf_counter() - started, valid, core, tokenizer,
+                   config, out)
+
+
+def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, config: RunConfig,
+            out: Path) -> TrainResult:
+    """Samples and plots for a finished run; a one-line error for a stopped one."""
     if status == "diverged":
         raise GentextError(
             f"the loss became NaN or infinite before step {step}; stopped without saving. "
             f"The last good checkpoint (step {_saved_step(out)}) is kept in {str(out)!r}: "
             "lower train.lr or raise train.warmup_steps, then --resume or --force")
     if status == "finished":
-        _write_samples(core, tokenizer, config, out)
+        _write_samples(model, tokenizer, config, out)
+    metrics_path = out / checkpoint.METRICS_FILE
     if metrics_path.is_file():
         plot_losses(metrics_path, out / "loss.png")
     if status == "interrupted":
         raise GentextError(f"interrupted: checkpoint saved at step {step} in {str(out)!r}; "
-                           "continue with `gentext train --resume --out "
-                           f"{out}`", exit_code=INTERRUPTED_EXIT_CODE)
+                           f"continue with `gentext train --resume --out {out}`",
+                           exit_code=INTERRUPTED_EXIT_CODE)
     return TrainResult(out, step, seconds, valid, status)
 
 
