@@ -154,7 +154,7 @@ def load_run(path: Path) -> Run:
                            "corrupted (SHA-256 mismatch); retrain or restore them")
     spec = get_model(config.run.model)
     tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)
-    vocab = Vocab(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    vocab = Vocab.of(tokenizer)
     model = spec.model_class()(config.model, vocab)
     try:
         missing, unexpected = load_weights(model, str(folder / WEIGHTS_FILE), strict=False)

@@ -41,6 +41,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # clip the global gradient norm (0 turns it off)
     eval_every: int = 200  # validate and checkpoint every N steps
     eval_examples: int = 0  # validation examples scored at each evaluation (0: the whole split)
+    valid_nll_samples: int = 10  # k of stochastic bounds (IWAE) at validation; exact models ignore it
     log_every: int = 10  # write a metrics.jsonl row every N steps
     seed: int = 0  # model initialisation, data order, dropout
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -28,6 +28,8 @@ class Evaluation:
     nats: float  # summed negative log-likelihood (or its bound)
     dropped: int  # examples left out as longer than the model's context
     split_sha256: str
+    nll_samples: int | None = None  # k of a stochastic bound, None for the family's default
+    extra: dict = field(default_factory=dict)  # the model's diagnostics (KL, MI, ...)
 
     @property
     def nats_per_token(self) -> float:
@@ -42,50 +44,70 @@ class Evaluation:
         return metrics.bits_per_byte(self.nats, self.bytes)
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "nats_per_token": self.nats_per_token,
-                "perplexity": self.perplexity, "bits_per_byte": self.bits_per_byte}
+        row = asdict(self)
+        extra = row.pop("extra")
+        return {**row, "nats_per_token": self.nats_per_token, "perplexity": self.perplexity,
+                "bits_per_byte": self.bits_per_byte, **extra}
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE):
+    """A split's evaluation batches, on the model's device."""
+    device = model_device(model)
+    for batch in eval_batches(encoded, batch_size, pad_id):
+        yield {k: v.to(device) for k, v in batch.items()}
+
+
 @torch.no_grad()
-def score(model, encoded: Encoded, pad_id: int,
-          batch_size: int = EVAL_BATCH_SIZE) -> tuple[float, int]:
+def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
+          samples: int | None = None) -> tuple[float, int]:
     """Summed nats and predicted tokens over every sequence of a split."""
     was_training = model.training
     model.eval()
-    device = model_device(model)
     nats, tokens = 0.0, 0
-    for batch in eval_batches(encoded, batch_size, pad_id):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        batch_nats, batch_tokens = model.nll(batch)
+    for batch in device_batches(model, encoded, pad_id, batch_size):
+        batch_nats, batch_tokens = model.nll(batch, samples=samples)
         nats += float(batch_nats)
         tokens += batch_tokens
     model.train(was_training)
     return nats, tokens
 
 
+@torch.no_grad()
+def diagnostics(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE) -> dict:
+    """The model's own figures over a split (KL, mutual information, ...), if it has any."""
+    was_training = model.training
+    model.eval()
+    found = model.diagnostics(device_batches(model, encoded, pad_id, batch_size))
+    model.train(was_training)
+    return found
+
+
 def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str,
-             max_len: int, batch_size: int = EVAL_BATCH_SIZE) -> Evaluation:
+             max_len: int, batch_size: int = EVAL_BATCH_SIZE,
+             samples: int | None = None) -> Evaluation:
     """Score every example of a split that fits the model's context."""
     return evaluate_encoded(model, encode_split(examples, tokenizer, max_len), tokenizer, split,
-                            likelihood, batch_size)
+                            likelihood, batch_size, samples)
 
 
 def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,
-                     batch_size: int = EVAL_BATCH_SIZE) -> Evaluation:
+                     batch_size: int = EVAL_BATCH_SIZE, samples: int | None = None) -> Evaluation:
     """`evaluate` for a split already encoded (the training loop encodes once)."""
     if not encoded.sequences:
         raise GentextError(f"no example of the {split} split fits the model's context")
-    nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size)
+    nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size, samples)
     if not math.isfinite(nats):
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
-    return Evaluation(split=split, likelihood=likelihood, tokenizer=tokenizer.name,
-                      examples=len(encoded.sequences), tokens=tokens,
+    return Evaluation(split=split, likelihood=model.likelihood_kind or likelihood,
+                      tokenizer=tokenizer.name, examples=len(encoded.sequences), tokens=tokens,
                       bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
-                      dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts))
+                      dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
+                      nll_samples=samples or model.default_nll_samples,
+                      extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size))
 
 
 def sample_texts(model, tokenizer, n: int, max_len: int, seed: int = 0, batch_size: int = 100,

@@ -23,6 +23,12 @@ class Vocab:
     pad_id: int
     bos_id: int
     eos_id: int
+    unk_id: int = 3
+
+    @classmethod
+    def of(cls, tokenizer) -> "Vocab":
+        return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
+                   tokenizer.unk_id)
 
 
 class TextModel(nn.Module):
@@ -36,6 +42,7 @@ class TextModel(nn.Module):
     config_class: type = None
     has_latent: bool = False  # True for families that implement encode/decode
     takes_prompt: bool = False  # True when sample() can continue a given prefix
+    default_nll_samples: int | None = None  # k that nll() uses when given none (stochastic bounds)
 
     def __init__(self, config, vocab: Vocab):
         super().__init__()
@@ -47,14 +54,32 @@ class TextModel(nn.Module):
         """The longest sequence (tokens, <bos>/<eos> included) the model can score, or None."""
         return None
 
+    @property
+    def likelihood_kind(self) -> str | None:
+        """What ``nll`` is for this instance, when it differs from the spec's (else None)."""
+        return None
+
+    def set_training_progress(self, step: int, total_steps: int) -> None:
+        """Called by the loop before each step: schedules inside a model (KL annealing,
+        temperatures) follow it. ``step`` counts completed steps."""
+
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         """Training objective: a dict with a scalar "loss" (and anything else worth logging)."""
         raise NotImplementedError
 
     @torch.no_grad()
-    def nll(self, batch: dict) -> tuple[torch.Tensor, int]:
-        """(summed nats, number of predicted tokens) with the family's honest estimator."""
+    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
+        """(summed nats, number of predicted tokens) with the family's honest estimator.
+
+        ``samples`` is for stochastic estimators (the k of an importance-weighted bound);
+        None means the family's default, and exact models ignore it."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def diagnostics(self, batches) -> dict[str, float]:
+        """Extra figures over a whole split (e.g. KL, mutual information, active units),
+        reported beside the likelihood. None by default."""
+        return {}
 
     @torch.no_grad()
     def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,

@@ -205,7 +205,7 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _
     checkpoint.save_config(out, config)
 
     torch.manual_seed(config.train.seed)
-    vocab = Vocab(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    vocab = Vocab.of(tokenizer)
     model: TextModel = spec.model_class()(config.model, vocab)
     max_len = config.data.max_len
     if model.max_len is not None and max_len > model.max_len:
@@ -273,7 +273,8 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
     def validate(done: int) -> Evaluation | None:
         if not prepared.valid_data.sequences:
             return None
-        result = evaluate_encoded(core, prepared.valid_data, tokenizer, "valid", spec.likelihood)
+        result = evaluate_encoded(core, prepared.valid_data, tokenizer, "valid", spec.likelihood,
+                                  samples=cfg.valid_nll_samples)
         _append_metrics(metrics_path, {"step": done, **result.as_dict()})
         return result
 
@@ -286,7 +287,7 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
     window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
     # accumulated on the device and read only at log/eval steps: no host sync every step
     nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)
-    loss_sum = torch.zeros((), device=accelerator.device)
+    sums: dict[str, torch.Tensor] = {}  # every scalar the model's loss() returned, summed
     model.train()
     with InterruptFlag() as interrupt, _progress(console, progress) as bar:
         task = bar.add_task("train", total=cfg.steps, completed=step, stats="")
@@ -296,15 +297,19 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             batch = next(stream)
             window_tokens += int(batch["lengths"].sum())
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            core.set_training_progress(step, cfg.steps)
             with accelerator.autocast():
-                loss = core.loss(batch)["loss"]
+                outputs = core.loss(batch)
+            loss = outputs["loss"]
             nonfinite |= ~torch.isfinite(loss.detach())
             accelerator.backward(loss)
             if cfg.grad_clip > 0:
                 accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_sum += loss.detach().float()
+            for name, value in outputs.items():
+                value = torch.as_tensor(value).detach().float()
+                sums[name] = sums[name] + value if name in sums else value
             step += 1
             window_steps += 1
             at_log = step % cfg.log_every == 0 or step == cfg.steps
@@ -314,14 +319,14 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
                 break
             if at_log:
                 seconds = time.perf_counter() - window_start
-                mean_loss = float(loss_sum) / window_steps
-                row = {"step": step, "loss": mean_loss, "lr": learning_rate(step - 1, cfg),
+                means = {name: float(total) / window_steps for name, total in sums.items()}
+                row = {"step": step, **means, "lr": learning_rate(step - 1, cfg),
                        "tokens_per_s": window_tokens / seconds,
                        "elapsed_s": elapsed + time.perf_counter() - started}
                 _append_metrics(metrics_path, row)
                 bar.update(task, completed=step,
-                           stats=f"loss {mean_loss:.3f}  {row['tokens_per_s']:,.0f} tok/s")
-                loss_sum.zero_()
+                           stats=f"loss {means['loss']:.3f}  {row['tokens_per_s']:,.0f} tok/s")
+                sums.clear()
                 window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
             else:
                 bar.update(task, completed=step)

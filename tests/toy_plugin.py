@@ -42,7 +42,7 @@ class ToyBigram(TextModel):
         return {"loss": loss}
 
     @torch.no_grad()
-    def nll(self, batch):
+    def nll(self, batch, samples=None):
         inputs, targets = shifted_targets(batch)
         nats = F.cross_entropy(self.logits(inputs).float().flatten(0, 1), targets.flatten(),
                                reduction="sum")

@@ -136,7 +136,7 @@ class GPT(TextModel):
         return {"loss": loss}
 
     @torch.no_grad()
-    def nll(self, batch: dict) -> tuple[torch.Tensor, int]:
+    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
         inputs, targets = shifted_targets(batch)
         logits = self(inputs).float()  # log-probabilities in float32 even under bf16 autocast
         nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
