@@ -123,7 +123,8 @@ def read_run_config(path: Path) -> RunConfig:
     name = model_name_of(table)
     if not name:
         raise _not_a_run(path, f"{CONFIG_FILE} names no model")
-    return build_config(name, get_model(name).config, table)
+    spec = get_model(name)
+    return build_config(name, spec.config, table, train_defaults=spec.train_defaults)
 
 
 def load_run(path: Path) -> Run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -54,6 +55,24 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+EVAL_SEED = 0  # stochastic estimators draw the same samples every time a split is scored
+
+
+@contextmanager
+def evaluation_mode(model):
+    """Eval mode and a fixed seed, restoring the training RNG after: scoring a split is
+    reproducible and never changes what a training run draws next (so resume stays exact)."""
+    was_training = model.training
+    devices = [model_device(model)] if model_device(model).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(EVAL_SEED)
+        model.eval()
+        try:
+            yield
+        finally:
+            model.train(was_training)
+
+
 def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE):
     """A split's evaluation batches, on the model's device."""
     device = model_device(model)
@@ -65,25 +84,20 @@ def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_
 def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
           samples: int | None = None) -> tuple[float, int]:
     """Summed nats and predicted tokens over every sequence of a split."""
-    was_training = model.training
-    model.eval()
     nats, tokens = 0.0, 0
-    for batch in device_batches(model, encoded, pad_id, batch_size):
-        batch_nats, batch_tokens = model.nll(batch, samples=samples)
-        nats += float(batch_nats)
-        tokens += batch_tokens
-    model.train(was_training)
+    with evaluation_mode(model):
+        for batch in device_batches(model, encoded, pad_id, batch_size):
+            batch_nats, batch_tokens = model.nll(batch, samples=samples)
+            nats += float(batch_nats)
+            tokens += batch_tokens
     return nats, tokens
 
 
 @torch.no_grad()
 def diagnostics(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE) -> dict:
     """The model's own figures over a split (KL, mutual information, ...), if it has any."""
-    was_training = model.training
-    model.eval()
-    found = model.diagnostics(device_batches(model, encoded, pad_id, batch_size))
-    model.train(was_training)
-    return found
+    with evaluation_mode(model):
+        return model.diagnostics(device_batches(model, encoded, pad_id, batch_size))
 
 
 def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str,

@@ -32,6 +32,7 @@ class ModelSpec:
     config: type  # a dataclass with a default for every field
     model: str  # "package.module:Class" of a gentext.model.TextModel subclass
     likelihood: LikelihoodKind  # what its `nll` is: exact, a bound, an estimate, or none
+    train_defaults: dict = field(default_factory=dict)  # [train] defaults this family prefers
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOOD_KINDS:

@@ -189,28 +189,27 @@ class _Prepared:
 def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _Prepared:
     """Check the request, load the data, make (or reuse) the tokenizer, build the model.
 
-    Everything that can fail because of the user's input fails here, before a new run
-    directory is created."""
+    Everything that can fail because of the user's input (data, config, model settings)
+    fails here, before a new run directory is created."""
     if resume:
         checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
         _check_resume(out, config)
     splits = load_splits(config.data)
-    if not resume:
-        checkpoint.prepare_run_dir(out, resume=False, force=force)
+    if resume:
+        tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
+    else:
         tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
                                     config.data.vocab_size)
-        tokenizer.save(out / checkpoint.TOKENIZER_FILE)
-    else:
-        tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
-    checkpoint.save_config(out, config)
-
     torch.manual_seed(config.train.seed)
-    vocab = Vocab.of(tokenizer)
-    model: TextModel = spec.model_class()(config.model, vocab)
+    model: TextModel = spec.model_class()(config.model, Vocab.of(tokenizer))  # checks its config
     max_len = config.data.max_len
     if model.max_len is not None and max_len > model.max_len:
         raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
                            f"({model.max_len}); lower data.max_len or enlarge the model")
+    if not resume:
+        checkpoint.prepare_run_dir(out, resume=False, force=force)
+        tokenizer.save(out / checkpoint.TOKENIZER_FILE)
+    checkpoint.save_config(out, config)
     train_data = encode_split(splits.train, tokenizer, max_len)
     if not train_data.sequences:
         raise GentextError(f"no training example fits in data.max_len={max_len} tokens")

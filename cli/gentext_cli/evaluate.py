@@ -24,6 +24,8 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="train, valid, test, or all."),
     samples: int = typer.Option(0, "--samples", help="Also draw N samples and score them with "
                                                      "every registered sample metric."),
+    nll_samples: int = typer.Option(0, "--nll-samples", help="k of a stochastic bound (IWAE samples "
+                                    "per example) [default: the model's]; exact models ignore it."),
     batch_size: int = typer.Option(64, "--batch-size", help="Examples per forward pass."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
@@ -40,8 +42,11 @@ def evaluate(
     if batch_size < 1:
         raise GentextError(f"--batch-size must be at least 1, got {batch_size}")
     splits = load_splits(loaded.config.data, source=data)
+    if nll_samples < 0:
+        raise GentextError(f"--nll-samples must be positive, got {nll_samples}")
     result = score_split(loaded.model, splits.get(split), loaded.tokenizer, split,
-                         loaded.spec.likelihood, loaded.config.data.max_len, batch_size)
+                         loaded.spec.likelihood, loaded.config.data.max_len, batch_size,
+                         samples=nll_samples or None)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **result.as_dict()}
     if samples > 0:
@@ -59,10 +64,16 @@ def evaluate(
     if result.dropped:
         typer.echo(f"left out:    {result.dropped} examples longer than "
                    f"{loaded.config.data.max_len} tokens")
-    typer.echo(f"likelihood:  {KIND_WORDING.get(result.likelihood, result.likelihood)}")
+    kind = KIND_WORDING.get(result.likelihood, result.likelihood)
+    if result.likelihood != "exact" and result.nll_samples:
+        kind += f", importance-weighted with k={result.nll_samples}"
+    typer.echo(f"likelihood:  {kind}")
     typer.echo(f"nats/token:  {result.nats_per_token:.4f}")
     typer.echo(f"perplexity:  {result.perplexity:.2f} (tokenizer: {result.tokenizer})")
     typer.echo(f"bits/byte:   {result.bits_per_byte:.4f} (UTF-8 bytes, one more per example)")
+    for name, value in result.extra.items():
+        typer.echo(f"{name + ':':<24} {value:.4f}" if isinstance(value, float) else
+                   f"{name + ':':<24} {value}")
     for name, value in report.get("sample_metrics", {}).items():
         typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples)")
 

@@ -1,0 +1,104 @@
+"""`gentext reconstruct` and `gentext interpolate`: commands for any model with a latent space
+(one that implements ``encode`` and ``decode``); other models refuse them in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List
+
+import typer
+
+from gentext.errors import GentextError
+from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_run_on
+
+TEMPERATURE_OPTION = typer.Option(0.0, "--temperature", "-t",
+                                  help="0 decodes greedily; above 0 samples at that temperature.")
+SEED_OPTION = typer.Option(0, "--seed", help="Random seed for sampled decoding.")
+MAX_LEN_OPTION = typer.Option(0, "--max-len", help="Most tokens per sentence [default: the run's data.max_len].")
+
+
+def _latent_run(run: Path, device: str, command: str):
+    loaded = load_run_on(run, device)
+    if not loaded.model.has_latent:
+        raise GentextError(f"model {loaded.spec.name!r} has no latent space; {command} needs a "
+                           "model that encodes and decodes (e.g. seqvae)")
+    return loaded
+
+
+def _encode(loaded, sentences: list[str]):
+    import torch
+
+    from gentext.data.batching import collate
+
+    tokenizer = loaded.tokenizer
+    sequences = [[tokenizer.bos_id, *tokenizer.encode(s), tokenizer.eos_id] for s in sentences]
+    batch = collate(sequences, tokenizer.pad_id)
+    device = next(loaded.model.parameters()).device
+    with torch.no_grad():
+        return loaded.model.encode({k: v.to(device) for k, v in batch.items()})
+
+
+def _decode(loaded, z, max_len: int, temperature: float, seed: int) -> list[str]:
+    import torch
+
+    from gentext.evaluate import one_line
+
+    generator = torch.Generator(device=z.device).manual_seed(seed)
+    rows = loaded.model.decode(z, max_len or loaded.config.data.max_len, temperature=temperature,
+                               generator=generator)
+    return [one_line(loaded.tokenizer.decode(row)) for row in rows]
+
+
+def reconstruct(
+    run: Path = RUN_ARGUMENT,
+    sentences: List[str] = typer.Argument(..., help="One or more sentences to encode and decode.",
+                                          show_default=False),
+    temperature: float = TEMPERATURE_OPTION,
+    seed: int = SEED_OPTION,
+    max_len: int = MAX_LEN_OPTION,
+    device: str = DEVICE_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Encode each sentence to its posterior mean and decode it back."""
+    loaded = _latent_run(run, device, "reconstruct")
+    outputs = _decode(loaded, _encode(loaded, sentences), max_len, temperature, seed)
+    if as_json:
+        typer.echo(json.dumps([{"input": s, "output": o} for s, o in zip(sentences, outputs)], indent=2))
+        return
+    for sentence, output in zip(sentences, outputs):
+        typer.echo(f"> {sentence}\n= {output}")
+
+
+def interpolate(
+    run: Path = RUN_ARGUMENT,
+    first: str = typer.Argument(..., help="The sentence to start from.", show_default=False),
+    second: str = typer.Argument(..., help="The sentence to end at.", show_default=False),
+    steps: int = typer.Option(5, "--steps", help="Points on the line, both ends included."),
+    temperature: float = TEMPERATURE_OPTION,
+    seed: int = SEED_OPTION,
+    max_len: int = MAX_LEN_OPTION,
+    device: str = DEVICE_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Walk in a straight line between two sentences' posterior means, decoding each point."""
+    if steps < 2:
+        raise GentextError(f"--steps must be at least 2 (both ends), got {steps}")
+    import torch
+
+    loaded = _latent_run(run, device, "interpolate")
+    ends = _encode(loaded, [first, second])
+    weights = torch.linspace(0, 1, steps, device=ends.device)[:, None]
+    z = (1 - weights) * ends[0] + weights * ends[1]
+    outputs = _decode(loaded, z, max_len, temperature, seed)
+    if as_json:
+        typer.echo(json.dumps([{"t": float(t), "output": o} for t, o in zip(weights[:, 0], outputs)],
+                              indent=2))
+        return
+    for t, output in zip(weights[:, 0].tolist(), outputs):
+        typer.echo(f"{t:.2f}  {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reconstruct")(reconstruct)
+    app.command("interpolate")(interpolate)

@@ -1,0 +1,23 @@
+"""The seqvae family: a sentence VAE (Bowman et al. 2016), registered like any plugin."""
+
+from gentext.hookspecs import hookimpl
+from gentext.specs import ModelSpec
+from gentext_seqvae.config import SeqVAEConfig
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="seqvae",
+            description="sentence VAE: RNN encoder, Gaussian latent, RNN decoder (IW bound)",
+            config=SeqVAEConfig,
+            model="gentext_seqvae.model:SeqVAE",
+            likelihood="bound",
+            # an RNN step costs about what the default gpt's does; the IW bound at validation
+            # costs k decoder passes, so validate less often
+            train_defaults={"steps": 1200, "eval_every": 300},
+        )
+    )

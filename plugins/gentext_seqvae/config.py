@@ -1,0 +1,21 @@
+"""Sentence-VAE configuration; defaults train a non-collapsed VAE on the default corpus on a CPU."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SeqVAEConfig:
+    cell: str = "gru"  # "gru" or "lstm", for the encoder and the decoder
+    embedding_dim: int = 256  # token embeddings, shared by encoder and decoder
+    encoder_hidden: int = 256  # per direction of the bidirectional encoder
+    decoder_hidden: int = 512
+    latent_dim: int = 32  # size of z; 0 trains the same decoder as a plain language model
+    z_init: bool = True  # z sets the decoder's initial state (through a linear layer)
+    z_every_step: bool = True  # z is also concatenated to every decoder input
+    dropout: float = 0.2  # on embeddings and decoder outputs
+    word_dropout: float = 0.2  # decoder inputs replaced by <unk> with this probability
+    kl_schedule: str = "linear"  # KL weight: "linear", "sigmoid", "cyclical" or "constant"
+    kl_anneal_fraction: float = 0.4  # share of training over which the KL weight reaches 1
+    kl_cycles: int = 4  # cycles of the "cyclical" schedule
+    free_bits: float = 0.125  # per-dimension KL floor in nats (0 turns it off)
+    iw_samples: int = 100  # k of the importance-weighted bound when evaluating

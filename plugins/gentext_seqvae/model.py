@@ -1,0 +1,259 @@
+"""A sentence VAE (Bowman et al. 2016, "Generating Sentences from a Continuous Space").
+
+Encoder: embeddings -> bidirectional GRU/LSTM -> mean and log-variance of q(z | x), a
+diagonal Gaussian. Decoder: an autoregressive GRU/LSTM language model conditioned on z, through
+its initial state and/or z concatenated to every input. Trained on the ELBO with the tricks
+that keep q(z | x) from collapsing onto the prior: KL annealing, word dropout and free bits.
+Its likelihood is a bound: ``nll`` is the importance-weighted bound of Burda et al. (2016).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from gentext.errors import GentextError
+from gentext.model import TextModel, Vocab, next_token, shifted_targets, trim_at_eos
+from gentext_seqvae.annealing import SCHEDULES, kl_weight
+from gentext_seqvae.bounds import (active_units, gaussian_kl, importance_weighted_bound,
+                                   log_normal, mutual_information)
+from gentext_seqvae.config import SeqVAEConfig
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+IW_ROWS_PER_CHUNK = 2048  # sentences decoded at once when drawing k samples per example
+
+
+def check_config(config: SeqVAEConfig) -> None:
+    """Refuse settings that cannot work, naming the key."""
+    if config.cell not in CELLS:
+        raise GentextError(f"model.cell must be one of {', '.join(CELLS)}, got {config.cell!r}")
+    if config.kl_schedule not in SCHEDULES:
+        raise GentextError(f"model.kl_schedule must be one of {', '.join(SCHEDULES)}, "
+                           f"got {config.kl_schedule!r}")
+    if config.latent_dim < 0 or config.iw_samples < 1 or config.kl_cycles < 1:
+        raise GentextError("model.latent_dim must be >= 0, model.iw_samples and model.kl_cycles >= 1")
+    if not 0 <= config.word_dropout < 1 or not 0 <= config.dropout < 1:
+        raise GentextError("model.word_dropout and model.dropout must be in [0, 1)")
+    if config.latent_dim and not (config.z_init or config.z_every_step):
+        raise GentextError("the decoder must see z: set model.z_init or model.z_every_step")
+
+
+class SeqVAE(TextModel):
+    """Sentence VAE; with ``latent_dim = 0`` the same decoder as a plain RNN language model."""
+
+    config_class = SeqVAEConfig
+
+    def __init__(self, config: SeqVAEConfig, vocab: Vocab):
+        super().__init__(config, vocab)
+        check_config(config)
+        rnn = CELLS[config.cell]
+        latent, hidden = config.latent_dim, config.decoder_hidden
+        self.embedding = nn.Embedding(vocab.size, config.embedding_dim, padding_idx=vocab.pad_id)
+        self.drop = nn.Dropout(config.dropout)
+        if latent:
+            self.encoder = rnn(config.embedding_dim, config.encoder_hidden, batch_first=True,
+                               bidirectional=True)
+            self.to_posterior = nn.Linear(2 * config.encoder_hidden, 2 * latent)
+            if config.z_init:
+                state_size = hidden * (2 if config.cell == "lstm" else 1)
+                self.z_to_state = nn.Linear(latent, state_size)
+        z_inputs = latent if latent and config.z_every_step else 0
+        self.decoder = rnn(config.embedding_dim + z_inputs, hidden, batch_first=True)
+        self.output = nn.Linear(hidden, vocab.size)
+        self.progress = 0.0  # share of training done, for the KL schedule
+
+    # --- what the core asks of a model -------------------------------------------------
+
+    @property
+    def has_latent(self) -> bool:
+        return self.config.latent_dim > 0
+
+    @property
+    def likelihood_kind(self) -> str | None:
+        return None if self.has_latent else "exact"
+
+    @property
+    def default_nll_samples(self) -> int | None:
+        return self.config.iw_samples if self.has_latent else None
+
+    def set_training_progress(self, step: int, total_steps: int) -> None:
+        self.progress = step / max(1, total_steps)
+
+    # --- the networks ------------------------------------------------------------------
+
+    def posterior(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x), each (B, latent_dim)."""
+        embedded = self.drop(self.embedding(batch["tokens"]))
+        packed = pack_padded_sequence(embedded, batch["lengths"].cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, state = self.encoder(packed)
+        final = state[0] if self.config.cell == "lstm" else state  # (2, B, H): both directions
+        mu, logvar = self.to_posterior(torch.cat([final[0], final[1]], dim=-1)).chunk(2, dim=-1)
+        return mu, logvar
+
+    def _initial_state(self, z: torch.Tensor | None):
+        if z is None or not self.config.z_init:
+            return None
+        state = torch.tanh(self.z_to_state(z))[None]  # (1, B, H or 2H)
+        if self.config.cell == "lstm":
+            hidden, cell = state.chunk(2, dim=-1)
+            return hidden.contiguous(), cell.contiguous()
+        return state.contiguous()
+
+    def decoder_logits(self, inputs: torch.Tensor, z: torch.Tensor | None, state=None):
+        """Next-token logits (B, T, V) for decoder ``inputs`` (B, T) given z; and the RNN state."""
+        embedded = self.drop(self.embedding(inputs))
+        if z is not None and self.config.z_every_step:
+            embedded = torch.cat([embedded, z[:, None, :].expand(-1, inputs.size(1), -1)], dim=-1)
+        if state is None:
+            state = self._initial_state(z)
+        outputs, state = self.decoder(embedded, state)
+        return self.output(self.drop(outputs)), state
+
+    def word_dropout(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Replace decoder inputs by <unk> at random (Bowman et al. 2016, section 3.3), so the
+        decoder cannot lean on the previous word alone and must read z. <bos> is kept."""
+        if not self.training or self.config.word_dropout == 0:
+            return inputs
+        dropped = torch.rand(inputs.shape, device=inputs.device) < self.config.word_dropout
+        dropped[:, 0] = False
+        dropped &= inputs != self.vocab.pad_id
+        return inputs.masked_fill(dropped, self.vocab.unk_id)
+
+    def reconstruction(self, inputs: torch.Tensor, targets: torch.Tensor,
+                       z: torch.Tensor | None) -> torch.Tensor:
+        """-log p(x | z) per sentence (B,), in nats, computed in float32."""
+        logits, _ = self.decoder_logits(inputs, z)
+        return F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
+                               reduction="none").sum(dim=1)
+
+    @staticmethod
+    def reparameterise(mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014): differentiable in mu, sigma."""
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + noise * (0.5 * logvar).exp()
+
+    # --- training ----------------------------------------------------------------------
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The negative ELBO per token, with the KL term annealed and floored by free bits."""
+        inputs, targets = shifted_targets(batch)
+        tokens = (targets != -100).sum()
+        decoder_inputs = self.word_dropout(inputs)
+        if not self.has_latent:
+            rec = self.reconstruction(decoder_inputs, targets, None)
+            return {"loss": rec.sum() / tokens, "rec_per_sentence": rec.mean().detach()}
+        mu, logvar = self.posterior(batch)
+        z = self.reparameterise(mu, logvar)
+        rec = self.reconstruction(decoder_inputs, targets, z)
+        kl = gaussian_kl(mu, logvar)  # (B, d) against the prior N(0, I)
+        kl_per_dim = kl.mean(dim=0)
+        if self.config.free_bits > 0:  # Kingma et al. 2016: no pressure below the floor
+            kl_per_dim = kl_per_dim.clamp(min=self.config.free_bits)
+        weight = kl_weight(self.config.kl_schedule, self.progress, self.config.kl_anneal_fraction,
+                           self.config.kl_cycles)
+        batch_size = inputs.size(0)
+        loss = (rec.sum() + weight * batch_size * kl_per_dim.sum()) / tokens
+        return {"loss": loss, "rec_per_sentence": rec.mean().detach(),
+                "kl_per_sentence": kl.sum(dim=1).mean().detach(), "kl_weight": torch.tensor(weight),
+                "neg_elbo_per_token": ((rec.sum() + kl.sum()) / tokens).detach()}
+
+    # --- likelihood --------------------------------------------------------------------
+
+    def log_weights(self, batch: dict, k: int) -> torch.Tensor:
+        """log p(x, z_i) - log q(z_i | x) for k posterior samples per example: (k, B)."""
+        inputs, targets = shifted_targets(batch)
+        mu, logvar = self.posterior(batch)
+        batch_size = inputs.size(0)
+        per_chunk = max(1, IW_ROWS_PER_CHUNK // batch_size)
+        chunks = []
+        for start in range(0, k, per_chunk):
+            count = min(per_chunk, k - start)
+            z = self.reparameterise(mu.expand(count, -1, -1), logvar.expand(count, -1, -1))
+            rec = self.reconstruction(inputs.repeat(count, 1), targets.repeat(count, 1),
+                                      z.reshape(count * batch_size, -1)).view(count, batch_size)
+            chunks.append(-rec + log_normal(z.float()) - log_normal(z.float(), mu.float(), logvar.float()))
+        return torch.cat(chunks, dim=0)
+
+    @torch.no_grad()
+    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
+        """The IW bound on -log p(x) with k samples (exact when there is no latent)."""
+        inputs, targets = shifted_targets(batch)
+        tokens = int((targets != -100).sum())
+        if not self.has_latent:
+            return self.reconstruction(inputs, targets, None).sum(), tokens
+        bound = importance_weighted_bound(self.log_weights(batch, samples or self.config.iw_samples))
+        return bound.sum(), tokens
+
+    @torch.no_grad()
+    def diagnostics(self, batches) -> dict[str, float]:
+        """ELBO, reconstruction and KL per sentence and per token; mutual information I(x; z);
+        active units. One posterior sample per example."""
+        if not self.has_latent:
+            return {}
+        mus, logvars, rec_total, kl_total, tokens = [], [], 0.0, 0.0, 0
+        for batch in batches:
+            inputs, targets = shifted_targets(batch)
+            mu, logvar = self.posterior(batch)
+            rec_total += float(self.reconstruction(inputs, targets, self.reparameterise(mu, logvar)).sum())
+            kl_total += float(gaussian_kl(mu, logvar).sum())
+            tokens += int((targets != -100).sum())
+            mus.append(mu.float())
+            logvars.append(logvar.float())
+        mu, logvar = torch.cat(mus), torch.cat(logvars)
+        sentences = mu.size(0)
+        return {
+            "neg_elbo_per_sentence": (rec_total + kl_total) / sentences,
+            "rec_per_sentence": rec_total / sentences,
+            "kl_per_sentence": kl_total / sentences,
+            "neg_elbo_per_token": (rec_total + kl_total) / tokens,
+            "rec_per_token": rec_total / tokens,
+            "kl_per_token": kl_total / tokens,
+            "mutual_information": mutual_information(mu, logvar),
+            "active_units": active_units(mu),
+            "latent_dim": self.config.latent_dim,
+        }
+
+    # --- latent space and sampling -----------------------------------------------------
+
+    @torch.no_grad()
+    def encode(self, batch: dict) -> torch.Tensor:
+        """Posterior means (B, latent_dim)."""
+        if not self.has_latent:
+            raise GentextError("this seqvae was trained with model.latent_dim=0: it has no latent space")
+        return self.posterior(batch)[0]
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor | None, max_len: int, *, temperature: float = 1.0,
+               top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
+               n: int | None = None) -> list[list[int]]:
+        """Generate from latent codes z (B, d) token by token (``n`` rows when z is None)."""
+        device = self.output.weight.device
+        rows = z.size(0) if z is not None else n
+        token = torch.full((rows,), self.vocab.bos_id, dtype=torch.long, device=device)
+        finished = torch.zeros(rows, dtype=torch.bool, device=device)
+        state, generated = None, []
+        for _ in range(max_len):
+            logits, state = self.decoder_logits(token[:, None], z, state)
+            token = next_token(logits[:, -1], temperature, top_k, top_p, generator)
+            token = token.masked_fill(finished, self.vocab.eos_id)
+            generated.append(token)
+            finished |= token == self.vocab.eos_id
+            if finished.all():
+                break
+        return trim_at_eos(torch.stack(generated, dim=1), self.vocab.eos_id)
+
+    @torch.no_grad()
+    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
+               generator: torch.Generator | None = None) -> list[list[int]]:
+        """z from the prior N(0, I), then decode."""
+        z = None
+        if self.has_latent:
+            z = torch.randn((n, self.config.latent_dim), generator=generator,
+                            device=self.output.weight.device)
+        return self.decode(z, max_len, temperature=temperature, top_k=top_k, top_p=top_p,
+                           generator=generator, n=n)

@@ -1,0 +1,239 @@
+"""The seqvae family: its estimators, its anti-collapse tricks, and its latent-space commands."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from conftest import NOUNS
+from gentext.data.batching import collate
+from gentext.model import Vocab
+from gentext_seqvae.annealing import kl_weight
+from gentext_seqvae.bounds import (active_units, elbo_bound, gaussian_kl, importance_weighted_bound,
+                                   mutual_information)
+from gentext_seqvae.config import SeqVAEConfig
+from gentext_seqvae.model import SeqVAE
+
+VOCAB = Vocab(size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
+TINY_VAE = ["model.embedding_dim=16", "model.encoder_hidden=16", "model.decoder_hidden=32",
+            "model.latent_dim=4", "model.iw_samples=5", "data.vocab_size=300",
+            "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1", "train.samples=2",
+            "train.steps=6", "train.eval_every=3", "train.valid_nll_samples=3"]
+
+
+def tiny(**overrides) -> SeqVAE:
+    torch.manual_seed(0)
+    settings = dict(embedding_dim=16, encoder_hidden=16, decoder_hidden=32, latent_dim=4,
+                    dropout=0.0, word_dropout=0.0)
+    return SeqVAE(SeqVAEConfig(**{**settings, **overrides}), VOCAB)
+
+
+def batch_of(*rows):
+    return collate([list(r) for r in rows], pad_id=0)
+
+
+ROWS = [(1, 10, 11, 12, 13, 2), (1, 10, 11, 12, 14, 2), (1, 10, 11, 15, 2), (1, 20, 21, 2)]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> SeqVAE:
+    """A tiny VAE trained to fit ROWS, so its decoder depends on z (free bits let it encode)."""
+    model = tiny(latent_dim=8, free_bits=1.0, kl_schedule="constant").train()
+    batch = batch_of(*ROWS)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = model.loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def test_kl_of_two_diagonal_gaussians_matches_the_hand_computation():
+    # q = N(1, 4), p = N(0.5, 2): 0.5 (log 2 - log 4 + (4 + 0.25) / 2 - 1) = 0.215926...
+    kl = gaussian_kl(torch.tensor([1.0]), torch.tensor([math.log(4)]), torch.tensor([0.5]),
+                     torch.tensor([math.log(2)]))
+    assert float(kl) == pytest.approx(0.5 * (math.log(2) - math.log(4) + 4.25 / 2 - 1), abs=1e-7)
+    assert float(kl) == pytest.approx(0.2159264, abs=1e-6)
+    # against the standard normal prior, and zero for identical Gaussians
+    assert float(gaussian_kl(torch.tensor([3.0]), torch.tensor([0.0]))) == pytest.approx(4.5)
+    assert float(gaussian_kl(torch.tensor([0.3]), torch.tensor([0.7]), 0.3, 0.7)) == pytest.approx(0)
+
+
+def test_iw_bound_is_never_looser_than_the_elbo_from_the_same_samples(fitted):
+    for seed in range(5):
+        torch.manual_seed(seed)
+        log_weights = fitted.log_weights(batch_of(*ROWS), k=8)
+        assert (importance_weighted_bound(log_weights) <= elbo_bound(log_weights) + 1e-6).all()
+    random_weights = torch.randn(20, 100) * 5
+    assert (importance_weighted_bound(random_weights) <= elbo_bound(random_weights)).all()
+
+
+def test_iw_bound_tightens_as_k_grows_on_average_over_seeds(fitted):
+    """Burda et al. 2016, theorem 1: E[bound_k] is non-increasing in k. The gain shows when q is
+    a poor fit, so widen this model's posterior (log-variance + 3) before measuring."""
+    import copy
+
+    poor = copy.deepcopy(fitted)
+    with torch.no_grad():
+        poor.to_posterior.bias[poor.config.latent_dim:] += 3.0
+    batch = batch_of(*ROWS)
+
+    def mean_bound(k):
+        values = []
+        for seed in range(30):
+            torch.manual_seed(seed)
+            values.append(float(poor.nll(batch, samples=k)[0]))
+        return sum(values) / len(values)
+
+    bounds = [mean_bound(k) for k in (1, 8, 64)]
+    assert bounds[0] > bounds[1] > bounds[2]
+
+
+def test_iw_bound_of_synthetic_weights_tightens_with_k():
+    generator = torch.Generator().manual_seed(0)
+    log_weights = torch.randn(256, 2000, generator=generator) * 2  # log w ~ N(0, 4), iid
+    bounds = [float(importance_weighted_bound(log_weights[:k]).mean()) for k in (1, 4, 16, 256)]
+    assert all(a > b for a, b in zip(bounds, bounds[1:]))
+    # k = 1 is the ELBO itself: E[-log w] = 0; the limit is -log E[w] = -2
+    assert bounds[0] == pytest.approx(0, abs=0.15) and bounds[-1] > -2
+
+
+def test_annealing_schedules_give_the_values_they_should():
+    assert kl_weight("linear", 0.0, fraction=0.4) == 0.0
+    assert kl_weight("linear", 0.2, fraction=0.4) == pytest.approx(0.5)
+    assert kl_weight("linear", 0.7, fraction=0.4) == 1.0
+    assert kl_weight("sigmoid", 0.2, fraction=0.4) == pytest.approx(0.5)
+    assert kl_weight("sigmoid", 0.0, fraction=0.4) == pytest.approx(1 / (1 + math.exp(5)))
+    assert kl_weight("sigmoid", 0.4, fraction=0.4) == pytest.approx(1 / (1 + math.exp(-5)))
+    # four cycles of length 0.25, each ramping over its first half then holding at 1
+    assert [kl_weight("cyclical", p, cycles=4) for p in (0.0, 0.0625, 0.125, 0.2, 0.25, 0.3125)] \
+        == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0, 0.5])
+    assert kl_weight("cyclical", 1.0, cycles=4) == 1.0
+    assert kl_weight("constant", 0.0) == 1.0
+
+
+def test_free_bits_floor_the_kl_term():
+    model = tiny(free_bits=50.0, kl_schedule="constant").eval()
+    batch = batch_of(*ROWS)
+    outputs = model.loss(batch)
+    tokens = sum(len(r) - 1 for r in ROWS)
+    rows, dims = len(ROWS), model.config.latent_dim
+    # the actual KL is far below 50 nats a dimension, so the term is exactly the floor
+    assert float(outputs["kl_per_sentence"]) < 50 * dims
+    expected = (float(outputs["rec_per_sentence"]) * rows + rows * dims * 50.0) / tokens
+    assert float(outputs["loss"].detach()) == pytest.approx(expected, rel=1e-5)
+    # and the floor sends no gradient to the encoder
+    outputs["loss"].backward()
+    assert float(model.to_posterior.weight.grad.abs().sum()) > 0  # through z, by the decoder
+    floored = tiny(free_bits=50.0, kl_schedule="constant", z_init=False, z_every_step=True)
+    assert floored.config.free_bits == 50.0
+
+
+def test_word_dropout_zero_is_a_no_op_and_keeps_bos_and_padding():
+    inputs = batch_of(*ROWS)["tokens"]
+    assert torch.equal(tiny(word_dropout=0.0).train().word_dropout(inputs), inputs)
+    torch.manual_seed(0)
+    dropped = tiny(word_dropout=0.5).train().word_dropout(inputs)
+    assert (dropped[:, 0] == VOCAB.bos_id).all()
+    assert torch.equal(dropped == 0, inputs == 0)
+    changed = dropped != inputs
+    assert changed.any() and (dropped[changed] == VOCAB.unk_id).all()
+    assert torch.equal(tiny(word_dropout=0.5).eval().word_dropout(inputs), inputs)
+
+
+def test_tiny_vae_overfits_sentences_sharing_first_words_and_reconstructs_each(fitted):
+    """The sentences share their first words, so the decoder can only tell them apart by z."""
+    decoded = fitted.decode(fitted.encode(batch_of(*ROWS)), 10, temperature=0)
+    assert decoded == [list(r[1:-1]) for r in ROWS]
+
+
+def test_latent_dim_zero_is_the_same_decoder_as_an_exact_lm():
+    model = tiny(latent_dim=0).eval()
+    assert not model.has_latent and model.likelihood_kind == "exact"
+    assert not hasattr(model, "encoder")
+    first, count = model.nll(batch_of(*ROWS), samples=50)
+    assert float(first) == pytest.approx(float(model.nll(batch_of(*ROWS))[0]))
+    assert count == sum(len(r) - 1 for r in ROWS)
+    assert model.diagnostics([batch_of(*ROWS)]) == {}
+
+
+def test_mutual_information_and_active_units_see_collapse():
+    torch.manual_seed(0)
+    collapsed_mu, logvar = torch.zeros(2000, 4), torch.zeros(2000, 4)  # q(z|x) = p(z) for all x
+    assert abs(mutual_information(collapsed_mu, logvar)) < 0.15  # Monte Carlo noise ~0.03
+    assert active_units(collapsed_mu) == 0
+    informative = torch.cat([torch.randn(200, 2) * 3, torch.zeros(200, 2)], dim=1)
+    assert active_units(informative) == 2
+    assert mutual_information(informative, torch.full((200, 4), -4.0)) > 2.0
+    assert mutual_information(informative, torch.full((200, 4), -4.0)) <= math.log(200) + 1e-6
+
+
+def tiny_vae_args(corpus, out, *extra):
+    args = ["train", "--model", "seqvae", "--data", corpus, "--out", out, "--quiet"]
+    for override in TINY_VAE:
+        args += ["--set", override]
+    return [*args, *extra]
+
+
+@pytest.fixture
+def trained_vae(cli, corpus, tmp_path):
+    result = cli(*tiny_vae_args(corpus, tmp_path / "vae"))
+    assert result.exit_code == 0, result.stderr
+    return tmp_path / "vae"
+
+
+def test_training_logs_elbo_terms_and_validation_diagnostics(trained_vae):
+    rows = [json.loads(line) for line in (trained_vae / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    assert {"rec_per_sentence", "kl_per_sentence", "kl_weight", "neg_elbo_per_token"} <= set(train_rows[0])
+    valid = [r for r in rows if r.get("split") == "valid"]
+    assert valid[-1]["likelihood"] == "bound" and valid[-1]["nll_samples"] == 3
+    for key in ("neg_elbo_per_sentence", "kl_per_token", "mutual_information", "active_units"):
+        assert key in valid[-1]
+    # the IW bound (nats) is never looser than the -ELBO, here both per token
+    assert valid[-1]["nats_per_token"] <= valid[-1]["neg_elbo_per_token"] + 0.05
+
+
+def test_eval_reports_a_labelled_bound_and_is_reproducible(cli, trained_vae):
+    first = json.loads(cli("eval", trained_vae, "--json", "--nll-samples", 4).stdout)
+    again = json.loads(cli("eval", trained_vae, "--json", "--nll-samples", 4).stdout)
+    assert first["likelihood"] == "bound" and first["nll_samples"] == 4
+    assert first["nats"] == again["nats"]
+    assert 0 <= first["active_units"] <= 4
+    text = cli("eval", trained_vae).stdout
+    assert "upper bound" in text and "k=5" in text and "mutual_information" in text
+
+
+def test_sample_reconstruct_interpolate_on_a_tiny_run(cli, trained_vae):
+    sampled = cli("sample", trained_vae, "--n", 3)
+    assert sampled.exit_code == 0 and len(sampled.stdout.split("\n")) == 4
+    rebuilt = cli("reconstruct", trained_vae, f"{NOUNS[0]} saw the letter.", "Harriet forgot.")
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    lines = rebuilt.stdout.splitlines()
+    assert lines[0] == f"> {NOUNS[0]} saw the letter." and lines[1].startswith("= ")
+    assert len(lines) == 4
+    walk = cli("interpolate", trained_vae, "Emma saw the letter.", "Harriet forgot her sister.",
+               "--steps", 5, "--json")
+    points = json.loads(walk.stdout)
+    assert [p["t"] for p in points] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
+
+
+def test_models_without_a_latent_space_refuse_latent_commands(cli, trained_gpt, corpus, tmp_path):
+    for args in (["reconstruct", trained_gpt, "a sentence"], ["interpolate", trained_gpt, "a", "b"]):
+        result = cli(*args)
+        assert result.exit_code != 0 and len(result.error_lines) == 1
+        assert "has no latent space" in result.error_lines[0]
+    lm = cli(*tiny_vae_args(corpus, tmp_path / "lm", "--set", "model.latent_dim=0"))
+    assert lm.exit_code == 0, lm.stderr
+    assert "no latent space" in cli("reconstruct", tmp_path / "lm", "x").stderr
+    assert json.loads(cli("eval", tmp_path / "lm", "--json").stdout)["likelihood"] == "exact"
+
+
+def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path):
+    result = cli(*tiny_vae_args(corpus, tmp_path / "r", "--set", "model.kl_schedule=cosine"))
+    assert result.exit_code != 0 and "model.kl_schedule" in result.error_lines[0]
+    result = cli(*tiny_vae_args(corpus, tmp_path / "r", "--set", "model.cell=transformer"))
+    assert result.exit_code != 0 and "model.cell" in result.error_lines[0]
+    assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying
