@@ -17,5 +17,5 @@ class SeqVAEConfig:
     kl_schedule: str = "linear"  # KL weight: "linear", "sigmoid", "cyclical" or "constant"
     kl_anneal_fraction: float = 0.4  # share of training over which the KL weight reaches 1
     kl_cycles: int = 4  # cycles of the "cyclical" schedule
-    free_bits: float = 0.125  # per-dimension KL floor in nats (0 turns it off)
+    free_bits: float = 0.2  # per-dimension KL floor in nats (0 turns it off)
     iw_samples: int = 100  # k of the importance-weighted bound when evaluating
