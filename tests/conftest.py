@@ -38,6 +38,20 @@ def corpus(tmp_path):
     return path
 
 
+def fit(model, batch: dict, steps: int, lr: float = 1e-2):
+    """Train ``model`` on one batch with Adam for ``steps`` steps; return it in eval mode."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = model.loss(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
 class Result:
     def __init__(self, result):
         self.exit_code, self.stdout, self.stderr = result.exit_code, result.stdout, result.stderr

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import fit
 from gentext.data.batching import collate
 from gentext.model import Vocab, filter_logits
 from gentext_gpt.config import GPTConfig
@@ -111,16 +112,9 @@ def test_top_k_and_top_p_keep_the_right_tokens():
 
 
 def test_overfits_a_handful_of_sentences():
-    model = tiny().train()
     rows = [(1, 10, 11, 12, 13, 2), (1, 20, 21, 22, 2), (1, 30, 31, 2)]
     batch = batch_of(*rows)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = model.loss(batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    model = fit(tiny(), batch, steps=150)
     nats, count = model.nll(batch)
     # what is left is the choice of first word: one of three, log 3 nats for each sentence
     assert float(nats) == pytest.approx(3 * math.log(3), abs=0.2)
