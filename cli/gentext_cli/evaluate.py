@@ -25,7 +25,7 @@ def evaluate(
     samples: int = typer.Option(0, "--samples", help="Also draw N samples and score them with "
                                                      "every registered sample metric."),
     nll_samples: int = typer.Option(0, "--nll-samples", help="k of a stochastic bound (IWAE samples "
-                                    "per example) [default: the model's]; exact models ignore it."),
+                                    "per example); exact models ignore it.", show_default="the model's"),
     batch_size: int = typer.Option(64, "--batch-size", help="Examples per forward pass."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,

@@ -15,7 +15,8 @@ from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_r
 TEMPERATURE_OPTION = typer.Option(0.0, "--temperature", "-t",
                                   help="0 decodes greedily; above 0 samples at that temperature.")
 SEED_OPTION = typer.Option(0, "--seed", help="Random seed for sampled decoding.")
-MAX_LEN_OPTION = typer.Option(0, "--max-len", help="Most tokens per sentence [default: the run's data.max_len].")
+MAX_LEN_OPTION = typer.Option(0, "--max-len", help="Most tokens per sentence.",
+                              show_default="the run's data.max_len")
 
 
 def _latent_run(run: Path, device: str, command: str):

@@ -14,7 +14,8 @@ from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_r
 def sample(
     run: Path = RUN_ARGUMENT,
     n: int = typer.Option(10, "--n", "-n", help="How many samples."),
-    max_len: int = typer.Option(0, "--max-len", help="Most tokens per sample [default: the run's data.max_len]."),
+    max_len: int = typer.Option(0, "--max-len", help="Most tokens per sample.",
+                                 show_default="the run's data.max_len"),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Softmax temperature; 0 is greedy."),
     top_k: int = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off)."),

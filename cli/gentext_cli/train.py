@@ -14,17 +14,19 @@ def train(
     model: Optional[str] = typer.Option(None, "--model", "-m",
                                         help="Model family (see `gentext models`)."),
     data: Optional[str] = typer.Option(
-        None, "--data", help="Corpus name, .txt/.txt.gz/.jsonl file or datasets folder "
-                             "[default: austen]."),
+        None, "--data", help="Corpus name, .txt/.txt.gz/.jsonl file or datasets folder.",
+        show_default="austen"),
     config: Optional[Path] = typer.Option(None, "--config", help="A TOML config file."),
     overrides: List[str] = typer.Option([], "--set", help="Override one key: section.key=value "
                                                           "(repeatable)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/MODEL]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory.",
+                                         show_default="runs/MODEL"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda [default: auto]."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda.",
+                                          show_default="auto"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
-                                           help="torch.compile on CUDA [default: on]."),
+                                           help="torch.compile on CUDA.", show_default="on"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a model on the default corpus or your data, into a run directory."""
