@@ -63,4 +63,4 @@ class MetricSpec:
     description: str
     compute: Callable[[list[str], list[str]], float]  # (samples, references) -> value
     references: Literal["train", "test"] = "test"
-    higher_is_better: bool | None = field(default=None)
+    higher_is_better: bool | None = None

@@ -28,16 +28,16 @@ def _latent_run(run: Path, device: str, command: str):
 
 
 def _encode(loaded, sentences: list[str]):
-    import torch
+    import math
 
-    from gentext.data.batching import collate
+    from gentext.data.batching import collate, encode_split
+    from gentext.evaluate import model_device
 
-    tokenizer = loaded.tokenizer
-    sequences = [[tokenizer.bos_id, *tokenizer.encode(s), tokenizer.eos_id] for s in sentences]
-    batch = collate(sequences, tokenizer.pad_id)
-    device = next(loaded.model.parameters()).device
-    with torch.no_grad():
-        return loaded.model.encode({k: v.to(device) for k, v in batch.items()})
+    # in the given order (evaluation batches would sort by length)
+    encoded = encode_split([{"text": s} for s in sentences], loaded.tokenizer, max_len=math.inf)
+    batch = collate(encoded.sequences, loaded.tokenizer.pad_id)
+    device = model_device(loaded.model)
+    return loaded.model.encode({k: v.to(device) for k, v in batch.items()})
 
 
 def _decode(loaded, z, max_len: int, temperature: float, seed: int) -> list[str]:
