@@ -4,6 +4,7 @@ Layout of ``runs/<name>/``::
 
     config.toml        the resolved run config
     tokenizer.json     the tokenizer, HF tokenizers format
+    labels.json        the class labels of the training split, when the data has labels
     model/             gentext.json (format, model, plugin, step, weights' SHA-256),
                        config.json, model.safetensors
     checkpoints/       state.json + state.safetensors: optimizer, schedule, RNG, data position
@@ -32,6 +33,7 @@ from gentext.errors import GentextError
 FORMAT_VERSION = 1
 MODEL_DIR, CHECKPOINT_DIR = "model", "checkpoints"
 CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE = "config.toml", "tokenizer.json", "metrics.jsonl"
+LABELS_FILE = "labels.json"
 WEIGHTS_FILE, META_FILE, MODEL_CONFIG_FILE = "model.safetensors", "gentext.json", "config.json"
 STATE_FILE, STATE_TENSORS_FILE = "state.json", "state.safetensors"
 
@@ -155,7 +157,7 @@ def load_run(path: Path) -> Run:
                            "corrupted (SHA-256 mismatch); retrain or restore them")
     spec = get_model(config.run.model)
     tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)
-    vocab = Vocab.of(tokenizer)
+    vocab = Vocab.of(tokenizer, read_labels(path))
     model = spec.model_class()(config.model, vocab)
     try:
         missing, unexpected = load_weights(model, str(folder / WEIGHTS_FILE), strict=False)
@@ -166,6 +168,26 @@ def load_run(path: Path) -> Run:
                            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
     model.eval()
     return Run(path=path, config=config, tokenizer=tokenizer, model=model, meta=meta, spec=spec)
+
+
+def save_labels(run_dir: Path, labels: tuple[str, ...]) -> None:
+    """Record the training split's class labels (nothing when the data has none)."""
+    if labels:
+        write_atomic(Path(run_dir) / LABELS_FILE, json.dumps(list(labels), indent=2))
+
+
+def read_labels(run_dir: Path) -> tuple[str, ...]:
+    """The class labels a run was trained with (empty when it had none)."""
+    path = Path(run_dir) / LABELS_FILE
+    if not path.is_file():
+        return ()
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GentextError(f"{str(path)!r} is not valid JSON; restore it or retrain") from exc
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise GentextError(f"{str(path)!r} must be a JSON list of label strings")
+    return tuple(labels)
 
 
 def save_config(run_dir: Path, config: RunConfig) -> None:

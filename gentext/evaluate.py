@@ -104,8 +104,13 @@ def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str
              max_len: int, batch_size: int = EVAL_BATCH_SIZE,
              samples: int | None = None) -> Evaluation:
     """Score every example of a split that fits the model's context."""
-    return evaluate_encoded(model, encode_split(examples, tokenizer, max_len), tokenizer, split,
-                            likelihood, batch_size, samples)
+    encoded = encode_split(examples, tokenizer, max_len, conditioning_labels(model))
+    return evaluate_encoded(model, encoded, tokenizer, split, likelihood, batch_size, samples)
+
+
+def conditioning_labels(model) -> tuple[str, ...] | None:
+    """The labels a conditional model reads from each batch; None for other models."""
+    return model.vocab.labels if getattr(model, "conditional", False) else None
 
 
 def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,

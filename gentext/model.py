@@ -4,12 +4,20 @@ The core trains, checkpoints, samples and evaluates any ``TextModel`` the same w
 only says how to compute its loss, how to sample, and how to score a batch honestly.
 
 Batches are dicts: ``tokens`` (B, T) long, each row <bos> ... <eos> then <pad>;
-``lengths`` (B,) the unpadded lengths.
+``lengths`` (B,) the unpadded lengths; and, for conditional models, ``labels`` (B,) long,
+indices into ``Vocab.labels``.
+
+Training: the loop calls ``training_step`` once per step. The default computes ``loss`` and
+steps one AdamW; a family with several optimizers (a GAN's generator and discriminator)
+overrides ``make_optimizers``, ``learning_rates`` and ``training_step``, and the loop stays
+the one loop: it schedules, logs, checkpoints and resumes every optimizer the same way.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -24,11 +32,26 @@ class Vocab:
     bos_id: int
     eos_id: int
     unk_id: int = 3
+    labels: tuple[str, ...] = ()  # class labels of the training split, sorted (empty: none)
 
     @classmethod
-    def of(cls, tokenizer) -> "Vocab":
+    def of(cls, tokenizer, labels: tuple[str, ...] = ()) -> "Vocab":
         return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
-                   tokenizer.unk_id)
+                   tokenizer.unk_id, tuple(labels))
+
+
+class StepContext(Protocol):
+    """What the training loop hands ``TextModel.training_step``."""
+
+    step: int  # optimizer steps completed before this one
+    total_steps: int
+
+    def autocast(self) -> AbstractContextManager:
+        """Mixed precision for the forward pass (bf16 on CUDA, nothing on the CPU)."""
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss``, clip the gradients of optimizer ``name``'s parameters,
+        step it, and clear every gradient (so one optimizer's loss never leaks into another)."""
 
 
 class TextModel(nn.Module):
@@ -43,6 +66,7 @@ class TextModel(nn.Module):
     has_latent: bool = False  # True for families that implement encode/decode
     takes_prompt: bool = False  # True when sample() can continue a given prefix
     default_nll_samples: int | None = None  # k that nll() uses when given none (stochastic bounds)
+    conditional: bool = False  # True when the model reads batch["labels"] (set per instance)
 
     def __init__(self, config, vocab: Vocab):
         super().__init__()
@@ -66,6 +90,26 @@ class TextModel(nn.Module):
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         """Training objective: a dict with a scalar "loss" (and anything else worth logging)."""
         raise NotImplementedError
+
+    def make_optimizers(self, train, fused: bool = False) -> dict[str, torch.optim.Optimizer]:
+        """The named optimizers ``training_step`` uses; by default one AdamW over everything."""
+        from gentext.optim import adamw
+
+        return {"model": adamw(self.parameters(), train, fused)}
+
+    def learning_rates(self, step: int, train) -> dict[str, float]:
+        """Each optimizer's learning rate at ``step``, a pure function of the step so a resumed
+        run follows the same schedule; by default warm-up then cosine."""
+        from gentext.optim import warmup_cosine
+
+        return {"model": warmup_cosine(step, train)}
+
+    def training_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
+        """One optimizer step on ``batch``; returns scalars to log, with "loss" among them."""
+        with context.autocast():
+            outputs = self.loss(batch)
+        context.optimize("model", outputs["loss"])
+        return outputs
 
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:

@@ -10,7 +10,6 @@ loss stops without saving, keeping the last good checkpoint.
 from __future__ import annotations
 
 import json
-import math
 import signal
 import time
 from dataclasses import dataclass
@@ -20,11 +19,13 @@ import torch
 
 from gentext import checkpoint
 from gentext.config import RunConfig, TrainConfig
-from gentext.data.batching import BatchStream, encode_split
+from gentext.data.batching import BatchStream, encode_split, label_names
 from gentext.data.pipeline import load_splits
 from gentext.errors import GentextError
-from gentext.evaluate import Evaluation, evaluate_encoded, one_line, sample_texts
+from gentext.evaluate import (Evaluation, conditioning_labels, evaluate_encoded, one_line,
+                              sample_texts)
 from gentext.model import TextModel, Vocab
+from gentext.optim import warmup_cosine
 from gentext.plugins import get_model, model_owner, plugins
 from gentext.tokenizer import TextTokenizer, train_tokenizer
 
@@ -52,23 +53,34 @@ def resolve_device(name: str) -> str:
 
 
 def learning_rate(step: int, train: TrainConfig) -> float:
-    """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
-    if step < train.warmup_steps:
-        return train.lr * (step + 1) / train.warmup_steps
-    progress = (step - train.warmup_steps) / max(1, train.steps - train.warmup_steps)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return train.lr * (train.min_lr_ratio + (1 - train.min_lr_ratio) * cosine)
+    """The default schedule: linear warm-up to ``lr``, then cosine decay to
+    ``lr * min_lr_ratio`` at the last step."""
+    return warmup_cosine(step, train)
 
 
-def make_optimizer(model: TextModel, train: TrainConfig, device: str) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not biases, norms' gains)."""
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": train.weight_decay},
-        {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=train.lr, betas=(train.beta1, train.beta2),
-                             fused=device == "cuda")
+class _Step:
+    """The ``StepContext`` a model's ``training_step`` gets: one backward-clip-step per
+    optimizer, through accelerate (so mixed precision and, later, several processes work)."""
+
+    def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int):
+        self.accelerator, self.optimizers = accelerator, optimizers
+        self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
+
+    def autocast(self):
+        return self.accelerator.autocast()
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        if name not in self.optimizers:
+            raise KeyError(f"training_step asked for optimizer {name!r}; "
+                           f"make_optimizers made {sorted(self.optimizers)}")
+        optimizer = self.optimizers[name]
+        self.accelerator.backward(loss)
+        if self.grad_clip > 0:
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            self.accelerator.clip_grad_norm_(parameters, self.grad_clip)
+        optimizer.step()
+        for each in self.optimizers.values():
+            each.zero_grad(set_to_none=True)
 
 
 class InterruptFlag:
@@ -96,21 +108,26 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _optimizer_tensors(optimizer) -> tuple[dict, list]:
-    state = optimizer.state_dict()
-    tensors = {f"optimizer.{index}.{name}": value
-               for index, values in state["state"].items()
-               for name, value in values.items() if torch.is_tensor(value)}
-    return tensors, state["param_groups"]
+def _optimizer_tensors(optimizers: dict) -> tuple[dict, dict]:
+    """Every optimizer's tensors, keyed ``optimizer.<name>.<param>.<field>``, and its groups."""
+    tensors, groups = {}, {}
+    for opt_name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        tensors.update({f"optimizer.{opt_name}.{index}.{name}": value
+                        for index, values in state["state"].items()
+                        for name, value in values.items() if torch.is_tensor(value)})
+        groups[opt_name] = state["param_groups"]
+    return tensors, groups
 
 
-def _restore_optimizer(optimizer, tensors: dict, param_groups: list) -> None:
-    state: dict[int, dict] = {}
+def _restore_optimizers(optimizers: dict, tensors: dict, param_groups: dict) -> None:
+    states: dict[str, dict[int, dict]] = {name: {} for name in optimizers}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+            _, opt_name, index, name = key.split(".", 3)
+            states[opt_name].setdefault(int(index), {})[name] = value
+    for opt_name, optimizer in optimizers.items():
+        optimizer.load_state_dict({"state": states[opt_name], "param_groups": param_groups[opt_name]})
 
 
 def _rng_tensors(device: str) -> dict:
@@ -200,8 +217,9 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _
     else:
         tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
                                     config.data.vocab_size)
+    labels = checkpoint.read_labels(out) if resume else label_names(splits.train)
     torch.manual_seed(config.train.seed)
-    model: TextModel = spec.model_class()(config.model, Vocab.of(tokenizer))  # checks its config
+    model: TextModel = spec.model_class()(config.model, Vocab.of(tokenizer, labels))  # checks its config
     max_len = config.data.max_len
     if model.max_len is not None and max_len > model.max_len:
         raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
@@ -209,12 +227,15 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _
     if not resume:
         checkpoint.prepare_run_dir(out, resume=False, force=force)
         tokenizer.save(out / checkpoint.TOKENIZER_FILE)
+        checkpoint.save_labels(out, labels)
     checkpoint.save_config(out, config)
-    train_data = encode_split(splits.train, tokenizer, max_len)
+    conditioning = conditioning_labels(model)
+    train_data = encode_split(splits.train, tokenizer, max_len, conditioning)
     if not train_data.sequences:
         raise GentextError(f"no training example fits in data.max_len={max_len} tokens")
     limit = config.train.eval_examples
-    valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len)
+    valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len,
+                              conditioning)
     return _Prepared(tokenizer, model, train_data, valid_data)
 
 
@@ -252,18 +273,20 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
         if device == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"])
         _truncate_metrics(metrics_path, step)
-    optimizer = make_optimizer(model, cfg, device)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    made = model.make_optimizers(cfg, fused=device == "cuda")
+    model, *prepared_optimizers = accelerator.prepare(model, *made.values())
+    optimizers = dict(zip(made, prepared_optimizers))
     core: TextModel = accelerator.unwrap_model(model)
     if resume:
-        _restore_optimizer(optimizer, tensors, state["param_groups"])
+        _restore_optimizers(optimizers, tensors, state["param_groups"])
+    context = _Step(accelerator, optimizers, cfg.grad_clip, cfg.steps)
     if device == "cuda" and cfg.compile:
         core.compile()  # in place: state_dict keys stay clean, loss() calls the compiled forward
     stream = BatchStream(prepared.train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed, **position)
 
     def save(done: int) -> None:
         checkpoint.save_model(out, core, spec.name, plugin, plugin_version, done)
-        tensors, groups = _optimizer_tensors(optimizer)
+        tensors, groups = _optimizer_tensors(optimizers)
         checkpoint.save_training_state(out, {**tensors, **_rng_tensors(device)}, {
             "step": done, "elapsed_s": elapsed + (time.perf_counter() - started),
             "data": stream.position(), "param_groups": groups,
@@ -291,23 +314,19 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
     with InterruptFlag() as interrupt, _progress(console, progress) as bar:
         task = bar.add_task("train", total=cfg.steps, completed=step, stats="")
         while step < cfg.steps:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, cfg)
+            rates = core.learning_rates(step, cfg)
+            for name, optimizer in optimizers.items():
+                for group in optimizer.param_groups:
+                    group["lr"] = rates[name]
             batch = next(stream)
             window_tokens += int(batch["lengths"].sum())
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
             core.set_training_progress(step, cfg.steps)
-            with accelerator.autocast():
-                outputs = core.loss(batch)
-            loss = outputs["loss"]
-            nonfinite |= ~torch.isfinite(loss.detach())
-            accelerator.backward(loss)
-            if cfg.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            context.step = step
+            outputs = core.training_step(batch, context)
             for name, value in outputs.items():
                 value = torch.as_tensor(value).detach().float()
+                nonfinite |= ~torch.isfinite(value)
                 sums[name] = sums[name] + value if name in sums else value
             step += 1
             window_steps += 1
@@ -319,7 +338,10 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             if at_log:
                 seconds = time.perf_counter() - window_start
                 means = {name: float(total) / window_steps for name, total in sums.items()}
-                row = {"step": step, **means, "lr": learning_rate(step - 1, cfg),
+                rates = core.learning_rates(step - 1, cfg)
+                lrs = {"lr": next(iter(rates.values()))} if len(rates) == 1 else {
+                    f"lr_{name}": rate for name, rate in rates.items()}
+                row = {"step": step, **means, **lrs,
                        "tokens_per_s": window_tokens / seconds,
                        "elapsed_s": elapsed + time.perf_counter() - started}
                 _append_metrics(metrics_path, row)

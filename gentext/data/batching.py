@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gentext.errors import GentextError
 from gentext.tokenizer import TextTokenizer
 
 BUCKET_BATCHES = 50  # batches sorted together by length: less padding, still shuffled
@@ -21,34 +22,63 @@ class Encoded:
     sequences: list[list[int]]
     texts: list[str]
     dropped: int  # examples longer than max_len, left out
+    labels: list[int] | None = None  # each kept example's label index, for conditional models
+
+    def batch(self, indices: list[int], pad_id: int) -> dict:
+        """The examples at ``indices`` as one padded batch."""
+        labels = None if self.labels is None else [self.labels[i] for i in indices]
+        return collate([self.sequences[i] for i in indices], pad_id, labels)
 
 
-def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int) -> Encoded:
-    """Wrap each example in <bos>/<eos>; leave out (and count) those longer than ``max_len``."""
+def label_names(examples: list[dict]) -> tuple[str, ...]:
+    """The sorted, distinct labels of the examples that have one (empty when none do)."""
+    return tuple(sorted({str(e["label"]) for e in examples if e.get("label") is not None}))
+
+
+def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
+                 labels: tuple[str, ...] | None = None) -> Encoded:
+    """Wrap each example in <bos>/<eos>; leave out (and count) those longer than ``max_len``.
+
+    With ``labels`` (a conditional model's classes), each example's label becomes its index;
+    an example without one, or with a class the model was not trained on, is an error."""
+    index = None if labels is None else {name: i for i, name in enumerate(labels)}
     texts = [e["text"] for e in examples]
-    sequences, kept_texts = [], []
-    for text, ids in zip(texts, tokenizer.encode_batch(texts)):
+    sequences, kept_texts, kept_labels = [], [], []
+    for number, (example, ids) in enumerate(zip(examples, tokenizer.encode_batch(texts)), start=1):
         sequence = [tokenizer.bos_id, *ids, tokenizer.eos_id]
-        if len(sequence) <= max_len:
-            sequences.append(sequence)
-            kept_texts.append(text)
-    return Encoded(sequences, kept_texts, dropped=len(examples) - len(sequences))
+        if len(sequence) > max_len:
+            continue
+        if index is not None:
+            label = example.get("label")
+            if label is None or str(label) not in index:
+                what = "has no label" if label is None else f"has label {str(label)!r}"
+                raise GentextError(f"example {number} {what}; this conditional model knows the "
+                                   f"labels {', '.join(labels)}")
+            kept_labels.append(index[str(label)])
+        sequences.append(sequence)
+        kept_texts.append(example["text"])
+    return Encoded(sequences, kept_texts, dropped=len(examples) - len(sequences),
+                   labels=None if index is None else kept_labels)
 
 
-def collate(sequences: list[list[int]], pad_id: int) -> dict:
-    """Pad to the longest sequence: {"tokens": (B, T) long, "lengths": (B,) long}."""
+def collate(sequences: list[list[int]], pad_id: int, labels: list[int] | None = None) -> dict:
+    """Pad to the longest sequence: {"tokens": (B, T) long, "lengths": (B,) long}, and
+    "labels" (B,) long when given."""
     longest = max(len(s) for s in sequences)
     tokens = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
         tokens[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-    return {"tokens": tokens, "lengths": torch.tensor([len(s) for s in sequences])}
+    batch = {"tokens": tokens, "lengths": torch.tensor([len(s) for s in sequences])}
+    if labels is not None:
+        batch["labels"] = torch.tensor(labels, dtype=torch.long)
+    return batch
 
 
 def eval_batches(encoded: Encoded, batch_size: int, pad_id: int):
     """Batches of a split in length order (least padding), each example exactly once."""
     order = sorted(range(len(encoded.sequences)), key=lambda i: len(encoded.sequences[i]))
     for start in range(0, len(order), batch_size):
-        yield collate([encoded.sequences[i] for i in order[start : start + batch_size]], pad_id)
+        yield encoded.batch(order[start : start + batch_size], pad_id)
 
 
 class BatchStream:
@@ -84,7 +114,7 @@ class BatchStream:
             self._plan = self._epoch_plan(self.epoch)
         chunk = self._plan[self.index]
         self.index += 1
-        return collate([self.encoded.sequences[i] for i in chunk], self.pad_id)
+        return self.encoded.batch(chunk, self.pad_id)
 
     def __iter__(self):
         return self
