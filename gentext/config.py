@@ -20,8 +20,8 @@ from gentext.errors import GentextError
 @dataclass
 class DataConfig:
     source: str = "austen"  # a registered corpus name, or a .txt/.txt.gz/.jsonl file or datasets folder
-    tokenizer: str = "bpe"  # "bpe" (byte-level BPE) or "char"
-    vocab_size: int = 4096  # BPE vocabulary, special tokens included (ignored by "char")
+    tokenizer: str = "bpe"  # "bpe" (byte-level BPE), "char" or "word" (whitespace-separated)
+    vocab_size: int = 4096  # BPE or word vocabulary, special tokens included (ignored by "char")
     max_len: int = 128  # longest example in tokens, BOS and EOS included; longer ones are left out
     valid_fraction: float = 0.05  # share of examples held out for validation
     test_fraction: float = 0.05  # share held out for the test split

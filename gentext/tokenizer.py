@@ -1,5 +1,5 @@
-"""Tokenizers (HF ``tokenizers``): byte-level BPE trained on the training split, or
-characters. Trained once per (content, kind, size) and cached; saved as ``tokenizer.json``.
+"""Tokenizers (HF ``tokenizers``): byte-level BPE trained on the training split, characters,
+or whitespace-separated words (the most frequent ``vocab_size``, the rest <unk>). Trained once per (content, kind, size) and cached; saved as ``tokenizer.json``.
 
 Special tokens come first and are the same for every kind: <pad>=0, <bos>=1, <eos>=2,
 <unk>=3. Examples are wrapped as <bos> text <eos> by the data pipeline, not here.
@@ -17,7 +17,7 @@ from gentext.errors import GentextError
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(len(SPECIAL_TOKENS))
-TOKENIZER_KINDS = ("bpe", "char")
+TOKENIZER_KINDS = ("bpe", "char", "word")
 MIN_BPE_VOCAB = 256 + len(SPECIAL_TOKENS)  # every byte, plus the specials
 
 
@@ -40,7 +40,9 @@ class TextTokenizer:
 
     @property
     def kind(self) -> str:
-        return "char" if isinstance(self.tokenizer.model, models.WordLevel) else "bpe"
+        if not isinstance(self.tokenizer.model, models.WordLevel):
+            return "bpe"
+        return "word" if isinstance(self.tokenizer.pre_tokenizer, pre_tokenizers.WhitespaceSplit) else "char"
 
     @property
     def vocab_size(self) -> int:
@@ -49,7 +51,7 @@ class TextTokenizer:
     @property
     def name(self) -> str:
         """How perplexity figures name their tokenizer, e.g. "byte-level BPE, 4096 tokens"."""
-        label = "characters" if self.kind == "char" else "byte-level BPE"
+        label = {"char": "characters", "word": "words", "bpe": "byte-level BPE"}[self.kind]
         return f"{label}, {self.vocab_size} tokens"
 
     def encode(self, text: str) -> list[int]:
@@ -100,6 +102,17 @@ def _train_char(texts: list[str]) -> Tokenizer:
     return tokenizer
 
 
+def _train_word(texts: list[str], vocab_size: int) -> Tokenizer:
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise GentextError(f"data.vocab_size must be above {len(SPECIAL_TOKENS)} for words, got {vocab_size}")
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                        show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
 def train_tokenizer(texts: list[str], kind: str = "bpe", vocab_size: int = 4096) -> TextTokenizer:
     """Train (or fetch from the cache) a tokenizer on ``texts``."""
     if kind not in TOKENIZER_KINDS:
@@ -107,14 +120,16 @@ def train_tokenizer(texts: list[str], kind: str = "bpe", vocab_size: int = 4096)
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode("utf-8") + b"\n")
-    size_tag = vocab_size if kind == "bpe" else "all"
+    size_tag = "all" if kind == "char" else vocab_size
     cached = cache_dir() / f"{kind}-{size_tag}-{digest.hexdigest()[:32]}.json"
     if cached.is_file():
         try:
             return TextTokenizer.load(cached)
         except GentextError:
             cached.unlink(missing_ok=True)  # a damaged cache entry is simply retrained
-    tokenizer = TextTokenizer(_train_bpe(texts, vocab_size) if kind == "bpe" else _train_char(texts))
+    trained = {"bpe": lambda: _train_bpe(texts, vocab_size), "char": lambda: _train_char(texts),
+               "word": lambda: _train_word(texts, vocab_size)}[kind]()
+    tokenizer = TextTokenizer(trained)
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(f".{os.getpid()}.tmp")
     tokenizer.save(partial)
