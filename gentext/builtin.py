@@ -28,3 +28,21 @@ def register_metrics(register):
                         metrics.known_word_rate, "train", True))
     register(MetricSpec("mean-words", "mean sample length in words", metrics.mean_words,
                         "test", None))
+    for n in (2, 3, 4, 5):
+        register(MetricSpec(f"bleu-{n}", f"BLEU-{n} of each sample against the whole test split "
+                            "(Texygen's protocol), averaged", _bleu(n), "test", True))
+    for n in (2, 3, 4, 5):
+        register(MetricSpec(f"self-bleu-{n}", f"BLEU-{n} of each sample against the other "
+                            "samples (lower is more diverse)", _self_bleu(n), "test", False))
+
+
+def _bleu(n: int):
+    from gentext import bleu
+
+    return lambda samples, refs: bleu.bleu(samples, refs, n)
+
+
+def _self_bleu(n: int):
+    from gentext import bleu
+
+    return lambda samples, refs: bleu.self_bleu(samples, n) if len(samples) > 1 else float("nan")

@@ -121,11 +121,12 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
     nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size, samples)
     if not math.isfinite(nats):
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
-    return Evaluation(split=split, likelihood=model.likelihood_kind or likelihood,
+    kind = model.likelihood_kind or likelihood
+    return Evaluation(split=split, likelihood=kind,
                       tokenizer=tokenizer.name, examples=len(encoded.sequences), tokens=tokens,
                       bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
                       dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
-                      nll_samples=samples or model.default_nll_samples,
+                      nll_samples=None if kind == "exact" else samples or model.default_nll_samples,
                       extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size))
 
 

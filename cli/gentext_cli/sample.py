@@ -21,6 +21,9 @@ def sample(
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same samples."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Text every sample starts with."),
+    label: Optional[str] = typer.Option(None, "--label", help="Class to generate (conditional "
+                                        "models, trained on data with a \"label\" field).",
+                                        show_default="a random class each sample"),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):
@@ -37,6 +40,8 @@ def sample(
         if not loaded.model.takes_prompt:
             raise GentextError(f"model {loaded.spec.name!r} does not continue a prompt")
         sampling["prompt"] = loaded.tokenizer.encode(prompt)
+    if label is not None:
+        sampling["condition"] = label_index(loaded, label)
     texts = sample_texts(loaded.model, loaded.tokenizer, n, max_len or loaded.config.data.max_len,
                          seed=seed, **sampling)
     if as_json:
@@ -46,6 +51,17 @@ def sample(
     else:
         for text in texts:
             typer.echo(one_line(text))
+
+
+def label_index(loaded, label: str) -> int:
+    """The index of ``label`` among the classes a conditional run was trained on."""
+    if not getattr(loaded.model, "conditional", False):
+        raise GentextError(f"model {loaded.spec.name!r} in {str(loaded.path)!r} is not conditional "
+                           "(it was trained without labels); drop --label")
+    labels = loaded.model.vocab.labels
+    if label not in labels:
+        raise GentextError(f"unknown label {label!r}; this run knows {', '.join(labels)}")
+    return labels.index(label)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,61 @@
+"""`gentext sweep`: quality (BLEU) against diversity (self-BLEU) over sampling temperatures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from gentext.errors import GentextError
+from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on
+
+
+def _temperatures(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise GentextError(f"--temperatures must be numbers separated by commas, got {text!r}") from None
+    if not values:
+        raise GentextError("--temperatures needs at least one value")
+    return values
+
+
+def sweep(
+    runs: List[Path] = typer.Argument(..., help="Run directories trained on the same data.",
+                                      show_default=False),
+    temperatures: str = typer.Option("0.7,0.85,1.0,1.15", "--temperatures",
+                                     help="Sampling temperatures, comma-separated."),
+    n: int = typer.Option(1000, "--n", "-n", help="Samples per run and temperature."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for sampling."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the BLEU-4 / self-BLEU-4 "
+                                        "plane as a PNG here."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Write every figure as JSON here."),
+    device: str = DEVICE_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """BLEU-2..5 against the test split and self-BLEU-2..5 among samples, per temperature."""
+    from gentext.sweep import markdown_table, plot_sweep, temperature_sweep, write_json
+
+    values = _temperatures(temperatures)
+    for path in (plot, save):
+        if path is not None and not Path(path).parent.is_dir():
+            raise GentextError(f"cannot write {str(path)!r}: its folder does not exist")
+    loaded = [load_run_on(run, device) for run in runs]
+    rows = temperature_sweep(loaded, values, n, seed)
+    if save is not None:
+        write_json(rows, save)
+    if plot is not None:
+        plot_sweep(rows, plot)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        typer.echo(markdown_table(rows))
+        typer.echo(f"\n{n} samples per row; BLEU against the test split, NLTK method1 smoothing, "
+                   "Texygen's protocol")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(sweep)

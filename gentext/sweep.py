@@ -1,0 +1,102 @@
+"""Quality against diversity across sampling temperatures: BLEU-n of samples against the test
+split (quality) and self-BLEU-n among them (lower is more diverse), for several runs at once.
+
+Caccia et al. (2020, "Language GANs Falling Short") showed that one temperature says little:
+lowering it trades diversity for quality, so a model is judged by its whole curve, and they
+found maximum likelihood's curve above the GANs'. This measures that curve for any runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gentext import bleu, metrics
+from gentext.data.pipeline import load_splits
+from gentext.data.splits import texts_sha256
+from gentext.errors import GentextError
+from gentext.evaluate import sample_texts
+
+ORDERS = (2, 3, 4, 5)
+
+
+def test_references(runs) -> list[str]:
+    """The test split every run was measured on; runs with different test splits are refused."""
+    references, first = None, None
+    for run in runs:
+        texts = [e["text"] for e in load_splits(run.config.data).test]
+        if references is None:
+            references, first = texts, run
+        elif texts_sha256(texts) != texts_sha256(references):
+            raise GentextError(f"runs {str(first.path)!r} and {str(run.path)!r} have different "
+                               "test splits; sweep runs trained on the same data and split")
+    return references
+
+
+def temperature_sweep(runs, temperatures: list[float], n: int = 1000, seed: int = 0) -> list[dict]:
+    """One row per (run, temperature): BLEU-2..5, self-BLEU-2..5, distinct-2, mean words."""
+    if n < 2:
+        raise GentextError(f"the sweep needs at least 2 samples per temperature, got {n}")
+    if any(t <= 0 for t in temperatures):
+        raise GentextError("sweep temperatures must be above 0 (0 is greedy: one sample)")
+    references = test_references(runs)
+    table = bleu.BleuReferences([bleu.tokenize(t) for t in references], max_n=max(ORDERS))
+    rows = []
+    for run in runs:
+        for temperature in temperatures:
+            samples = sample_texts(run.model, run.tokenizer, n, run.config.data.max_len,
+                                   seed=seed, temperature=temperature)
+            scores = {f"bleu-{k}": sum(table.sentence_bleu(bleu.tokenize(s), k) for s in samples) / n
+                      for k in ORDERS}
+            scores.update({f"self-bleu-{k}": bleu.self_bleu(samples, k) for k in ORDERS})
+            rows.append({"run": str(run.path), "model": run.spec.name, "temperature": temperature,
+                         "samples": n, **scores,
+                         "distinct-2": metrics.distinct_n(samples, 2),
+                         "mean-words": metrics.mean_words(samples)})
+    return rows
+
+
+def markdown_table(rows: list[dict], n: int = 4) -> str:
+    """The sweep as a markdown table (BLEU-n and self-BLEU-n; the JSON has every order)."""
+    header = ["run", "model", "temperature", f"BLEU-{n}", f"self-BLEU-{n}", "BLEU-2", "self-BLEU-2",
+              "distinct-2", "mean words"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['model']} | {r['temperature']:g} | {r[f'bleu-{n}']:.4f} | "
+                     f"{r[f'self-bleu-{n}']:.4f} | {r['bleu-2']:.4f} | {r['self-bleu-2']:.4f} | "
+                     f"{r['distinct-2']:.4f} | {r['mean-words']:.1f} |")
+    return "\n".join(lines)
+
+
+def plot_sweep(rows: list[dict], out: Path, n: int = 4) -> None:
+    """BLEU-n (quality, up) against self-BLEU-n (diversity, left is more diverse), one curve a
+    run, each point labelled with its temperature, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    for run in dict.fromkeys(r["run"] for r in rows):
+        points = [r for r in rows if r["run"] == run]
+        xs, ys = [r[f"self-bleu-{n}"] for r in points], [r[f"bleu-{n}"] for r in points]
+        axes.plot(xs, ys, "o-", label=f"{Path(run).name} ({points[0]['model']})")
+        for r, x, y in zip(points, xs, ys):
+            axes.annotate(f"T={r['temperature']:g}", (x, y), textcoords="offset points",
+                          xytext=(4, 4), fontsize=7)
+    axes.set_xlabel(f"self-BLEU-{n} (lower: more diverse)")
+    axes.set_ylabel(f"BLEU-{n} against the test split (higher: closer to real text)")
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial.png")
+    figure.savefig(partial, dpi=100)
+    plt.close(figure)
+    partial.replace(out)
+
+
+def write_json(rows: list[dict], out: Path) -> None:
+    from gentext.checkpoint import write_atomic
+
+    write_atomic(Path(out), json.dumps(rows, indent=2) + "\n")

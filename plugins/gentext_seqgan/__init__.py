@@ -1,0 +1,23 @@
+"""The seqgan family: a text GAN trained through a Gumbel-softmax relaxation, registered like
+any plugin."""
+
+from gentext.hookspecs import hookimpl
+from gentext.specs import ModelSpec
+from gentext_seqgan.config import SeqGANConfig
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="seqgan",
+            description="text GAN: LSTM generator (MLE, then Gumbel-softmax or REINFORCE), CNN discriminator",
+            config=SeqGANConfig,
+            model="gentext_seqgan.model:SeqGAN",
+            likelihood="exact",  # the generator is autoregressive: its test NLL is exact
+            # MLE pre-training takes the first model.pretrain_steps; the rest are adversarial
+            train_defaults={"steps": 1800, "eval_every": 300, "batch_size": 64},
+        )
+    )

@@ -1,0 +1,294 @@
+"""A text GAN: SeqGAN's networks (Yu et al. 2017) trained through a Gumbel-softmax
+relaxation as RelGAN does (Nie et al. 2019), or by REINFORCE with Monte-Carlo roll-outs.
+
+Training has two phases in the one loop. For the first ``pretrain_steps`` the generator is an
+ordinary LSTM language model trained by maximum likelihood. After that each step updates the
+discriminator on real sentences against generated ones, then the generator against the
+discriminator: with ``estimator = "gumbel"`` the discriminator reads the generator's relaxed
+one-hots, so its gradient flows back into the generator; with ``"reinforce"`` it scores hard
+samples and roll-outs, and the generator follows the policy gradient (SeqGAN's estimator).
+
+The generator stays an autoregressive model, so its likelihood is exact: ``nll`` is its
+teacher-forced negative log-likelihood (given the label, for a conditional GAN).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gentext import metrics
+from gentext.errors import GentextError
+from gentext.model import StepContext, TextModel, Vocab, next_token, shifted_targets, trim_at_eos
+from gentext.optim import adamw, warmup_cosine
+from gentext_seqgan.config import SeqGANConfig
+from gentext_seqgan.networks import Discriminator, Generator
+from gentext_seqgan.relaxation import inverse_temperature, relaxed_one_hot
+
+ESTIMATORS = ("gumbel", "reinforce")
+LOSSES = ("rsgan", "standard")
+ADVERSARIAL_BETAS = (0.9, 0.999)  # Adam's, as RelGAN trains both networks
+
+
+def check_config(config: SeqGANConfig) -> None:
+    """Refuse settings that cannot work, naming the key."""
+    if config.estimator not in ESTIMATORS:
+        raise GentextError(f"model.estimator must be one of {', '.join(ESTIMATORS)}, "
+                           f"got {config.estimator!r}")
+    if config.loss not in LOSSES:
+        raise GentextError(f"model.loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
+    if not 1 <= config.disc_min_width <= config.disc_max_width:
+        raise GentextError("need 1 <= model.disc_min_width <= model.disc_max_width")
+    if config.max_inverse_temperature < 1:
+        raise GentextError("model.max_inverse_temperature must be at least 1")
+    for name in ("pretrain_steps", "monitor_samples"):
+        if getattr(config, name) < 0:
+            raise GentextError(f"model.{name} must be 0 or more")
+    for name in ("embedding_dim", "hidden_dim", "disc_embedding_dim", "disc_filters",
+                 "discriminator_steps", "rollouts", "label_dim"):
+        if getattr(config, name) < 1:
+            raise GentextError(f"model.{name} must be at least 1")
+    if not 0 <= config.dropout < 1 or not 0 <= config.disc_dropout < 1:
+        raise GentextError("model.dropout and model.disc_dropout must be in [0, 1)")
+
+
+def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
+    """Standard GAN: real -> 1, fake -> 0. Relativistic (RSGAN, Jolicoeur-Martineau 2019):
+    each real sentence should look more real than the generated one it is paired with."""
+    if kind == "rsgan":
+        return F.binary_cross_entropy_with_logits(real - fake, torch.ones_like(real))
+    return (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+
+
+def generator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
+    """The generator's side: non-saturating (fake -> 1) or relativistic (fake beats real)."""
+    if kind == "rsgan":
+        return F.binary_cross_entropy_with_logits(fake - real, torch.ones_like(fake))
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+class SeqGAN(TextModel):
+    """LSTM generator + CNN discriminator; the generator alone is what samples and is scored."""
+
+    config_class = SeqGANConfig
+    takes_prompt = True
+
+    def __init__(self, config: SeqGANConfig, vocab: Vocab):
+        super().__init__(config, vocab)
+        check_config(config)
+        num_labels = len(vocab.labels) if config.conditional else 0
+        self.conditional = num_labels > 0
+        self.generator = Generator(vocab.size, config.embedding_dim, config.hidden_dim,
+                                   config.dropout, num_labels, config.label_dim)
+        self.discriminator = Discriminator(
+            vocab.size, config.disc_embedding_dim,
+            range(config.disc_min_width, config.disc_max_width + 1), config.disc_filters,
+            config.disc_dropout, num_labels)
+
+    # --- likelihood -------------------------------------------------------------------
+
+    def _labels(self, batch: dict) -> torch.Tensor | None:
+        return batch["labels"] if self.conditional else None
+
+    def _token_nll(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-position negative log-likelihood (B, T-1) in float32 and its mask."""
+        inputs, targets = shifted_targets(batch)
+        logits, _ = self.generator(inputs, self._labels(batch))
+        nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
+                              reduction="none")
+        return nll, targets != -100
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Maximum likelihood, in nats per token: the pre-training objective."""
+        nll, mask = self._token_nll(batch)
+        return {"loss": nll.sum() / mask.sum()}
+
+    @torch.no_grad()
+    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
+        nll, mask = self._token_nll(batch)
+        return nll.sum(), int(mask.sum())
+
+    # --- training: MLE, then adversarial ----------------------------------------------
+
+    def make_optimizers(self, train, fused: bool = False) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": adamw(self.generator.parameters(), train, fused),
+                "discriminator": adamw(self.discriminator.parameters(), train, fused,
+                                       betas=ADVERSARIAL_BETAS)}
+
+    def learning_rates(self, step: int, train) -> dict[str, float]:
+        """Pre-training: warm-up + cosine over ``pretrain_steps`` alone, so a run of exactly
+        that many steps is this GAN's MLE starting point. Adversarial: RelGAN's constants."""
+        if step < self.config.pretrain_steps:
+            return {"generator": warmup_cosine(step, train, total=self.config.pretrain_steps),
+                    "discriminator": 0.0}
+        return {"generator": self.config.generator_lr,
+                "discriminator": self.config.discriminator_lr}
+
+    def training_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
+        if context.step < self.config.pretrain_steps:
+            return self._mle_step(batch, context)
+        return self._adversarial_step(batch, context)
+
+    def _mle_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
+        with context.autocast():
+            outputs = self.loss(batch)
+        context.optimize("generator", outputs["loss"])
+        return outputs
+
+    def _adversarial_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
+        config = self.config
+        adversarial_steps = max(1, context.total_steps - config.pretrain_steps)
+        beta = inverse_temperature((context.step - config.pretrain_steps) / adversarial_steps,
+                                   config.max_inverse_temperature)
+        real = batch["tokens"][:, 1:]  # the discriminator reads what the generator writes
+        labels = self._labels(batch)
+        relaxed = beta if config.estimator == "gumbel" else None
+        for _ in range(config.discriminator_steps):
+            with torch.no_grad():
+                fake = self.generate_for_discriminator(real.size(0), real.size(1), labels, relaxed)
+            with context.autocast():
+                d_loss = discriminator_loss(self.discriminator(real, labels),
+                                            self.discriminator(fake, labels), config.loss)
+            context.optimize("discriminator", d_loss)
+        with context.autocast():
+            if relaxed is not None:
+                fake = self.generate_for_discriminator(real.size(0), real.size(1), labels, relaxed)
+                g_loss = generator_loss(self.discriminator(real, labels).detach(),
+                                        self.discriminator(fake, labels), config.loss)
+            else:
+                g_loss = self.reinforce_loss(real.size(0), real.size(1), labels)
+        context.optimize("generator", g_loss)
+        with torch.no_grad(), context.autocast():
+            mle = self.loss(batch)["loss"]
+        return {"loss": mle, "g_loss": g_loss.detach(), "d_loss": d_loss.detach(),
+                "inverse_temperature": torch.tensor(beta), **self._diversity(fake)}
+
+    def _diversity(self, fake: torch.Tensor) -> dict[str, float]:
+        """Distinct tokens and bigrams, and mean length, of a generated batch: logged every
+        adversarial step, so a generator collapsing onto a few outputs shows at once."""
+        tokens = fake.argmax(dim=-1) if fake.dtype != torch.long else fake
+        rows = [" ".join(map(str, row)) for row in trim_at_eos(tokens, self.vocab.eos_id)]
+        return {"fake_distinct_1": metrics.distinct_n(rows, 1),
+                "fake_distinct_2": metrics.distinct_n(rows, 2),
+                "fake_mean_tokens": metrics.mean_words(rows)}
+
+    # --- generation ---------------------------------------------------------------------
+
+    def _after_eos(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L) True at positions after each row's first <eos>."""
+        is_eos = (tokens == self.vocab.eos_id).long()
+        return (is_eos.cumsum(dim=1) - is_eos) > 0
+
+    def _first_inputs(self, n: int) -> torch.Tensor:
+        return torch.full((n, 1), self.vocab.bos_id, dtype=torch.long,
+                          device=self.generator.head.weight.device)
+
+    def generate_for_discriminator(self, n: int, length: int, labels: torch.Tensor | None,
+                                   beta: float | None) -> torch.Tensor:
+        """``n`` free-running samples of ``length`` tokens, as the discriminator reads them:
+        relaxed one-hots (B, L, V) at inverse temperature ``beta``, or token ids (B, L) when
+        ``beta`` is None; positions after <eos> become <pad>, as in real batches."""
+        inputs, state, outputs, tokens = self._first_inputs(n), None, [], []
+        for _ in range(length):
+            logits, state = self.generator(inputs, labels, state)
+            if beta is None:
+                token = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)[:, 0]
+            else:
+                one_hot, token = relaxed_one_hot(logits[:, 0], beta, self.config.straight_through)
+                outputs.append(one_hot)
+            tokens.append(token)
+            inputs = token[:, None]
+        tokens = torch.stack(tokens, dim=1)
+        dead = self._after_eos(tokens)
+        if beta is None:
+            return tokens.masked_fill(dead, self.vocab.pad_id)
+        pad = F.one_hot(torch.tensor(self.vocab.pad_id, device=tokens.device), self.vocab.size)
+        relaxed = torch.stack(outputs, dim=1)
+        return torch.where(dead[..., None], pad.to(relaxed.dtype), relaxed)
+
+    def reinforce_loss(self, n: int, length: int, labels: torch.Tensor | None) -> torch.Tensor:
+        """SeqGAN's policy gradient: each sampled token is rewarded by the discriminator's mean
+        probability of "real" over ``rollouts`` completions of its prefix (the last token by
+        the whole sequence's), minus the batch mean at that position as a baseline."""
+        rollouts, pad = self.config.rollouts, self.vocab.pad_id
+        with torch.no_grad():
+            inputs, state, tokens, states = self._first_inputs(n), None, [], []
+            for _ in range(length):
+                logits, state = self.generator(inputs, labels, state)
+                inputs = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)
+                tokens.append(inputs[:, 0])
+                states.append(state)
+            tokens = torch.stack(tokens, dim=1)
+            rewards = torch.empty(n, length, device=tokens.device)
+            repeated_labels = None if labels is None else labels.repeat_interleave(rollouts)
+            for t in range(length):
+                if t == length - 1:
+                    completed = tokens
+                    labels_t = labels
+                else:
+                    prefix = tokens[:, : t + 1].repeat_interleave(rollouts, dim=0)
+                    h, c = (s.repeat_interleave(rollouts, dim=1) for s in states[t])
+                    inputs, state, tail = prefix[:, -1:], (h, c), []
+                    for _ in range(length - t - 1):
+                        logits, state = self.generator(inputs, repeated_labels, state)
+                        inputs = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)
+                        tail.append(inputs[:, 0])
+                    completed = torch.cat([prefix, torch.stack(tail, dim=1)], dim=1)
+                    labels_t = repeated_labels
+                completed = completed.masked_fill(self._after_eos(completed), pad)
+                reward = torch.sigmoid(self.discriminator(completed, labels_t).float())
+                rewards[:, t] = reward.view(n, -1).mean(dim=1)
+            advantage = rewards - rewards.mean(dim=0, keepdim=True)
+            alive = ~self._after_eos(tokens)
+        inputs = torch.cat([self._first_inputs(n), tokens[:, :-1]], dim=1)
+        logits, _ = self.generator(inputs, labels)
+        log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[..., None])[..., 0]
+        return -(log_probs * advantage * alive).sum() / alive.sum()
+
+    @torch.no_grad()
+    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
+               generator: torch.Generator | None = None) -> list[list[int]]:
+        """Ancestral sampling from the generator; ``condition`` is a label index (a conditional
+        GAN draws one label per sample uniformly when it is None). Samples include the prompt."""
+        device = self.generator.head.weight.device
+        labels = None
+        if self.conditional:
+            if condition is None:
+                labels = torch.randint(len(self.vocab.labels), (n,), generator=generator,
+                                       device=device)
+            else:
+                labels = torch.full((n,), int(condition), dtype=torch.long, device=device)
+        elif condition is not None:
+            raise GentextError("this model is not conditional: it was trained without labels")
+        prefix = [self.vocab.bos_id, *(prompt or [])]
+        tokens = torch.tensor([prefix] * n, dtype=torch.long, device=device)
+        logits, state = self.generator(tokens, labels)
+        finished = torch.zeros(n, dtype=torch.bool, device=device)
+        for _ in range(max_len):
+            token = next_token(logits[:, -1], temperature, top_k, top_p, generator)
+            token = token.masked_fill(finished, self.vocab.eos_id)
+            tokens = torch.cat([tokens, token[:, None]], dim=1)
+            finished |= token == self.vocab.eos_id
+            if finished.all():
+                break
+            logits, state = self.generator(token[:, None], labels, state)
+        return trim_at_eos(tokens[:, 1:], self.vocab.eos_id)
+
+    @torch.no_grad()
+    def diagnostics(self, batches) -> dict[str, float]:
+        """Diversity of ``monitor_samples`` samples, in tokens (the model has no tokenizer):
+        logged at every validation so mode collapse shows while it happens."""
+        count = self.config.monitor_samples
+        if count < 2:
+            return {}
+        from gentext.bleu import self_bleu
+
+        max_len = max(int(b["lengths"].max()) for b in batches)
+        generator = torch.Generator(device=self.generator.head.weight.device).manual_seed(0)
+        samples = [" ".join(map(str, s)) for s in self.sample(count, max_len, generator=generator)]
+        return {"sample_distinct_1": metrics.distinct_n(samples, 1),
+                "sample_distinct_2": metrics.distinct_n(samples, 2),
+                "sample_mean_tokens": metrics.mean_words(samples),
+                "sample_self_bleu_4": self_bleu(samples, 4)}

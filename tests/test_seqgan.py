@@ -1,0 +1,249 @@
+"""The seqgan family: its relaxation, its two networks, its two estimators, conditional
+generation, resume with two optimizers, and the temperature sweep."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gentext.config import TrainConfig
+from gentext.data.batching import collate
+from gentext.model import Vocab
+from gentext_seqgan.config import SeqGANConfig
+from gentext_seqgan.model import SeqGAN, discriminator_loss, generator_loss
+from gentext_seqgan.relaxation import inverse_temperature, relaxed_one_hot
+
+VOCAB = Vocab(size=30, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
+TINY_GAN = ["model.embedding_dim=16", "model.hidden_dim=32", "model.disc_embedding_dim=8",
+            "model.disc_filters=4", "model.monitor_samples=10", "data.vocab_size=300",
+            "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1", "train.samples=3"]
+
+
+def tiny(**overrides) -> SeqGAN:
+    torch.manual_seed(0)
+    settings = dict(embedding_dim=16, hidden_dim=32, disc_embedding_dim=8, disc_filters=8,
+                    dropout=0.0, disc_dropout=0.0)
+    return SeqGAN(SeqGANConfig(**{**settings, **overrides}), VOCAB)
+
+
+def overrides(*settings):
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+def test_gumbel_softmax_samples_are_distributions_that_harden_as_temperature_falls():
+    torch.manual_seed(0)
+    logits = torch.randn(2000, 12)
+    sharpness = []
+    for beta in (1.0, 10.0, 100.0):
+        relaxed, tokens = relaxed_one_hot(logits, beta)
+        assert (relaxed >= 0).all()
+        assert torch.allclose(relaxed.sum(-1), torch.ones(2000), atol=1e-5)
+        assert torch.equal(tokens, relaxed.argmax(-1))
+        sharpness.append(float(relaxed.max(-1).values.mean()))
+    assert sharpness[0] < sharpness[1] < sharpness[2]
+    assert sharpness[2] > 0.95  # nearly one-hot at beta 100
+    hard, _ = relaxed_one_hot(logits, 1.0, straight_through=True)
+    assert set(hard.unique().tolist()) == {0.0, 1.0}
+
+
+def test_relaxed_tokens_are_distributed_as_the_softmax():
+    torch.manual_seed(0)
+    logits = torch.tensor([[2.0, 0.0, -1.0]]).expand(40000, 3)
+    _, tokens = relaxed_one_hot(logits, 5.0)
+    frequencies = torch.bincount(tokens, minlength=3).float() / len(tokens)
+    assert torch.allclose(frequencies, torch.softmax(logits[0], -1), atol=0.01)
+
+
+def test_inverse_temperature_rises_exponentially_from_one_to_its_maximum():
+    assert inverse_temperature(0.0, 100.0) == pytest.approx(1.0)
+    assert inverse_temperature(0.5, 100.0) == pytest.approx(10.0)
+    assert inverse_temperature(1.0, 100.0) == pytest.approx(100.0)
+    assert inverse_temperature(2.0, 100.0) == pytest.approx(100.0)  # capped
+
+
+def test_relativistic_and_standard_losses_reward_the_right_side():
+    confident = torch.tensor([5.0]), torch.tensor([-5.0])  # real looks real, fake looks fake
+    for kind in ("rsgan", "standard"):
+        assert float(discriminator_loss(*confident, kind)) < 0.02
+        assert float(generator_loss(*confident, kind)) > 4.0
+
+
+def test_gradients_reach_the_generator_through_the_discriminator():
+    model = tiny()
+    fake = model.generate_for_discriminator(6, 7, None, beta=2.0)
+    assert fake.shape == (6, 7, VOCAB.size) and fake.requires_grad
+    real = torch.randint(4, VOCAB.size, (6, 7))
+    generator_loss(model.discriminator(real).detach(), model.discriminator(fake), "rsgan").backward()
+    for name, parameter in model.generator.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_generated_positions_after_eos_read_as_padding():
+    model = tiny()
+    with torch.no_grad():
+        model.generator.head.bias[VOCAB.eos_id] = 50.0  # <eos> first, every time
+        tokens = model.generate_for_discriminator(4, 5, None, beta=None)
+        relaxed = model.generate_for_discriminator(4, 5, None, beta=3.0)
+    assert tokens[:, 0].eq(VOCAB.eos_id).all() and tokens[:, 1:].eq(VOCAB.pad_id).all()
+    assert relaxed[:, 1:].argmax(-1).eq(VOCAB.pad_id).all()
+
+
+def test_discriminator_learns_to_separate_real_from_shuffled_text():
+    torch.manual_seed(0)
+    model = tiny()
+
+    def real_rows(n):  # ascending runs of 6 tokens: order is what tells real from shuffled
+        starts = torch.randint(4, VOCAB.size - 6, (n, 1))
+        return starts + torch.arange(6)
+
+    def shuffled(rows):
+        return torch.stack([row[torch.randperm(len(row))] for row in rows])
+
+    optimizer = torch.optim.Adam(model.discriminator.parameters(), lr=1e-2)
+    for _ in range(150):
+        rows = real_rows(32)
+        loss = discriminator_loss(model.discriminator(rows), model.discriminator(shuffled(rows)),
+                                  "standard")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    held_out = real_rows(200)
+    with torch.no_grad():
+        accuracy = ((model.discriminator(held_out) > 0).float().mean()
+                    + (model.discriminator(shuffled(held_out)) < 0).float().mean()) / 2
+    assert accuracy > 0.9
+
+
+def test_reinforce_rewards_roll_outs_and_trains_only_the_generator():
+    model = tiny(rollouts=2)
+    loss = model.reinforce_loss(5, 6, None)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert model.generator.head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.discriminator.parameters())
+
+
+def test_exact_nll_is_the_teacher_forced_cross_entropy():
+    model = tiny().eval()
+    batch = collate([[1, 5, 6, 7, 2], [1, 8, 2]], pad_id=0)
+    nats, tokens = model.nll(batch)
+    with torch.no_grad():
+        logits, _ = model.generator(batch["tokens"][:, :-1])
+    by_hand = (F.cross_entropy(logits[0], torch.tensor([5, 6, 7, 2]), reduction="sum")
+               + F.cross_entropy(logits[1, :2], torch.tensor([8, 2]), reduction="sum"))
+    assert tokens == 6
+    assert float(nats) == pytest.approx(by_hand.item(), rel=1e-5)
+
+
+def test_pretraining_schedule_does_not_depend_on_the_adversarial_length():
+    """So a run of exactly pretrain_steps is the GAN's MLE starting point."""
+    model = tiny(pretrain_steps=6)
+    short, long = TrainConfig(steps=6, warmup_steps=2), TrainConfig(steps=50, warmup_steps=2)
+    for step in range(6):
+        assert model.learning_rates(step, short) == model.learning_rates(step, long)
+        assert model.learning_rates(step, long)["discriminator"] == 0.0
+    assert model.learning_rates(6, long) == {"generator": 1e-4, "discriminator": 1e-4}
+
+
+@pytest.mark.parametrize("estimator", ["gumbel", "reinforce"])
+def test_a_resumed_gan_run_ends_with_the_same_weights(cli, corpus, tmp_path, estimator):
+    common = ["--model", "seqgan", "--data", corpus, "--quiet",
+              *overrides(*TINY_GAN, "model.pretrain_steps=3", f"model.estimator={estimator}",
+                         "model.rollouts=2", "train.eval_every=100")]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert cli("train", *common, "--out", straight, "--set", "train.steps=7").exit_code == 0
+    # stop after the first adversarial step: the temperature schedule spans train.steps, and
+    # its first step is the same (beta = 1) whatever the total
+    assert cli("train", *common, "--out", split, "--set", "train.steps=4").exit_code == 0
+    resumed = cli("train", *common, "--out", split, "--resume", "--set", "train.steps=7")
+    assert resumed.exit_code == 0, resumed.stderr
+    weights = "model/model.safetensors"
+    assert (straight / weights).read_bytes() == (split / weights).read_bytes()
+    rows = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    adversarial = [r for r in rows if "d_loss" in r]
+    assert [r["step"] for r in adversarial] == [4, 5, 6, 7]
+    assert all(r["lr_discriminator"] == 1e-4 for r in adversarial)
+
+
+@pytest.fixture
+def two_class_data(tmp_path):
+    """A jsonl corpus whose two classes use disjoint words."""
+    import random
+
+    rng = random.Random(0)
+    words = {"north": ["snow", "ice", "wolf", "pine"], "south": ["sand", "palm", "sun", "reef"]}
+    lines = [json.dumps({"text": " ".join(rng.choice(words[label]) for _ in range(rng.randint(2, 4))),
+                         "label": label})
+             for label in ("north", "south") for _ in range(60)]
+    rng.shuffle(lines)
+    path = tmp_path / "classes.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, words
+
+
+def test_conditional_gan_samples_the_label_asked_for(cli, tmp_path, two_class_data):
+    data, words = two_class_data
+    out = tmp_path / "cgan"
+    result = cli("train", "--model", "seqgan", "--data", data, "--out", out, "--quiet",
+                 *overrides(*TINY_GAN, "data.tokenizer=word", "data.vocab_size=20",
+                            "train.lr=0.01", "train.steps=160", "model.pretrain_steps=150",
+                            "train.eval_every=80"))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "labels.json").read_text()) == ["north", "south"]
+    for label, own in words.items():
+        sampled = cli("sample", out, "--label", label, "-n", "30", "--json")
+        assert sampled.exit_code == 0, sampled.stderr
+        found = [w for text in json.loads(sampled.stdout)["samples"] for w in text.split()]
+        assert found and sum(w in own for w in found) / len(found) > 0.95
+    unknown = cli("sample", out, "--label", "east")
+    assert unknown.exit_code == 1 and unknown.error_lines == [
+        "gentext: error: unknown label 'east'; this run knows north, south"]
+    evaluated = cli("eval", out, "--json")
+    assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["likelihood"] == "exact"
+
+
+def test_labels_missing_on_some_lines_is_a_one_line_error(cli, tmp_path):
+    data = tmp_path / "mixed.jsonl"
+    lines = [{"text": f"line {i}", "label": "a" if i % 2 else "b"} for i in range(30)]
+    lines[7] = {"text": "no label here"}
+    data.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    result = cli("train", "--model", "seqgan", "--data", data, "--out", tmp_path / "r",
+                 "--quiet", *overrides(*TINY_GAN, "train.steps=2"))
+    assert result.exit_code == 1
+    assert len(result.error_lines) == 1 and "has no label" in result.error_lines[0]
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_label_on_an_unconditional_run_is_refused(cli, trained_gpt):
+    result = cli("sample", trained_gpt, "--label", "x")
+    assert result.exit_code == 1 and "is not conditional" in result.error_lines[0]
+
+
+def test_sweep_reports_quality_and_diversity_per_temperature(cli, corpus, tmp_path):
+    run = tmp_path / "gan"
+    assert cli("train", "--model", "seqgan", "--data", corpus, "--out", run, "--quiet",
+               *overrides(*TINY_GAN, "train.steps=4", "model.pretrain_steps=2")).exit_code == 0
+    plot, save = tmp_path / "sweep.png", tmp_path / "sweep.json"
+    result = cli("sweep", run, "--temperatures", "0.5,1.5", "-n", "12", "--plot", plot,
+                 "--save", save)
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(save.read_text())
+    assert [r["temperature"] for r in rows] == [0.5, 1.5]
+    for row in rows:
+        assert all(0 <= row[f"{kind}-{n}"] <= 1 for kind in ("bleu", "self-bleu") for n in (2, 3, 4, 5))
+    assert "| self-BLEU-4 |" in result.stdout.splitlines()[0]
+    assert plot.stat().st_size > 1000
+
+
+def test_sweep_refuses_runs_with_different_test_splits(cli, corpus, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"another sentence number {i}.\n" for i in range(40)), encoding="utf-8")
+    runs = []
+    for name, data in (("a", corpus), ("b", other)):
+        runs.append(tmp_path / name)
+        assert cli("train", "--model", "seqgan", "--data", data, "--out", runs[-1], "--quiet",
+                   *overrides(*TINY_GAN, "train.steps=2", "model.pretrain_steps=2")).exit_code == 0
+    result = cli("sweep", *runs, "-n", "4")
+    assert result.exit_code == 1 and "different test splits" in result.error_lines[0]
