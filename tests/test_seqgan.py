@@ -79,14 +79,30 @@ def test_gradients_reach_the_generator_through_the_discriminator():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
-def test_generated_positions_after_eos_read_as_padding():
+def test_positions_after_the_first_eos_are_dead():
+    tokens = torch.tensor([[5, 2, 7, 2], [5, 6, 7, 8], [2, 9, 9, 9]])
+    assert model_dead(tokens).tolist() == [[False, False, True, True], [False] * 4,
+                                           [False, True, True, True]]
+
+
+def model_dead(tokens):
+    return tiny()._after_eos(tokens)
+
+
+def test_generation_stops_once_every_sample_has_ended_and_pads_like_real_batches():
     model = tiny()
     with torch.no_grad():
         model.generator.head.bias[VOCAB.eos_id] = 50.0  # <eos> first, every time
-        tokens = model.generate_for_discriminator(4, 5, None, beta=None)
-        relaxed = model.generate_for_discriminator(4, 5, None, beta=3.0)
-    assert tokens[:, 0].eq(VOCAB.eos_id).all() and tokens[:, 1:].eq(VOCAB.pad_id).all()
-    assert relaxed[:, 1:].argmax(-1).eq(VOCAB.pad_id).all()
+        tokens = model.generate_for_discriminator(4, 9, None, beta=None)
+        relaxed = model.generate_for_discriminator(4, 9, None, beta=3.0)
+    assert tokens.shape == (4, 1) and tokens.eq(VOCAB.eos_id).all()
+    real = torch.tensor([[5, 6, 7, 2]] * 4)
+    same_real, padded = model._same_length(real, relaxed)
+    assert torch.equal(same_real, real) and padded.shape == (4, 4, VOCAB.size)
+    assert padded[:, 0].argmax(-1).eq(VOCAB.eos_id).all()
+    assert padded[:, 1:].argmax(-1).eq(VOCAB.pad_id).all()
+    _, padded_tokens = model._same_length(real, tokens)
+    assert padded_tokens.tolist() == [[VOCAB.eos_id, 0, 0, 0]] * 4
 
 
 def test_discriminator_learns_to_separate_real_from_shuffled_text():

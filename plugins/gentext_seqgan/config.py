@@ -24,6 +24,7 @@ class SeqGANConfig:
     generator_lr: float = 1e-4  # adversarial phase, constant (RelGAN); pre-training uses train.lr
     discriminator_lr: float = 1e-4
     discriminator_steps: int = 1  # discriminator updates per generator update
+    max_generated_len: int = 64  # adversarial samples run until <eos> or this many tokens
     rollouts: int = 4  # Monte-Carlo roll-outs per position (REINFORCE only)
     # conditional GAN: used when the data has a "label" field
     conditional: bool = True  # condition generator and discriminator on the label

@@ -45,7 +45,7 @@ def check_config(config: SeqGANConfig) -> None:
         if getattr(config, name) < 0:
             raise GentextError(f"model.{name} must be 0 or more")
     for name in ("embedding_dim", "hidden_dim", "disc_embedding_dim", "disc_filters",
-                 "discriminator_steps", "rollouts", "label_dim"):
+                 "discriminator_steps", "rollouts", "label_dim", "max_generated_len"):
         if getattr(config, name) < 1:
             raise GentextError(f"model.{name} must be at least 1")
     if not 0 <= config.dropout < 1 or not 0 <= config.disc_dropout < 1:
@@ -142,22 +142,24 @@ class SeqGAN(TextModel):
         beta = inverse_temperature((context.step - config.pretrain_steps) / adversarial_steps,
                                    config.max_inverse_temperature)
         real = batch["tokens"][:, 1:]  # the discriminator reads what the generator writes
-        labels = self._labels(batch)
+        labels, n, cap = self._labels(batch), batch["tokens"].size(0), config.max_generated_len
         relaxed = beta if config.estimator == "gumbel" else None
         for _ in range(config.discriminator_steps):
             with torch.no_grad():
-                fake = self.generate_for_discriminator(real.size(0), real.size(1), labels, relaxed)
+                fake = self.generate_for_discriminator(n, cap, labels, relaxed)
+            real, fake = self._same_length(real, fake)
             with context.autocast():
                 d_loss = discriminator_loss(self.discriminator(real, labels),
                                             self.discriminator(fake, labels), config.loss)
             context.optimize("discriminator", d_loss)
         with context.autocast():
             if relaxed is not None:
-                fake = self.generate_for_discriminator(real.size(0), real.size(1), labels, relaxed)
+                fake = self.generate_for_discriminator(n, cap, labels, relaxed)
+                real, fake = self._same_length(real, fake)
                 g_loss = generator_loss(self.discriminator(real, labels).detach(),
                                         self.discriminator(fake, labels), config.loss)
             else:
-                g_loss = self.reinforce_loss(real.size(0), real.size(1), labels)
+                g_loss = self.reinforce_loss(n, cap, labels)
         context.optimize("generator", g_loss)
         with torch.no_grad(), context.autocast():
             mle = self.loss(batch)["loss"]
@@ -184,13 +186,16 @@ class SeqGAN(TextModel):
         return torch.full((n, 1), self.vocab.bos_id, dtype=torch.long,
                           device=self.generator.head.weight.device)
 
-    def generate_for_discriminator(self, n: int, length: int, labels: torch.Tensor | None,
+    def generate_for_discriminator(self, n: int, max_length: int, labels: torch.Tensor | None,
                                    beta: float | None) -> torch.Tensor:
-        """``n`` free-running samples of ``length`` tokens, as the discriminator reads them:
-        relaxed one-hots (B, L, V) at inverse temperature ``beta``, or token ids (B, L) when
-        ``beta`` is None; positions after <eos> become <pad>, as in real batches."""
+        """``n`` free-running samples, until every one has ended (or ``max_length`` tokens), as
+        the discriminator reads them: relaxed one-hots (B, L, V) at inverse temperature
+        ``beta``, or token ids (B, L) when ``beta`` is None; positions after <eos> become <pad>,
+        as in real batches. Cutting samples at the real batch's length instead would leave
+        them without <eos>, which the discriminator spots, teaching the generator to stop early."""
         inputs, state, outputs, tokens = self._first_inputs(n), None, [], []
-        for _ in range(length):
+        ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
+        for _ in range(max_length):
             logits, state = self.generator(inputs, labels, state)
             if beta is None:
                 token = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)[:, 0]
@@ -199,27 +204,51 @@ class SeqGAN(TextModel):
                 outputs.append(one_hot)
             tokens.append(token)
             inputs = token[:, None]
+            ended |= token == self.vocab.eos_id
+            if ended.all():
+                break
         tokens = torch.stack(tokens, dim=1)
         dead = self._after_eos(tokens)
         if beta is None:
             return tokens.masked_fill(dead, self.vocab.pad_id)
-        pad = F.one_hot(torch.tensor(self.vocab.pad_id, device=tokens.device), self.vocab.size)
         relaxed = torch.stack(outputs, dim=1)
-        return torch.where(dead[..., None], pad.to(relaxed.dtype), relaxed)
+        return torch.where(dead[..., None], self._pad_one_hot(relaxed.dtype), relaxed)
+
+    def _pad_one_hot(self, dtype: torch.dtype) -> torch.Tensor:
+        pad = torch.tensor(self.vocab.pad_id, device=self.generator.head.weight.device)
+        return F.one_hot(pad, self.vocab.size).to(dtype)
+
+    def _same_length(self, real: torch.Tensor, fake: torch.Tensor):
+        """Pad real token ids (B, T) and fakes (ids or one-hots) with <pad> to one length."""
+        length = max(real.size(1), fake.size(1))
+        real = F.pad(real, (0, length - real.size(1)), value=self.vocab.pad_id)
+        extra = length - fake.size(1)
+        if extra and fake.dtype == torch.long:
+            fake = F.pad(fake, (0, extra), value=self.vocab.pad_id)
+        elif extra:
+            pads = self._pad_one_hot(fake.dtype).expand(fake.size(0), extra, -1)
+            fake = torch.cat([fake, pads], dim=1)
+        return real, fake
 
     def reinforce_loss(self, n: int, length: int, labels: torch.Tensor | None) -> torch.Tensor:
-        """SeqGAN's policy gradient: each sampled token is rewarded by the discriminator's mean
-        probability of "real" over ``rollouts`` completions of its prefix (the last token by
-        the whole sequence's), minus the batch mean at that position as a baseline."""
+        """SeqGAN's policy gradient on ``n`` samples of at most ``length`` tokens: each token
+        is rewarded by the discriminator's mean probability of "real" over ``rollouts``
+        completions of its prefix (the last token by the whole sequence's), minus the batch
+        mean at that position as a baseline."""
         rollouts, pad = self.config.rollouts, self.vocab.pad_id
         with torch.no_grad():
             inputs, state, tokens, states = self._first_inputs(n), None, [], []
+            ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
             for _ in range(length):
                 logits, state = self.generator(inputs, labels, state)
                 inputs = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)
                 tokens.append(inputs[:, 0])
                 states.append(state)
+                ended |= inputs[:, 0] == self.vocab.eos_id
+                if ended.all():
+                    break
             tokens = torch.stack(tokens, dim=1)
+            length = tokens.size(1)
             rewards = torch.empty(n, length, device=tokens.device)
             repeated_labels = None if labels is None else labels.repeat_interleave(rollouts)
             for t in range(length):
