@@ -68,34 +68,6 @@ def markdown_table(rows: list[dict], n: int = 4) -> str:
     return "\n".join(lines)
 
 
-def plot_sweep(rows: list[dict], out: Path, n: int = 4) -> None:
-    """BLEU-n (quality, up) against self-BLEU-n (diversity, left is more diverse), one curve a
-    run, each point labelled with its temperature, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 4.5))
-    for run in dict.fromkeys(r["run"] for r in rows):
-        points = [r for r in rows if r["run"] == run]
-        xs, ys = [r[f"self-bleu-{n}"] for r in points], [r[f"bleu-{n}"] for r in points]
-        axes.plot(xs, ys, "o-", label=f"{Path(run).name} ({points[0]['model']})")
-        for r, x, y in zip(points, xs, ys):
-            axes.annotate(f"T={r['temperature']:g}", (x, y), textcoords="offset points",
-                          xytext=(4, 4), fontsize=7)
-    axes.set_xlabel(f"self-BLEU-{n} (lower: more diverse)")
-    axes.set_ylabel(f"BLEU-{n} against the test split (higher: closer to real text)")
-    axes.legend(fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    out = Path(out)
-    partial = out.with_name(f".{out.name}.partial.png")
-    figure.savefig(partial, dpi=100)
-    plt.close(figure)
-    partial.replace(out)
-
-
 def write_json(rows: list[dict], out: Path) -> None:
     from gentext.checkpoint import write_atomic
 

@@ -26,6 +26,7 @@ from gentext.evaluate import (Evaluation, conditioning_labels, evaluate_encoded,
                               sample_texts)
 from gentext.model import TextModel, Vocab
 from gentext.optim import warmup_cosine
+from gentext.plots import plot_losses
 from gentext.plugins import get_model, model_owner, plugins
 from gentext.tokenizer import TextTokenizer, train_tokenizer
 
@@ -148,31 +149,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
         rows = [line for line in path.read_text(encoding="utf-8").splitlines()
                 if line.strip() and json.loads(line)["step"] <= step]
         checkpoint.write_atomic(path, "".join(r + "\n" for r in rows))
-
-
-def plot_losses(metrics_path: Path, out: Path) -> None:
-    """Training and validation loss (nats/token) against steps, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines()]
-    train_rows = [r for r in rows if "loss" in r]
-    valid_rows = [r for r in rows if r.get("split") == "valid"]
-    figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], label="train loss")
-    axes.plot([r["step"] for r in valid_rows], [r["nats_per_token"] for r in valid_rows],
-              "o-", label="valid nats/token")
-    axes.set_xlabel("step")
-    axes.set_ylabel("nats per token")
-    axes.legend()
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    partial = out.with_name(f".{out.name}.partial.png")
-    figure.savefig(partial, dpi=100)
-    plt.close(figure)
-    partial.replace(out)
 
 
 def _check_resume(out: Path, config: RunConfig) -> None:

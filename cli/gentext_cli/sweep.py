@@ -35,7 +35,8 @@ def sweep(
     as_json: bool = JSON_OPTION,
 ):
     """BLEU-2..5 against the test split and self-BLEU-2..5 among samples, per temperature."""
-    from gentext.sweep import markdown_table, plot_sweep, temperature_sweep, write_json
+    from gentext.plots import plot_sweep
+    from gentext.sweep import markdown_table, temperature_sweep, write_json
 
     values = _temperatures(temperatures)
     for path in (plot, save):

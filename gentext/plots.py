@@ -1,0 +1,58 @@
+"""The PNG plots gentext writes: loss curves of a run, and the quality-diversity plane of a
+temperature sweep. matplotlib is imported only when a plot is drawn."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _pyplot():
+    plt = _pyplot()
+    return plt
+
+
+def save_png(figure, out: Path) -> None:
+    """Write ``figure`` to ``out`` through a temporary name, so a reader never sees half a PNG."""
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial.png")
+    figure.tight_layout()
+    figure.savefig(partial, dpi=100)
+    _pyplot().close(figure)
+    partial.replace(out)
+
+
+def plot_losses(metrics_path: Path, out: Path) -> None:
+    """Training and validation loss (nats/token) against steps, as a PNG."""
+    plt = _pyplot()
+    rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    valid_rows = [r for r in rows if r.get("split") == "valid"]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], label="train loss")
+    axes.plot([r["step"] for r in valid_rows], [r["nats_per_token"] for r in valid_rows],
+              "o-", label="valid nats/token")
+    axes.set_xlabel("step")
+    axes.set_ylabel("nats per token")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    save_png(figure, out)
+
+
+def plot_sweep(rows: list[dict], out: Path, n: int = 4) -> None:
+    """BLEU-n (quality, up) against self-BLEU-n (diversity, left is more diverse), one curve a
+    run, each point labelled with its temperature, as a PNG."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    for run in dict.fromkeys(r["run"] for r in rows):
+        points = [r for r in rows if r["run"] == run]
+        xs, ys = [r[f"self-bleu-{n}"] for r in points], [r[f"bleu-{n}"] for r in points]
+        axes.plot(xs, ys, "o-", label=f"{Path(run).name} ({points[0]['model']})")
+        for r, x, y in zip(points, xs, ys):
+            axes.annotate(f"T={r['temperature']:g}", (x, y), textcoords="offset points",
+                          xytext=(4, 4), fontsize=7)
+    axes.set_xlabel(f"self-BLEU-{n} (lower: more diverse)")
+    axes.set_ylabel(f"BLEU-{n} against the test split (higher: closer to real text)")
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+    save_png(figure, out)
