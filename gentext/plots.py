@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def _pyplot():
-    plt = _pyplot()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 
