@@ -25,6 +25,7 @@ class SeqGANConfig:
     discriminator_lr: float = 1e-4
     discriminator_steps: int = 1  # discriminator updates per generator update
     max_generated_len: int = 64  # adversarial samples run until <eos> or this many tokens
+    adversarial_batch_size: int = 32  # real and generated sentences per adversarial step
     rollouts: int = 4  # Monte-Carlo roll-outs per position (REINFORCE only)
     # conditional GAN: used when the data has a "label" field
     conditional: bool = True  # condition generator and discriminator on the label

@@ -45,7 +45,8 @@ def check_config(config: SeqGANConfig) -> None:
         if getattr(config, name) < 0:
             raise GentextError(f"model.{name} must be 0 or more")
     for name in ("embedding_dim", "hidden_dim", "disc_embedding_dim", "disc_filters",
-                 "discriminator_steps", "rollouts", "label_dim", "max_generated_len"):
+                 "discriminator_steps", "rollouts", "label_dim", "max_generated_len",
+                 "adversarial_batch_size"):
         if getattr(config, name) < 1:
             raise GentextError(f"model.{name} must be at least 1")
     if not 0 <= config.dropout < 1 or not 0 <= config.disc_dropout < 1:
@@ -141,8 +142,10 @@ class SeqGAN(TextModel):
         adversarial_steps = max(1, context.total_steps - config.pretrain_steps)
         beta = inverse_temperature((context.step - config.pretrain_steps) / adversarial_steps,
                                    config.max_inverse_temperature)
-        real = batch["tokens"][:, 1:]  # the discriminator reads what the generator writes
-        labels, n, cap = self._labels(batch), batch["tokens"].size(0), config.max_generated_len
+        rows = slice(0, config.adversarial_batch_size)  # free-running samples are the cost
+        real = batch["tokens"][rows, 1:]  # the discriminator reads what the generator writes
+        labels = None if self._labels(batch) is None else self._labels(batch)[rows]
+        n, cap = real.size(0), config.max_generated_len
         relaxed = beta if config.estimator == "gumbel" else None
         for _ in range(config.discriminator_steps):
             with torch.no_grad():
