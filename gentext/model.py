@@ -106,9 +106,13 @@ class TextModel(nn.Module):
 
     def training_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
         """One optimizer step on ``batch``; returns scalars to log, with "loss" among them."""
+        return self.loss_step(batch, context, "model")
+
+    def loss_step(self, batch: dict, context: StepContext, optimizer: str) -> dict[str, torch.Tensor]:
+        """Minimise ``loss(batch)`` with the named optimizer: the whole step of most families."""
         with context.autocast():
             outputs = self.loss(batch)
-        context.optimize("model", outputs["loss"])
+        context.optimize(optimizer, outputs["loss"])
         return outputs
 
     @torch.no_grad()

@@ -40,17 +40,13 @@ def temperature_sweep(runs, temperatures: list[float], n: int = 1000, seed: int 
     if any(t <= 0 for t in temperatures):
         raise GentextError("sweep temperatures must be above 0 (0 is greedy: one sample)")
     references = test_references(runs)
-    table = bleu.BleuReferences([bleu.tokenize(t) for t in references], max_n=max(ORDERS))
     rows = []
     for run in runs:
         for temperature in temperatures:
             samples = sample_texts(run.model, run.tokenizer, n, run.config.data.max_len,
                                    seed=seed, temperature=temperature)
-            scores = {f"bleu-{k}": sum(table.sentence_bleu(bleu.tokenize(s), k) for s in samples) / n
-                      for k in ORDERS}
-            scores.update({f"self-bleu-{k}": bleu.self_bleu(samples, k) for k in ORDERS})
             rows.append({"run": str(run.path), "model": run.spec.name, "temperature": temperature,
-                         "samples": n, **scores,
+                         "samples": n, **bleu.bleu_scores(samples, references, ORDERS),
                          "distinct-2": metrics.distinct_n(samples, 2),
                          "mean-words": metrics.mean_words(samples)})
     return rows

@@ -128,14 +128,8 @@ class SeqGAN(TextModel):
 
     def training_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
         if context.step < self.config.pretrain_steps:
-            return self._mle_step(batch, context)
+            return self.loss_step(batch, context, "generator")
         return self._adversarial_step(batch, context)
-
-    def _mle_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
-        with context.autocast():
-            outputs = self.loss(batch)
-        context.optimize("generator", outputs["loss"])
-        return outputs
 
     def _adversarial_step(self, batch: dict, context: StepContext) -> dict[str, torch.Tensor]:
         config = self.config
@@ -144,7 +138,8 @@ class SeqGAN(TextModel):
                                    config.max_inverse_temperature)
         rows = slice(0, config.adversarial_batch_size)  # free-running samples are the cost
         real = batch["tokens"][rows, 1:]  # the discriminator reads what the generator writes
-        labels = None if self._labels(batch) is None else self._labels(batch)[rows]
+        labels = self._labels(batch)
+        labels = None if labels is None else labels[rows]
         n, cap = real.size(0), config.max_generated_len
         relaxed = beta if config.estimator == "gumbel" else None
         for _ in range(config.discriminator_steps):
