@@ -26,7 +26,7 @@ RelGAN's published NLL-oracle at length 20 (6.68, Nie et al. 2019, RelGAN(100)) 
 reference row: a different generator (relational memory) on a different random oracle.
 
     python bench/seqgan_oracle.py [--pretrain-steps N] [--adversarial-steps M] [--seed S]
-                                  [--out DIR] [--json PATH]
+                                  [--estimator gumbel|reinforce] [--out DIR] [--json PATH]
 
 With the defaults (2,000 MLE + 1,500 adversarial steps) it took 12 minutes on a 2-core CPU
 with nothing else running: 712 s, of which 166 s MLE training and 470 s adversarial.
@@ -46,6 +46,7 @@ import torch
 
 RELGAN_PUBLISHED = 6.68  # NLL-oracle, length 20, RelGAN(100): Nie et al. 2019, Table 1
 LENGTH = 20  # words per oracle sequence (Texygen's synthetic setting)
+ESTIMATOR_NAMES = {"gumbel": "Gumbel-softmax", "reinforce": "REINFORCE, MC roll-outs"}
 ORACLE_VOCAB = 5000
 COLLAPSE_NOTE = ("NLL-oracle alone can be low from mode collapse (a few likely sentences "
                  "written over and over); read it together with NLL-test, which rises when "
@@ -88,6 +89,7 @@ def make_config(data: Path, args, steps: int):
                   "device": args.device},
         "model": {"embedding_dim": 32, "hidden_dim": 32, "dropout": 0.0,
                   "pretrain_steps": args.pretrain_steps, "monitor_samples": args.monitor_samples,
+                  "estimator": args.estimator, "rollouts": args.rollouts,
                   # every real sequence is 20 words + <eos>: a fake still going after that many
                   # tokens is already wrong, and cutting it there bounds the adversarial step
                   "max_generated_len": LENGTH + 1},
@@ -225,6 +227,9 @@ def parse_args(argv=None):
     parser.add_argument("--monitor-samples", type=int, default=200,
                         help="samples whose diversity each validation logs (0: none)")
     parser.add_argument("--device", default="auto", help="training device (scoring is on the CPU)")
+    parser.add_argument("--estimator", default="gumbel", choices=("gumbel", "reinforce"),
+                        help="the GAN's gradient estimator (model.estimator)")
+    parser.add_argument("--rollouts", type=int, default=4, help="Monte-Carlo roll-outs (REINFORCE)")
     args = parser.parse_args(argv)
     if args.pretrain_steps < 1 or args.adversarial_steps < 1:
         parser.error("--pretrain-steps and --adversarial-steps must be at least 1")
@@ -249,7 +254,8 @@ def main(argv=None, console=None) -> dict:
     rows = []
     for name, label, steps in (
             ("mle", "MLE (seqgan pre-training)", args.pretrain_steps),
-            ("gan", "GAN (seqgan, Gumbel-softmax)", args.pretrain_steps + args.adversarial_steps)):
+            ("gan", f"GAN (seqgan, {ESTIMATOR_NAMES[args.estimator]})",
+             args.pretrain_steps + args.adversarial_steps)):
         scored = score_run(out / name, oracle, splits["test"], args.samples, args.seed)
         rows.append({"name": label, "run": str(out / name), "steps": steps,
                      "train_seconds": seconds[name], **scored})
