@@ -1,5 +1,6 @@
-"""Coupling layers of the (coming) flow family: they invert, and their log-determinants are
-exact. Conditioners are randomised, since a fresh one is the identity."""
+"""Pieces of the (coming) flow family: coupling layers invert and their log-determinants are
+exact (conditioners randomised, since a fresh one is the identity); the categorical
+encoding's decoder and the length prior behave."""
 
 import pytest
 import torch
@@ -77,3 +78,39 @@ def test_padding_passes_through_and_adds_no_volume():
 def test_masks_split_channels_and_positions_by_parity():
     assert coupling_mask("channel", 0, 2, 4).tolist() == [[1, 0, 1, 0]] * 2
     assert coupling_mask("position", 1, 3, 2).tolist() == [[0, 0], [1, 1], [0, 0]]
+
+
+def test_categorical_decoder_is_a_distribution_that_recovers_separated_tokens():
+    from gentext_flow.dequantization import CategoricalEncoding
+
+    torch.manual_seed(0)
+    encoding = CategoricalEncoding(vocab_size=6, dim=4)
+    with torch.no_grad():
+        encoding.mean.weight.copy_(torch.eye(6, 4) * 20)  # tokens 0-3 on the axes, far apart
+        encoding.mean.weight[4:] = torch.tensor([[-20.0, 0, 0, 0], [0, -20.0, 0, 0]])
+        encoding.log_scale.weight.fill_(-2.0)
+    tokens = torch.tensor([[0, 1, 2, 3, 4, 5]])
+    z, log_q = encoding.sample(tokens)
+    log_decoder = encoding.log_decoder(z)
+    assert torch.allclose(log_decoder.exp().sum(-1), torch.ones(1, 6), atol=1e-5)
+    assert torch.equal(log_decoder.argmax(-1), tokens)
+    # log q is the Gaussian density of the drawn z
+    normal = torch.distributions.Normal(encoding.mean(tokens), encoding.log_scale(tokens).exp())
+    assert torch.allclose(log_q, normal.log_prob(z).sum(-1), atol=1e-5)
+
+
+def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
+    from gentext_flow.dequantization import LengthPrior
+
+    prior = LengthPrior(max_len=8)
+    lengths = torch.tensor([3, 3, 3, 5])
+    optimizer = torch.optim.Adam(prior.parameters(), lr=0.1)
+    for _ in range(300):
+        loss = -prior.log_prob(lengths).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(prior.log_prob(torch.tensor([3])).exp()) == pytest.approx(0.75, abs=0.02)
+    drawn = prior.sample(2000, torch.Generator().manual_seed(0))
+    assert drawn.min() >= 1
+    assert (drawn == 3).float().mean() == pytest.approx(0.75, abs=0.05)
