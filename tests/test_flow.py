@@ -114,3 +114,36 @@ def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
     drawn = prior.sample(2000, torch.Generator().manual_seed(0))
     assert drawn.min() >= 1
     assert (drawn == 3).float().mean() == pytest.approx(0.75, abs=0.05)
+
+
+def tiny_flow():
+    from gentext.model import Vocab
+    from gentext_flow.config import FlowConfig
+    from gentext_flow.model import TextFlow
+
+    torch.manual_seed(0)
+    return TextFlow(FlowConfig(dim=4, hidden=16, layers=4, max_len=10, iw_samples=8),
+                    Vocab(size=12, pad_id=0, bos_id=1, eos_id=2))
+
+
+def test_importance_weighted_bound_is_never_looser_than_the_single_sample_one():
+    from gentext.data.batching import collate
+
+    model = tiny_flow().eval()
+    batch = collate([[1, 5, 6, 7, 2], [1, 8, 2], [1, 9, 9, 10, 11, 4, 2]], pad_id=0)
+    for seed in range(3):
+        torch.manual_seed(seed)
+        bound, tokens = model.nll(batch, samples=8)
+        torch.manual_seed(seed)
+        single = -model.log_weights(batch, k=8).detach().mean(dim=1).sum()
+        assert tokens == 4 + 2 + 6
+        assert float(bound) <= float(single) + 1e-5
+
+
+def test_samples_come_out_in_one_pass_with_lengths_from_the_prior():
+    model = tiny_flow().eval()
+    samples = model.sample(50, max_len=7, generator=torch.Generator().manual_seed(0))
+    assert len(samples) == 50
+    assert all(1 <= len(s) <= 5 for s in samples)  # at most max_len minus <bos>/<eos>
+    assert all(0 <= t < 12 for s in samples for t in s)
+    assert len({len(s) for s in samples}) > 1  # varied lengths, not fixed chunks
