@@ -94,7 +94,8 @@ def make_config(data: Path, args, steps: int):
                   # tokens is already wrong, and cutting it there bounds the adversarial step
                   "max_generated_len": LENGTH + 1},
     }
-    return build_config("seqgan", spec.config, table, train_defaults=spec.train_defaults)
+    return build_config("seqgan", spec.config, table, train_defaults=spec.train_defaults,
+                        data_defaults=spec.data_defaults)
 
 
 def train_runs(data: Path, out: Path, args, console) -> dict[str, float]:

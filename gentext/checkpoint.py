@@ -126,7 +126,8 @@ def read_run_config(path: Path) -> RunConfig:
     if not name:
         raise _not_a_run(path, f"{CONFIG_FILE} names no model")
     spec = get_model(name)
-    return build_config(name, spec.config, table, train_defaults=spec.train_defaults)
+    return build_config(name, spec.config, table, train_defaults=spec.train_defaults,
+                        data_defaults=spec.data_defaults)
 
 
 def load_run(path: Path) -> Run:

@@ -170,12 +170,14 @@ def model_name_of(table: dict) -> str | None:
 
 
 def build_config(model_name: str, model_config_class: type, table: dict | None = None,
-                 overrides: list[str] = (), train_defaults: dict | None = None) -> RunConfig:
-    """Defaults (the family's [train] preferences over the core's), then a TOML table, then
-    ``--set`` overrides, each checked against the schema."""
+                 overrides: list[str] = (), train_defaults: dict | None = None,
+                 data_defaults: dict | None = None) -> RunConfig:
+    """Defaults (the family's [train] and [data] preferences over the core's), then a TOML
+    table, then ``--set`` overrides, each checked against the schema."""
     config = RunConfig(run=RunSection(model=model_name), model=model_config_class())
-    for key, value in (train_defaults or {}).items():
-        _set(config, "train", key, value, from_text=False)
+    for section, defaults in (("train", train_defaults), ("data", data_defaults)):
+        for key, value in (defaults or {}).items():
+            _set(config, section, key, value, from_text=False)
     for section_name, values in (table or {}).items():
         if not isinstance(values, dict):
             raise GentextError(f"config key {section_name!r} must be a [section]; valid: "

@@ -33,6 +33,7 @@ class ModelSpec:
     model: str  # "package.module:Class" of a gentext.model.TextModel subclass
     likelihood: LikelihoodKind  # what its `nll` is: exact, a bound, an estimate, or none
     train_defaults: dict = field(default_factory=dict)  # [train] defaults this family prefers
+    data_defaults: dict = field(default_factory=dict)  # [data] defaults (e.g. its tokenizer)
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOOD_KINDS:

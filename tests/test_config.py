@@ -24,6 +24,17 @@ def test_toml_then_overrides_in_that_order():
     assert (config.train.steps, config.train.lr, config.model.n_layer) == (9, 1.0, 2)
 
 
+def test_family_defaults_sit_between_the_core_and_the_user():
+    family = {"train_defaults": {"steps": 50}, "data_defaults": {"tokenizer": "char"}}
+    config = build_config("gpt", GPTConfig, None, [], **family)
+    assert (config.train.steps, config.data.tokenizer, config.data.max_len) == (50, "char", 128)
+    config = build_config("gpt", GPTConfig, {"data": {"tokenizer": "word"}}, ["train.steps=9"],
+                          **family)
+    assert (config.train.steps, config.data.tokenizer) == (9, "word")
+    with pytest.raises(GentextError, match="data.tokeniser"):
+        build_config("gpt", GPTConfig, None, [], data_defaults={"tokeniser": "char"})
+
+
 def test_resolved_config_round_trips_through_toml():
     config = build_config("gpt", GPTConfig, None, ["model.n_head=8", "data.source=my file.txt"])
     table = tomllib.loads(to_toml(config))

@@ -59,7 +59,8 @@ def train(
         extra.append(f"train.device={device}")
     if compile is not None:
         extra.append(f"train.compile={compile}")
-    run_config = build_config(spec.name, spec.config, table, extra, spec.train_defaults)
+    run_config = build_config(spec.name, spec.config, table, extra, spec.train_defaults,
+                              spec.data_defaults)
     out = out or Path("runs") / spec.name
 
     from gentext.train import train as run_training
