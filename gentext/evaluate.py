@@ -110,7 +110,7 @@ def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str
 
 def conditioning_labels(model) -> tuple[str, ...] | None:
     """The labels a conditional model reads from each batch; None for other models."""
-    return model.vocab.labels if getattr(model, "conditional", False) else None
+    return model.vocab.labels if model.conditional else None
 
 
 def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,

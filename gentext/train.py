@@ -25,7 +25,6 @@ from gentext.errors import GentextError
 from gentext.evaluate import (Evaluation, conditioning_labels, evaluate_encoded, one_line,
                               sample_texts)
 from gentext.model import TextModel, Vocab
-from gentext.optim import warmup_cosine
 from gentext.plots import plot_losses
 from gentext.plugins import get_model, model_owner, plugins
 from gentext.tokenizer import TextTokenizer, train_tokenizer
@@ -51,12 +50,6 @@ def resolve_device(name: str) -> str:
     if name not in ("cpu", "cuda"):
         raise GentextError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return name
-
-
-def learning_rate(step: int, train: TrainConfig) -> float:
-    """The default schedule: linear warm-up to ``lr``, then cosine decay to
-    ``lr * min_lr_ratio`` at the last step."""
-    return warmup_cosine(step, train)
 
 
 class _Step:

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gentext.config import TrainConfig
-from gentext.train import learning_rate
+from gentext.optim import warmup_cosine as learning_rate
 
 
 def toy_args(corpus, out, *extra):

@@ -55,7 +55,7 @@ def sample(
 
 def label_index(loaded, label: str) -> int:
     """The index of ``label`` among the classes a conditional run was trained on."""
-    if not getattr(loaded.model, "conditional", False):
+    if not loaded.model.conditional:
         raise GentextError(f"model {loaded.spec.name!r} in {str(loaded.path)!r} is not conditional "
                            "(it was trained without labels); drop --label")
     labels = loaded.model.vocab.labels

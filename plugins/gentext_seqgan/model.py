@@ -69,6 +69,14 @@ def generator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.T
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+def token_diversity(sequences: list[list[int]], prefix: str) -> dict[str, float]:
+    """Distinct-1/2 and mean length of token sequences (the model has no tokenizer)."""
+    rows = [" ".join(map(str, s)) for s in sequences]
+    return {f"{prefix}_distinct_1": metrics.distinct_n(rows, 1),
+            f"{prefix}_distinct_2": metrics.distinct_n(rows, 2),
+            f"{prefix}_mean_tokens": metrics.mean_words(rows)}
+
+
 class SeqGAN(TextModel):
     """LSTM generator + CNN discriminator; the generator alone is what samples and is scored."""
 
@@ -168,10 +176,7 @@ class SeqGAN(TextModel):
         """Distinct tokens and bigrams, and mean length, of a generated batch: logged every
         adversarial step, so a generator collapsing onto a few outputs shows at once."""
         tokens = fake.argmax(dim=-1) if fake.dtype != torch.long else fake
-        rows = [" ".join(map(str, row)) for row in trim_at_eos(tokens, self.vocab.eos_id)]
-        return {"fake_distinct_1": metrics.distinct_n(rows, 1),
-                "fake_distinct_2": metrics.distinct_n(rows, 2),
-                "fake_mean_tokens": metrics.mean_words(rows)}
+        return token_diversity(trim_at_eos(tokens, self.vocab.eos_id), "fake")
 
     # --- generation ---------------------------------------------------------------------
 
@@ -314,8 +319,6 @@ class SeqGAN(TextModel):
 
         max_len = max(int(b["lengths"].max()) for b in batches)
         generator = torch.Generator(device=self.generator.head.weight.device).manual_seed(0)
-        samples = [" ".join(map(str, s)) for s in self.sample(count, max_len, generator=generator)]
-        return {"sample_distinct_1": metrics.distinct_n(samples, 1),
-                "sample_distinct_2": metrics.distinct_n(samples, 2),
-                "sample_mean_tokens": metrics.mean_words(samples),
-                "sample_self_bleu_4": self_bleu(samples, 4)}
+        samples = self.sample(count, max_len, generator=generator)
+        rows = [" ".join(map(str, s)) for s in samples]
+        return {**token_diversity(samples, "sample"), "sample_self_bleu_4": self_bleu(rows, 4)}
