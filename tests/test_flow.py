@@ -1,9 +1,12 @@
-"""Pieces of the (coming) flow family: coupling layers invert and their log-determinants are
-exact (conditioners randomised, since a fresh one is the identity); the categorical
-encoding's decoder and the length prior behave."""
+"""The flow family: coupling layers invert and their log-determinants are exact (conditioners
+randomised, since a fresh one is the identity); the dequantisations, the length prior, the
+bounds, parallel sampling, and the CLI's train, sample, eval, reconstruct and interpolate."""
+
+import json
 
 import pytest
 import torch
+from conftest import NOUNS
 
 from gentext_flow.couplings import Coupling, CouplingStack, coupling_mask
 
@@ -66,13 +69,14 @@ def test_additive_couplings_preserve_volume_exactly():
 
 
 def test_padding_passes_through_and_adds_no_volume():
-    layer = randomised(Coupling(4, 8, "affine", "position", parity=0))
+    layer = randomised(Coupling(4, 8, "affine", "position", parity=0)).requires_grad_(False)
     x = torch.randn(2, 6, 4)
-    valid = torch.arange(6)[None, :] < torch.tensor([6, 2])[:, None]
+    valid = torch.arange(6)[None, :] < torch.tensor([6, 3])[:, None]
     y, log_det = layer(x, valid)
-    assert torch.equal(y[1, 2:], x[1, 2:])
-    _, alone = layer(x[1:, :2], valid[1:, :2])  # the same sentence in a batch of its length
-    assert float(log_det[1]) == pytest.approx(float(alone[0]), abs=1e-5)
+    assert torch.equal(y[1, 3:], x[1, 3:])
+    alone, alone_log_det = layer(x[1:, :3], valid[1:, :3])  # the sentence in a batch of its length
+    assert torch.allclose(y[1, :3], alone[0], atol=1e-6)
+    assert float(log_det[1]) == pytest.approx(float(alone_log_det[0]), abs=1e-5)
 
 
 def test_masks_split_channels_and_positions_by_parity():
@@ -116,20 +120,56 @@ def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
     assert (drawn == 3).float().mean() == pytest.approx(0.75, abs=0.05)
 
 
-def tiny_flow():
+DEQUANTIZATIONS = ["categorical", "contextual", "uniform"]
+
+
+def tiny_flow(dequantization="contextual"):
     from gentext.model import Vocab
     from gentext_flow.config import FlowConfig
     from gentext_flow.model import TextFlow
 
     torch.manual_seed(0)
-    return TextFlow(FlowConfig(dim=4, hidden=16, layers=4, max_len=10, iw_samples=8),
-                    Vocab(size=12, pad_id=0, bos_id=1, eos_id=2))
+    config = FlowConfig(dequantization=dequantization, dim=4, hidden=16, layers=4, max_len=10,
+                        iw_samples=8)
+    return TextFlow(config, Vocab(size=12, pad_id=0, bos_id=1, eos_id=2))
 
 
-def test_importance_weighted_bound_is_never_looser_than_the_single_sample_one():
+def test_uniform_dequantisation_puts_each_token_in_its_own_unit_cube():
+    from gentext_flow.dequantization import UniformDequantization
+
+    encoding = UniformDequantization(vocab_size=5, unk_id=3)  # codes 0-4 in 3 bits
+    assert encoding.dim == 3
+    tokens = torch.arange(5).repeat(40)[None, :]
+    z, log_q = encoding.sample(tokens, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(log_q, torch.zeros_like(log_q))  # uniform on a volume-1 cube
+    assert ((z - encoding.bits(tokens) >= 0) & (z - encoding.bits(tokens) < 1)).all()
+    log_decoder = encoding.log_decoder(z)
+    assert torch.equal(log_decoder.argmax(-1), tokens)
+    assert torch.equal(log_decoder.exp().sum(-1), torch.ones_like(log_q))  # one-hot: exact
+    # a point in no token's cube (code 7 >= 5, or outside [0, 2)) decodes to <unk>
+    off = torch.tensor([[[1.5, 1.5, 1.5], [-0.5, 0.5, 0.5]]])
+    assert encoding.log_decoder(off).argmax(-1).tolist() == [[3, 3]]
+
+
+def test_latent_encoding_reads_neighbours_but_never_padding():
+    from gentext_flow.dequantization import ContextualEncoding
+
+    encoding = randomised(ContextualEncoding(vocab_size=9, dim=3, hidden=8))
+    short = torch.tensor([[4, 5, 6]])
+    padded = torch.tensor([[4, 5, 6, 0, 0], [7, 8, 4, 5, 6]])
+    valid = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    alone = encoding.center(short, torch.ones(1, 3, dtype=torch.bool))
+    assert torch.allclose(encoding.center(padded, valid)[0, :3], alone, atol=1e-6)
+    assert not torch.allclose(encoding.center(padded, valid)[1, 2:], alone[0], atol=1e-3)  # context
+    log_decoder = encoding.log_decoder(torch.randn(2, 5, 3), valid)
+    assert torch.allclose(log_decoder.exp().sum(-1), torch.ones(2, 5), atol=1e-5)
+
+
+@pytest.mark.parametrize("dequantization", DEQUANTIZATIONS)
+def test_importance_weighted_bound_is_never_looser_than_the_single_sample_one(dequantization):
     from gentext.data.batching import collate
 
-    model = tiny_flow().eval()
+    model = tiny_flow(dequantization).eval()
     batch = collate([[1, 5, 6, 7, 2], [1, 8, 2], [1, 9, 9, 10, 11, 4, 2]], pad_id=0)
     for seed in range(3):
         torch.manual_seed(seed)
@@ -140,8 +180,9 @@ def test_importance_weighted_bound_is_never_looser_than_the_single_sample_one():
         assert float(bound) <= float(single) + 1e-5
 
 
-def test_samples_come_out_in_one_pass_with_lengths_from_the_prior():
-    model = tiny_flow().eval()
+@pytest.mark.parametrize("dequantization", DEQUANTIZATIONS)
+def test_samples_come_out_in_one_pass_with_lengths_from_the_prior(dequantization):
+    model = tiny_flow(dequantization).eval()
     samples = model.sample(50, max_len=7, generator=torch.Generator().manual_seed(0))
     assert len(samples) == 50
     assert all(1 <= len(s) <= 5 for s in samples)  # at most max_len minus <bos>/<eos>
@@ -149,7 +190,8 @@ def test_samples_come_out_in_one_pass_with_lengths_from_the_prior():
     assert len({len(s) for s in samples}) > 1  # varied lengths, not fixed chunks
 
 
-def test_bound_approaches_the_entropy_of_a_toy_categorical():
+@pytest.mark.parametrize("dequantization", ["categorical", "contextual"])
+def test_bound_approaches_the_entropy_of_a_toy_categorical(dequantization):
     """One-token sentences with token probabilities 1/2, 1/4, 1/8, 1/8: entropy 1.75 bits.
     After training, the importance-weighted bound per sentence (length included) must be
     within 0.05 bits of it."""
@@ -162,7 +204,8 @@ def test_bound_approaches_the_entropy_of_a_toy_categorical():
 
     torch.manual_seed(0)
     probs = torch.tensor([0.5, 0.25, 0.125, 0.125])
-    model = TextFlow(FlowConfig(dim=4, hidden=32, layers=4, max_len=4, iw_samples=16),
+    config = FlowConfig(dequantization=dequantization, dim=4, hidden=32, layers=4, max_len=4)
+    model = TextFlow(config,
                      Vocab(size=8, pad_id=0, bos_id=1, eos_id=2))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 800)
@@ -179,3 +222,60 @@ def test_bound_approaches_the_entropy_of_a_toy_categorical():
     nats, _ = model.nll(collate(held_out, 0), samples=64)
     bits_per_sentence = float(nats) / len(held_out) / math.log(2)
     assert 1.75 - 0.01 < bits_per_sentence < 1.75 + 0.05
+
+
+@pytest.mark.parametrize("dequantization", ["categorical", "uniform"])
+def test_decoding_an_encoding_gives_the_sentence_back(dequantization):
+    """The flow is invertible, so decode(encode(x)) is x wherever the dequantisation's own
+    decoder is exact: always for uniform cubes, and for a fresh categorical encoding (equal
+    scales and prior, so each token's mean is nearest its own Gaussian)."""
+    from gentext.data.batching import collate
+
+    model = tiny_flow(dequantization)
+    model.flow = randomised(model.flow, seed=1)  # a non-trivial flow
+    sentences = [[1, 5, 6, 7, 2], [1, 8, 2], [1, 9, 9, 10, 11, 4, 2]]
+    codes = model.eval().encode(collate(sentences, pad_id=0))
+    assert codes.shape == (3, 5, model.dim + 1)
+    assert codes[..., -1].tolist() == [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1] * 5]  # where it ends
+    assert model.decode(codes, max_len=10) == [s[1:-1] for s in sentences]
+
+
+TINY_FLOW = ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
+             "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
+             "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"]
+
+
+def tiny_flow_args(corpus, out, *extra):
+    args = ["train", "--model", "flow", "--data", corpus, "--out", out, "--quiet",
+            "--set", "train.steps=4", "--set", "train.eval_every=2"]
+    for override in TINY_FLOW:
+        args += ["--set", override]
+    return args + list(extra)
+
+
+def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path):
+    trained = cli(*tiny_flow_args(corpus, tmp_path / "flow"))
+    assert trained.exit_code == 0, trained.stderr
+    config = (tmp_path / "flow" / "config.toml").read_text()
+    assert 'tokenizer = "char"' in config  # the family's data default
+    result = json.loads(cli("eval", tmp_path / "flow", "--json").stdout)
+    assert result["likelihood"] == "bound" and result["nll_samples"] == 16
+    assert result["bits_per_byte"] == pytest.approx(result["nats"] / 0.6931471805599453
+                                                    / result["bytes"], rel=1e-9)
+    sampled = cli("sample", tmp_path / "flow", "--n", 4, "--seed", 1)
+    assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 4
+    assert sampled.stdout == cli("sample", tmp_path / "flow", "--n", 4, "--seed", 1).stdout
+
+
+def test_interpolation_walks_between_two_sentences_in_base_space(cli, corpus, tmp_path):
+    """With uniform dequantisation decoding is exact, so the walk starts and ends on the
+    given sentences whatever the (barely trained) flow."""
+    first, second = f"{NOUNS[0]} saw the letter.", "Harriet forgot."
+    trained = cli(*tiny_flow_args(corpus, tmp_path / "flow", "--set", "model.dequantization=uniform"))
+    assert trained.exit_code == 0, trained.stderr
+    walk = json.loads(cli("interpolate", tmp_path / "flow", first, second, "--steps", 5,
+                          "--json").stdout)
+    assert [p["t"] for p in walk] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
+    assert walk[0]["output"] == first and walk[-1]["output"] == second
+    rebuilt = cli("reconstruct", tmp_path / "flow", second).stdout.splitlines()
+    assert rebuilt == [f"> {second}", f"= {second}"]

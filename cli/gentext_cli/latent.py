@@ -23,7 +23,7 @@ def _latent_run(run: Path, device: str, command: str):
     loaded = load_run_on(run, device)
     if not loaded.model.has_latent:
         raise GentextError(f"model {loaded.spec.name!r} has no latent space; {command} needs a "
-                           "model that encodes and decodes (e.g. seqvae)")
+                           "model that encodes and decodes (seqvae or flow)")
     return loaded
 
 
@@ -89,14 +89,15 @@ def interpolate(
 
     loaded = _latent_run(run, device, "interpolate")
     ends = _encode(loaded, [first, second])
-    weights = torch.linspace(0, 1, steps, device=ends.device)[:, None]
+    times = torch.linspace(0, 1, steps, device=ends.device)
+    weights = times.view(-1, *[1] * (ends.dim() - 1))  # codes may be vectors or sequences of them
     z = (1 - weights) * ends[0] + weights * ends[1]
     outputs = _decode(loaded, z, max_len, temperature, seed)
     if as_json:
-        typer.echo(json.dumps([{"t": float(t), "output": o} for t, o in zip(weights[:, 0], outputs)],
+        typer.echo(json.dumps([{"t": t, "output": o} for t, o in zip(times.tolist(), outputs)],
                               indent=2))
         return
-    for t, output in zip(weights[:, 0].tolist(), outputs):
+    for t, output in zip(times.tolist(), outputs):
         typer.echo(f"{t:.2f}  {output}")
 
 

@@ -5,8 +5,13 @@ from dataclasses import dataclass
 
 @dataclass
 class FlowConfig:
-    dim: int = 8  # size of each token's continuous vector
+    # "contextual": q(z | x) and p(x | z) read their neighbours; "categorical": one learned
+    # Gaussian per token, Bayes decoder (Lippe & Gavves 2021); "uniform": binary unit cubes
+    dequantization: str = "contextual"
+    dim: int = 8  # size of each token's continuous vector (uniform: ceil(log2 vocabulary), set for you)
     hidden: int = 128  # conditioner width
+    codec_hidden: int = 128  # width of the contextual dequantiser q(z | x) and decoder p(x | z)
+    kernel: int = 3  # positions each conditioner convolution reads (odd)
     layers: int = 8  # coupling layers (alternating channel and position masks)
     coupling: str = "affine"  # "affine" (Real NVP) or "additive" (NICE, volume-preserving)
     max_len: int = 128  # longest sequence the length prior covers, in tokens

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gentext_flow.positions import PositionConv
+
 COUPLINGS = ("affine", "additive")
 MASKS = ("channel", "position")
 
@@ -36,21 +38,17 @@ def coupling_mask(kind: str, parity: int, length: int, dim: int, device=None) ->
 
 class Conditioner(nn.Module):
     """Shift and log-scale for every position from the untouched part of the whole sequence:
-    two convolutions over positions. The last layer starts at zero, so a new coupling is the
+    convolutions over positions. The last layer starts at zero, so a new coupling is the
     identity and a deep stack starts stable."""
 
     def __init__(self, dim: int, hidden: int, kernel: int = 3):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(dim, hidden, kernel, padding=kernel // 2), nn.GELU(),
-            nn.Conv1d(hidden, hidden, 1), nn.GELU(),
-            nn.Conv1d(hidden, 2 * dim, kernel, padding=kernel // 2),
-        )
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        self.net = PositionConv([dim, hidden, hidden, 2 * dim], [kernel, 1, kernel])
+        nn.init.zeros_(self.net.last.weight)
+        nn.init.zeros_(self.net.last.bias)
 
-    def forward(self, untouched: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shift, log_scale = self.net(untouched.transpose(1, 2)).transpose(1, 2).chunk(2, dim=-1)
+    def forward(self, untouched: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shift, log_scale = self.net(untouched, valid).chunk(2, dim=-1)
         return shift, log_scale
 
 
@@ -58,7 +56,7 @@ class Coupling(nn.Module):
     """One affine or additive coupling layer with a channel or position mask."""
 
     def __init__(self, dim: int, hidden: int, coupling: str = "affine", mask: str = "channel",
-                 parity: int = 0, max_log_scale: float = 2.0):
+                 parity: int = 0, max_log_scale: float = 2.0, kernel: int = 3):
         super().__init__()
         if coupling not in COUPLINGS:
             raise ValueError(f"unknown coupling {coupling!r}; choose one of {', '.join(COUPLINGS)}")
@@ -66,14 +64,13 @@ class Coupling(nn.Module):
             raise ValueError(f"unknown coupling mask {mask!r}; choose one of {', '.join(MASKS)}")
         self.coupling, self.mask, self.parity = coupling, mask, parity
         self.max_log_scale = max_log_scale  # s = c * tanh(raw / c): bounded, smooth near 0
-        self.conditioner = Conditioner(dim, hidden)
+        self.conditioner = Conditioner(dim, hidden, kernel)
 
     def _parameters_of(self, x: torch.Tensor, valid: torch.Tensor):
         """The transform mask (B, T, D), shift and log-scale, from the untouched part of x."""
-        valid = valid[..., None].to(x.dtype)
         mask = coupling_mask(self.mask, self.parity, x.size(1), x.size(2), x.device).to(x.dtype)
-        mask = mask * valid  # padding is never transformed ...
-        shift, raw = self.conditioner(x * (1 - mask) * valid)  # ... nor read
+        mask = mask * valid[..., None].to(x.dtype)  # padding is never transformed ...
+        shift, raw = self.conditioner(x * (1 - mask), valid)  # ... nor read
         if self.coupling == "additive":
             log_scale = torch.zeros_like(raw)
         else:
@@ -96,11 +93,13 @@ class CouplingStack(nn.Module):
     """Couplings alternating channel and position masks and both parities, so every entry is
     transformed several times and every position sees every other."""
 
-    def __init__(self, dim: int, hidden: int, layers: int, coupling: str = "affine"):
+    def __init__(self, dim: int, hidden: int, layers: int, coupling: str = "affine",
+                 kernel: int = 3):
         super().__init__()
         plan = [("channel", 0), ("channel", 1), ("position", 0), ("position", 1)]
         self.layers = nn.ModuleList(
-            Coupling(dim, hidden, coupling, *plan[i % len(plan)]) for i in range(layers))
+            Coupling(dim, hidden, coupling, *plan[i % len(plan)], kernel=kernel)
+            for i in range(layers))
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_det = torch.zeros(x.size(0), dtype=x.dtype, device=x.device)

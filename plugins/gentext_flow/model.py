@@ -19,16 +19,22 @@ from gentext.errors import GentextError
 from gentext.model import TextModel, Vocab, filter_logits
 from gentext_flow.config import FlowConfig
 from gentext_flow.couplings import COUPLINGS, CouplingStack
-from gentext_flow.dequantization import LOG_2PI, CategoricalEncoding, LengthPrior
+from gentext_flow.dequantization import (
+    DEQUANTIZATIONS, LOG_2PI, CategoricalEncoding, ContextualEncoding, LengthPrior, UniformDequantization)
 
 
 def check_config(config: FlowConfig) -> None:
-    if config.coupling not in COUPLINGS:
-        raise GentextError(f"model.coupling must be one of {', '.join(COUPLINGS)}, "
-                           f"got {config.coupling!r}")
-    for name in ("dim", "hidden", "layers", "max_len", "iw_samples"):
+    for name, choices in (("coupling", COUPLINGS), ("dequantization", DEQUANTIZATIONS)):
+        if getattr(config, name) not in choices:
+            raise GentextError(f"model.{name} must be one of {', '.join(choices)}, "
+                               f"got {getattr(config, name)!r}")
+    for name in ("dim", "hidden", "codec_hidden", "layers", "max_len", "iw_samples"):
         if getattr(config, name) < 1:
             raise GentextError(f"model.{name} must be at least 1")
+    if config.dim < 2:
+        raise GentextError("model.dim must be at least 2 (channel couplings split it in two)")
+    if config.kernel < 1 or config.kernel % 2 == 0:
+        raise GentextError(f"model.kernel must be odd and positive, got {config.kernel}")
 
 
 class TextFlow(TextModel):
@@ -39,8 +45,15 @@ class TextFlow(TextModel):
     def __init__(self, config: FlowConfig, vocab: Vocab):
         super().__init__(config, vocab)
         check_config(config)
-        self.encoding = CategoricalEncoding(vocab.size, config.dim)
-        self.flow = CouplingStack(config.dim, config.hidden, config.layers, config.coupling)
+        if config.dequantization == "uniform":
+            self.encoding = UniformDequantization(vocab.size, vocab.unk_id)
+        elif config.dequantization == "contextual":
+            self.encoding = ContextualEncoding(vocab.size, config.dim, config.codec_hidden)
+        else:
+            self.encoding = CategoricalEncoding(vocab.size, config.dim)
+        self.dim = self.encoding.dim
+        self.flow = CouplingStack(self.dim, config.hidden, config.layers, config.coupling,
+                                  config.kernel)
         self.length_prior = LengthPrior(config.max_len)
         self.default_nll_samples = config.iw_samples
 
@@ -56,24 +69,35 @@ class TextFlow(TextModel):
         valid = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
         return tokens.masked_fill(~valid, self.vocab.pad_id), lengths, valid
 
-    def log_weights(self, batch: dict, k: int = 1) -> torch.Tensor:
-        """(B, k) log importance weights: each a single-sample lower bound on log p(x)."""
+    def bound_terms(self, batch: dict, k: int = 1) -> dict[str, torch.Tensor]:
+        """The parts of k single-sample bounds per sentence, each (B, k): log p(T) ("length"),
+        log p(z) under the flow ("prior"), log p(x | z) ("decoder") and -log q(z | x)
+        ("entropy"). Their sum is a lower bound on log p(x)."""
         tokens, lengths, valid = self._content(batch)
         tokens, lengths, valid = (t.repeat_interleave(k, dim=0) for t in (tokens, lengths, valid))
-        z, log_q = self.encoding.sample(tokens)
+        z, log_q = self.encoding.sample(tokens, valid)
         z = z * valid[..., None]
         u, log_det = self.flow(z, valid)
         log_base = (-0.5 * (u.pow(2) + LOG_2PI).sum(-1) * valid).sum(-1)
-        log_decoder = self.encoding.log_decoder(z).gather(-1, tokens[..., None])[..., 0]
-        content = ((log_decoder - log_q) * valid).sum(-1)
-        log_w = self.length_prior.log_prob(lengths) + log_base + log_det + content
-        return log_w.view(-1, k)
+        log_decoder = self.encoding.log_decoder(z, valid).gather(-1, tokens[..., None])[..., 0]
+        terms = {"length": self.length_prior.log_prob(lengths), "prior": log_base + log_det,
+                 "decoder": (log_decoder * valid).sum(-1), "entropy": -(log_q * valid).sum(-1)}
+        return {name: term.float().view(-1, k) for name, term in terms.items()}
+
+    def log_weights(self, batch: dict, k: int = 1) -> torch.Tensor:
+        """(B, k) log importance weights: each a single-sample lower bound on log p(x)."""
+        return sum(self.bound_terms(batch, k).values())
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        """The single-sample bound, as nats per predicted token."""
-        log_w = self.log_weights(batch).float()
+        """The single-sample bound as nats per predicted token, and its parts for the log:
+        reconstruction -log p(x | z), KL-like gap log q(z | x) - log p(z), and -log p(T)."""
+        terms = self.bound_terms(batch)
         tokens = (batch["lengths"] - 1).sum()
-        return {"loss": -log_w.sum() / tokens}
+        loss = -sum(terms.values()).sum() / tokens
+        return {"loss": loss,
+                "rec_per_token": (-terms["decoder"].sum() / tokens).detach(),
+                "kl_per_token": (-(terms["prior"] + terms["entropy"]).sum() / tokens).detach(),
+                "length_per_token": (-terms["length"].sum() / tokens).detach()}
 
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
@@ -83,9 +107,29 @@ class TextFlow(TextModel):
         bound = -(torch.logsumexp(log_w, dim=1) - math.log(k))
         return bound.sum(), int((batch["lengths"] - 1).sum())
 
+    @torch.no_grad()
+    def diagnostics(self, batches) -> dict[str, float]:
+        """The single-draw bound's parts per token over a split (reconstruction, the KL-like
+        gap log q(z | x) - log p(z), the length), and the active units of z: dimensions whose
+        dequantisation centre varies across the split's positions, Var > 0.01 (Burda et al.)."""
+        totals, tokens, centres = {"rec": 0.0, "kl": 0.0, "length": 0.0}, 0, []
+        for batch in batches:
+            terms = self.bound_terms(batch)
+            totals["rec"] -= float(terms["decoder"].sum())
+            totals["kl"] -= float((terms["prior"] + terms["entropy"]).sum())
+            totals["length"] -= float(terms["length"].sum())
+            tokens += int((batch["lengths"] - 1).sum())
+            content, _, valid = self._content(batch)
+            centres.append(self.encoding.center(content, valid)[valid].float())
+        figures = {f"{name}_per_token": total / tokens for name, total in totals.items()}
+        centres = torch.cat(centres)
+        figures["active_units"] = int((centres.var(dim=0) > 0.01).sum()) if len(centres) > 1 else 0
+        figures["latent_dim"] = self.dim
+        return figures
+
     def _decode_tokens(self, z: torch.Tensor, valid: torch.Tensor, temperature: float,
                        top_k: int, top_p: float, generator) -> list[list[int]]:
-        log_probs = self.encoding.log_decoder(z)  # (B, L, V), every position at once
+        log_probs = self.encoding.log_decoder(z, valid)  # (B, L, V), every position at once
         if temperature <= 0:
             tokens = log_probs.argmax(-1)
         else:
@@ -97,25 +141,37 @@ class TextFlow(TextModel):
     def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
                generator: torch.Generator | None = None) -> list[list[int]]:
-        """Lengths from the prior, noise for every position, the flow run backwards: one
-        parallel pass, no loop over positions."""
-        device = self.encoding.mean.weight.device
+        """Lengths from the prior, then ``sample_lengths``."""
+        device = self.length_prior.logits.device
         lengths = self.length_prior.sample(n, generator).to(device).clamp(max=max(1, max_len - 2))
+        return self.sample_lengths(lengths, temperature=temperature, top_k=top_k, top_p=top_p,
+                                   generator=generator)
+
+    @torch.no_grad()
+    def sample_lengths(self, lengths: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0,
+                       top_p: float = 1.0, generator: torch.Generator | None = None) -> list[list[int]]:
+        """Sentences of the given lengths (B,): noise for every position, the flow run
+        backwards, every position decoded: one parallel pass, no loop over positions."""
+        lengths = lengths.to(self.length_prior.logits.device)
         width = int(lengths.max())
-        valid = torch.arange(width, device=device)[None, :] < lengths[:, None]
-        u = torch.randn((n, width, self.config.dim), generator=generator, device=device)
+        valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
+        u = torch.randn((len(lengths), width, self.dim), generator=generator, device=lengths.device)
         z = self.flow.inverse(u * valid[..., None], valid)
         return self._decode_tokens(z, valid, temperature, top_k, top_p, generator)
 
     def encode(self, batch: dict) -> torch.Tensor:
-        """The base-space point of each sentence's mean encoding (B, L, D), zero past its end."""
+        """Each sentence's point in the flow's base space, from its tokens' typical encodings,
+        (B, L, D + 1): the last channel is 1 inside the sentence and 0 past its end, so a
+        straight line between two sentences of different lengths changes length halfway."""
         tokens, _, valid = self._content(batch)
-        z = self.encoding.mean(tokens) * valid[..., None]
-        return self.flow(z, valid)[0]
+        u = self.flow(self.encoding.center(tokens, valid) * valid[..., None], valid)[0]
+        return torch.cat([u * valid[..., None], valid[..., None].to(u.dtype)], dim=-1)
 
     def decode(self, u: torch.Tensor, max_len: int, **sampling) -> list[list[int]]:
-        """Sentences from base-space points (B, L, D); positions that are all zero are ends."""
-        valid = u.abs().sum(-1) > 0
+        """Sentences from base-space points as ``encode`` gives them: the flow run backwards,
+        then each position decoded (greedily at temperature 0)."""
+        valid = u[..., -1] > 0.5
+        u = u[..., :-1] * valid[..., None]
         z = self.flow.inverse(u, valid)
         return self._decode_tokens(z, valid, sampling.get("temperature", 0.0),
                                    sampling.get("top_k", 0), sampling.get("top_p", 1.0),
