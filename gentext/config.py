@@ -31,6 +31,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     steps: int = 800  # optimizer steps (about 7 minutes for the default gpt on 2 CPU cores)
+    max_minutes: float = 0.0  # also stop, as if finished, after this much training time (0: no limit)
     batch_size: int = 64  # examples per step
     lr: float = 2e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio

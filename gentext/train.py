@@ -212,6 +212,8 @@ def _check_train_config(cfg: TrainConfig) -> None:
     for name in ("steps", "batch_size", "eval_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.max_minutes < 0:
+        raise GentextError(f"train.max_minutes must be 0 (no limit) or more, got {cfg.max_minutes}")
 
 
 def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = False,
@@ -275,6 +277,7 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
                   f"({train_data.dropped} longer than {config.data.max_len} tokens left out), "
                   f"tokenizer {tokenizer.name} -> {out}")
     status, valid, started = "finished", None, time.perf_counter()
+    budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else None  # seconds of training
     window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
     # accumulated on the device and read only at log/eval steps: no host sync every step
     nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)
@@ -299,8 +302,10 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
                 sums[name] = sums[name] + value if name in sums else value
             step += 1
             window_steps += 1
-            at_log = step % cfg.log_every == 0 or step == cfg.steps
-            at_eval = step % cfg.eval_every == 0 or step == cfg.steps or interrupt.raised
+            out_of_time = budget is not None and elapsed + time.perf_counter() - started >= budget
+            last = step == cfg.steps or out_of_time
+            at_log = step % cfg.log_every == 0 or last
+            at_eval = step % cfg.eval_every == 0 or last or interrupt.raised
             if (at_log or at_eval) and bool(nonfinite):
                 status = "diverged"
                 break
@@ -328,6 +333,8 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
                                       f"{valid.bits_per_byte:.4f} bits/byte")
             if interrupt.raised:
                 status = "interrupted"
+                break
+            if out_of_time:
                 break
     return _finish(status, step, elapsed + time.perf_counter() - started, valid, core, tokenizer,
                    config, out)
