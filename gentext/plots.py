@@ -1,5 +1,5 @@
-"""The PNG plots gentext writes: loss curves of a run, and the quality-diversity plane of a
-temperature sweep. matplotlib is imported only when a plot is drawn."""
+"""The PNG plots gentext writes: loss curves of a run, the quality-diversity plane of a
+temperature sweep, and validation curves against time for a comparison. matplotlib is imported only when a plot is drawn."""
 
 from __future__ import annotations
 
@@ -57,6 +57,20 @@ def plot_sweep(rows: list[dict], out: Path, n: int = 4) -> None:
                           xytext=(4, 4), fontsize=7)
     axes.set_xlabel(f"self-BLEU-{n} (lower: more diverse)")
     axes.set_ylabel(f"BLEU-{n} against the test split (higher: closer to real text)")
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
+    save_png(figure, out)
+
+
+def plot_validation_curves(curves: dict[str, list[tuple[float, float]]], out: Path) -> None:
+    """Validation bits per byte (comparable across tokenizers) against training minutes, one
+    line a run, as a PNG."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for run, points in curves.items():
+        axes.plot([m for m, _ in points], [b for _, b in points], "o-", label=Path(run).name)
+    axes.set_xlabel("training time, minutes")
+    axes.set_ylabel("validation bits per byte (bounds for bound models)")
     axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
     save_png(figure, out)

@@ -1,0 +1,249 @@
+"""`gentext compare`: runs of any families measured side by side on one test split.
+
+Every figure is computed the same way for every run: the likelihood by the family's own
+honest estimator (``gentext eval``'s), on the test sentences that *every* run can score (a
+character model's context drops long sentences a BPE model keeps, and figures over different
+sentences do not compare); sample metrics on samples at temperature 1; sampling speed at one
+batch size and one length for all. Runs trained on different test splits are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from gentext import bleu, metrics
+from gentext.data.batching import encode_split
+from gentext.errors import GentextError
+from gentext.evaluate import conditioning_labels, evaluate, model_device, sample_texts
+from gentext.sweep import test_references
+
+THROUGHPUT_BATCH = 64
+THROUGHPUT_LENGTH = 64
+
+
+def common_test_examples(runs, references: list[str]) -> list[dict]:
+    """The test sentences that fit every run's ``data.max_len`` under its own tokenizer."""
+    keep = None
+    for run in runs:
+        encoded = encode_split([{"text": t} for t in references], run.tokenizer,
+                               run.config.data.max_len, conditioning_labels(run.model))
+        fits = set(encoded.texts)
+        keep = fits if keep is None else keep & fits
+    examples = [{"text": t} for t in references if t in keep]
+    if not examples:
+        raise GentextError("no test sentence fits every run's data.max_len")
+    return examples
+
+
+def training_figures(run_path: Path) -> dict:
+    """Training minutes and mean tokens/s, read from the run's metrics.jsonl."""
+    path = Path(run_path) / "metrics.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] \
+        if path.is_file() else []
+    train_rows = [r for r in rows if "loss" in r]
+    if not train_rows:
+        return {"train_minutes": float("nan"), "train_tokens_per_s": float("nan")}
+    return {"train_minutes": train_rows[-1]["elapsed_s"] / 60,
+            "train_tokens_per_s": statistics.fmean(r["tokens_per_s"] for r in train_rows)}
+
+
+@torch.no_grad()
+def sampling_throughput(model, batch: int, length: int, seed: int = 0) -> float:
+    """Sentences per second when every one of ``batch`` sentences is ``length`` tokens long:
+    a model given lengths (the flow) is given them; for the others the end token is not
+    honoured for the timing, so all families do the same amount of work."""
+    import dataclasses
+
+    device = model_device(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    saved = model.vocab
+    model.vocab = dataclasses.replace(saved, eos_id=-1)  # no token is the end
+    try:
+        def draw():
+            if hasattr(model, "sample_lengths"):
+                return model.sample_lengths(torch.full((batch,), length), generator=generator)
+            return model.sample(batch, length, generator=generator)
+
+        draw()  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        draw()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return batch / (time.perf_counter() - start)
+    finally:
+        model.vocab = saved
+
+
+def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | None = None,
+                 throughput_batch: int = THROUGHPUT_BATCH,
+                 throughput_length: int = THROUGHPUT_LENGTH) -> list[dict]:
+    """One row of figures per run (see the module docstring for how each is measured)."""
+    if samples < 2:
+        raise GentextError(f"compare needs at least 2 samples per run, got {samples}")
+    references = test_references(runs)
+    examples = common_test_examples(runs, references)
+    rows = []
+    for run in runs:
+        result = evaluate(run.model, examples, run.tokenizer, "test", run.spec.likelihood,
+                          run.config.data.max_len, samples=nll_samples)
+        texts = sample_texts(run.model, run.tokenizer, samples, run.config.data.max_len, seed=seed)
+        lengths = [len(t.split()) for t in texts]
+        row = {"run": str(run.path), "model": run.spec.name,
+               "parameters": run.model.num_parameters(), **training_figures(run.path),
+               "likelihood": result.likelihood, "nll_samples": result.nll_samples,
+               "tokenizer": result.tokenizer, "test_examples": result.examples,
+               "test_sha256": result.split_sha256, "nats_per_token": result.nats_per_token,
+               "bits_per_byte": result.bits_per_byte,
+               "bleu-4": bleu.bleu(texts, references, 4),
+               "self-bleu-4": bleu.self_bleu(texts, 4),
+               "distinct-2": metrics.distinct_n(texts, 2),
+               "mean_words": statistics.fmean(lengths), "sd_words": statistics.pstdev(lengths),
+               "samples": samples,
+               "sentences_per_s": sampling_throughput(run.model, throughput_batch,
+                                                      throughput_length, seed),
+               "kl_per_token": result.extra.get("kl_per_token"),
+               "active_units": result.extra.get("active_units"),
+               "latent_dim": result.extra.get("latent_dim")}
+        rows.append(row)
+    hashes = {row["test_sha256"] for row in rows}
+    if len(hashes) != 1:  # cannot happen with common_test_examples; never mix silently
+        raise GentextError("the runs were scored on different test sentences")
+    return rows
+
+
+def _figure(value, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return format(value, spec)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The comparison as a markdown table, one column per run."""
+    fields = [
+        ("model", "model", "s"), ("parameters", "parameters", ",d"),
+        ("training minutes", "train_minutes", ".1f"),
+        ("training tokens/s", "train_tokens_per_s", ",.0f"),
+        ("likelihood", "likelihood", "s"), ("tokenizer", "tokenizer", "s"),
+        ("test nats/token", "nats_per_token", ".4f"), ("test bits/byte", "bits_per_byte", ".4f"),
+        ("BLEU-4 vs test", "bleu-4", ".4f"), ("self-BLEU-4", "self-bleu-4", ".4f"),
+        ("distinct-2", "distinct-2", ".4f"), ("mean words", "mean_words", ".1f"),
+        ("sd words", "sd_words", ".1f"), ("sentences/s", "sentences_per_s", ",.1f"),
+        ("KL nats/token", "kl_per_token", ".4f"), ("active units", "active_units", "d"),
+    ]
+    names = [Path(r["run"]).name for r in rows]
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(rows)]
+    for label, key, spec in fields:
+        cells = []
+        for row in rows:
+            value = row.get(key)
+            if key == "likelihood" and value != "exact" and row.get("nll_samples"):
+                value = f"{value} (k={row['nll_samples']})"
+            if key == "active_units" and value is not None and row.get("latent_dim"):
+                cells.append(f"{value} of {row['latent_dim']}")
+                continue
+            cells.append(_figure(value, spec))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def footnote(rows: list[dict], throughput_batch: int = THROUGHPUT_BATCH,
+             throughput_length: int = THROUGHPUT_LENGTH) -> str:
+    first = rows[0]
+    return (f"Test split: the {first['test_examples']:,} test sentences every run can score "
+            f"(SHA-256 {first['test_sha256'][:12]}). Nats/token depend on the tokenizer; "
+            "bits/byte do not. Bounds are upper bounds on -log p (importance-weighted with k "
+            f"draws). BLEU-4 (Texygen's protocol) and self-BLEU-4 on {first['samples']:,} "
+            f"samples at temperature 1; sentences/s for {throughput_batch} sentences of "
+            f"{throughput_length} tokens each.")
+
+
+def validation_curves(run_paths) -> dict[str, list[tuple[float, float]]]:
+    """Per run, (training minutes, validation bits/byte) at each validation."""
+    curves = {}
+    for path in run_paths:
+        rows = [json.loads(line) for line in
+                (Path(path) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+        elapsed = {r["step"]: r["elapsed_s"] for r in rows if "loss" in r}
+        points = []
+        for row in rows:
+            if row.get("split") == "valid":
+                before = [s for s in elapsed if s <= row["step"]]
+                if before:
+                    points.append((elapsed[max(before)] / 60, row["bits_per_byte"]))
+        curves[str(path)] = points
+    return curves
+
+
+def write_report(rows: list[dict], sweep_rows: list[dict], out: Path, note: str = "") -> list[Path]:
+    """The table and its two plots as a markdown (``.md``) or self-contained HTML (``.html``)
+    report; the PNGs are written beside it. Returns the files written."""
+    import base64
+
+    from gentext.checkpoint import write_atomic
+    from gentext.plots import plot_sweep, plot_validation_curves
+    from gentext.sweep import markdown_table as sweep_table
+
+    out = Path(out)
+    if out.suffix not in (".md", ".html"):
+        raise GentextError(f"the report must be a .md or .html file, got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise GentextError(f"cannot write {str(out)!r}: its folder does not exist")
+    curves_png = out.with_name(out.stem + "-validation.png")
+    plane_png = out.with_name(out.stem + "-quality-diversity.png")
+    plot_validation_curves(validation_curves([r["run"] for r in rows]), curves_png)
+    plot_sweep(sweep_rows, plane_png)
+    sections = [("The families side by side", markdown_table(rows) + "\n\n" + footnote(rows)),
+                ("Validation loss against training time", curves_png),
+                ("Quality against diversity", plane_png),
+                ("The sweep behind the plane", sweep_table(sweep_rows))]
+    if out.suffix == ".md":
+        parts = ["# gentext compare", note]
+        for title, body in sections:
+            parts.append(f"## {title}")
+            parts.append(f"![{title}]({body.name})" if isinstance(body, Path) else body)
+        write_atomic(out, "\n\n".join(p for p in parts if p) + "\n")
+    else:
+        import html
+
+        parts = ["<!doctype html><meta charset='utf-8'><title>gentext compare</title>",
+                 "<style>body{font-family:sans-serif;max-width:70em;margin:auto}"
+                 "td,th{padding:2px 8px;text-align:right}</style><h1>gentext compare</h1>",
+                 f"<p>{html.escape(note)}</p>" if note else ""]
+        for title, body in sections:
+            parts.append(f"<h2>{html.escape(title)}</h2>")
+            if isinstance(body, Path):
+                data = base64.b64encode(body.read_bytes()).decode()
+                parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+            else:
+                parts.append(_markdown_to_html(body))
+        write_atomic(out, "\n".join(parts) + "\n")
+    return [out, curves_png, plane_png]
+
+
+def _markdown_to_html(text: str) -> str:
+    """The tables and paragraphs this module writes, as HTML (no markdown library needed)."""
+    import html
+
+    out, table = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-: "):
+                table.append([html.escape(c.strip()) for c in line.strip("|").split("|")])
+            continue
+        if table:
+            head, *body = table
+            out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>" +
+                       "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
+                       + "</table>")
+            table = []
+        if line.strip():
+            out.append(f"<p>{html.escape(line)}</p>")
+    return "\n".join(out)

@@ -1,0 +1,127 @@
+"""`gentext compare`: its figures are `gentext eval`'s, differing test splits are refused, the
+report and its plots are written, and the families recipe trains on a time budget."""
+
+import json
+
+import pytest
+from conftest import TINY_GPT
+from test_flow import TINY_FLOW, tiny_flow_args
+
+
+@pytest.fixture
+def two_runs(cli, corpus, trained_gpt, tmp_path):
+    flow = cli(*tiny_flow_args(corpus, tmp_path / "flow"))
+    assert flow.exit_code == 0, flow.stderr
+    return trained_gpt, tmp_path / "flow"
+
+
+def test_table_figures_agree_with_gentext_eval(cli, two_runs):
+    result = cli("compare", *two_runs, "--samples", 20, "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["model"] for row in rows] == ["gpt", "flow"]
+    assert len({row["test_sha256"] for row in rows}) == 1
+    for row, run in zip(rows, two_runs):
+        evaluation = json.loads(cli("eval", run, "--json").stdout)
+        assert row["test_sha256"] == evaluation["split_sha256"]
+        assert row["likelihood"] == evaluation["likelihood"]
+        assert row["nats_per_token"] == pytest.approx(evaluation["nats_per_token"], rel=1e-9)
+        assert row["bits_per_byte"] == pytest.approx(evaluation["bits_per_byte"], rel=1e-9)
+        assert row["parameters"] > 0 and row["sentences_per_s"] > 0
+        assert 0 <= row["bleu-4"] <= 1 and 0 <= row["self-bleu-4"] <= 1
+        assert row["train_minutes"] > 0 and row["train_tokens_per_s"] > 0
+    assert rows[0]["kl_per_token"] is None  # gpt has no latent
+    assert rows[1]["kl_per_token"] is not None and rows[1]["active_units"] <= rows[1]["latent_dim"]
+    table = cli("compare", *two_runs, "--samples", 20).stdout
+    assert "| test bits/byte |" in table and "bound (k=16)" in table
+
+
+def test_runs_with_different_test_splits_are_refused(cli, corpus, trained_gpt, tmp_path):
+    args = ["train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "other", "--quiet",
+            "--set", "train.steps=2", "--set", "data.split_seed=1"]
+    for override in TINY_GPT:
+        args += ["--set", override]
+    assert cli(*args).exit_code == 0
+    result = cli("compare", trained_gpt, tmp_path / "other", "--samples", 5)
+    assert result.exit_code != 0 and len(result.error_lines) == 1
+    assert "different test splits" in result.error_lines[0]
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html"])
+def test_report_and_its_plots_are_written(cli, two_runs, tmp_path, suffix):
+    report = tmp_path / f"report{suffix}"
+    result = cli("compare", *two_runs, "--samples", 10, "--temperatures", "0.8,1.2",
+                 "--report", report)
+    assert result.exit_code == 0, result.stderr
+    text = report.read_text()
+    assert "test bits/byte" in text and "self-BLEU-4" in text
+    for plot in ("report-validation.png", "report-quality-diversity.png"):
+        png = (tmp_path / plot).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 1000
+        if suffix == ".md":
+            assert f"]({plot})" in text
+    if suffix == ".html":
+        assert text.count("data:image/png;base64,") == 2 and "<table>" in text
+
+
+def test_bad_report_names_and_empty_calls_are_one_line_errors(cli, two_runs, tmp_path):
+    for args in (["--report", tmp_path / "report.pdf"], ["--report", tmp_path / "no" / "r.md"],
+                 ["--recipe", "nonsense"]):
+        result = cli("compare", *two_runs, *args)
+        assert result.exit_code != 0 and len(result.error_lines) == 1
+    assert len(cli("compare").error_lines) == 1
+
+
+def test_throughput_forces_every_sentence_to_full_length_and_restores_the_model(trained_gpt):
+    from gentext.checkpoint import load_run
+    from gentext.compare import sampling_throughput
+
+    run = load_run(trained_gpt)
+    vocab = run.model.vocab
+    assert sampling_throughput(run.model, batch=4, length=6) > 0
+    assert run.model.vocab is vocab
+
+
+def test_a_run_stops_at_its_time_budget_and_finishes_normally(cli, corpus, tmp_path):
+    args = ["train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "budget", "--quiet",
+            "--set", "train.steps=10000", "--set", "train.max_minutes=0.0001"]
+    for override in TINY_GPT:
+        args += ["--set", override]
+    assert cli(*args).exit_code == 0
+    rows = [json.loads(line) for line in (tmp_path / "budget" / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in rows) < 10000
+    assert (tmp_path / "budget" / "samples.txt").is_file()  # finished, not interrupted
+    assert any(r.get("split") == "valid" for r in rows)
+    negative = cli("train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "neg",
+                   "--set", "train.max_minutes=-1")
+    assert negative.exit_code != 0 and "max_minutes" in negative.error_lines[0]
+
+
+def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus, tmp_path):
+    from gentext.recipes import train_families
+
+    overrides = {"gpt": [o for o in TINY_GPT if not o.startswith("train.log_every")],
+                 "flow": [o for o in TINY_FLOW if not o.startswith("train.log_every")]}
+    runs = train_families(tmp_path / "fam", 0.05, str(corpus), families=("gpt", "flow"),
+                          overrides=overrides)
+    assert [r.name for r in runs] == ["gpt", "flow"]
+    for run in runs:
+        plan = json.loads((run / "recipe.json").read_text())
+        assert plan["minutes"] == 0.05 and plan["plan"]["steps"] > 1
+        assert (run / "model" / "model.safetensors").is_file()
+        assert not (tmp_path / "fam" / f".probe-{run.name}").exists()
+    again = train_families(tmp_path / "fam", 0.05, str(corpus), families=("gpt",),
+                           overrides=overrides)  # already trained: kept, not retrained
+    assert again == runs[:1]
+
+
+def test_recipe_keeps_seqgan_phases_in_their_default_proportion(corpus, tmp_path):
+    from rich.console import Console
+    from test_seqgan import TINY_GAN
+
+    from gentext.recipes import plan_steps
+
+    tiny = [o for o in TINY_GAN if not o.startswith("train.log_every")]
+    plan = plan_steps("seqgan", str(corpus), 0.05, tmp_path, Console(quiet=True), tiny)
+    assert set(plan) == {"steps", "pretrain_steps"}
+    assert plan["pretrain_steps"] == int(plan["steps"] * 1500 / 1700)
