@@ -10,8 +10,7 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on
-from gentext_cli.sweep import _temperatures
+from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on, parse_temperatures
 
 RECIPES = ("families",)
 
@@ -53,7 +52,7 @@ def compare(
         raise GentextError("give at least one run directory (or --recipe families)")
     if nll_samples < 0:
         raise GentextError(f"--nll-samples must be positive, got {nll_samples}")
-    values = _temperatures(temperatures)
+    values = parse_temperatures(temperatures)
     if report is not None and report.suffix not in (".md", ".html"):
         raise GentextError(f"--report must end in .md or .html, got {str(report)!r}")
     if report is not None and not report.parent.is_dir():

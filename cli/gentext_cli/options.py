@@ -2,6 +2,8 @@
 
 import typer
 
+from gentext.errors import GentextError
+
 RUN_ARGUMENT = typer.Argument(..., help="A run directory written by `gentext train`.",
                               show_default=False)
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
@@ -16,3 +18,14 @@ def load_run_on(run, device: str):
     loaded = load_run(run)
     loaded.model.to(resolve_device(device))
     return loaded
+
+
+def parse_temperatures(text: str) -> list[float]:
+    """Parse "0.7,1.0" into [0.7, 1.0]; anything else is a one-line error."""
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise GentextError(f"--temperatures must be numbers separated by commas, got {text!r}") from None
+    if not values:
+        raise GentextError("--temperatures needs at least one value")
+    return values

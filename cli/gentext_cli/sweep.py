@@ -8,17 +8,7 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on
-
-
-def _temperatures(text: str) -> list[float]:
-    try:
-        values = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise GentextError(f"--temperatures must be numbers separated by commas, got {text!r}") from None
-    if not values:
-        raise GentextError("--temperatures needs at least one value")
-    return values
+from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on, parse_temperatures
 
 
 def sweep(
@@ -38,7 +28,7 @@ def sweep(
     from gentext.plots import plot_sweep
     from gentext.sweep import markdown_table, temperature_sweep, write_json
 
-    values = _temperatures(temperatures)
+    values = parse_temperatures(temperatures)
     for path in (plot, save):
         if path is not None and not Path(path).parent.is_dir():
             raise GentextError(f"cannot write {str(path)!r}: its folder does not exist")
