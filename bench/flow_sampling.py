@@ -2,9 +2,10 @@
 cache), for the same number of sentences of the same length, measured in the same run.
 
 Both runs should use the same tokenizer (the flow's default is characters; train the gpt
-with `--set data.tokenizer=char`). Every sentence has exactly --length tokens: the flow is
-given the lengths, and gpt's end token is not honoured, so both do the same amount of work.
-Sentences per second are the median of --repeats timed batches.
+with `--set data.tokenizer=char`). Every sentence has exactly --length tokens
+(`gentext.compare.sampling_throughput`: the flow is given the lengths, gpt's end token is not
+honoured), so both do the same amount of work. Sentences per second are the median of
+--repeats timed batches.
 
     python bench/flow_sampling.py --flow runs/flow --gpt runs/gpt-char [--n 256] [--length 100]
 """
@@ -12,28 +13,13 @@ Sentences per second are the median of --repeats timed batches.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import statistics
-import time
 
 import torch
 
 
-def seconds(fn, device: str, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     from gentext.checkpoint import load_run
+    from gentext.compare import sampling_throughput
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flow", required=True, help="a flow run directory")
@@ -46,23 +32,9 @@ def main() -> None:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else (
         "cpu" if args.device == "auto" else args.device)
     flow, gpt = (load_run(path).model.to(device) for path in (args.flow, args.gpt))
-    gpt.vocab = dataclasses.replace(gpt.vocab, eos_id=-1)  # never stop early: exactly --length
-    lengths = torch.full((args.n,), args.length, device=device)
-    generator = torch.Generator(device=device).manual_seed(0)
-
-    def sample_flow():
-        out = flow.sample_lengths(lengths, generator=generator)
-        assert all(len(s) == args.length for s in out)
-
-    def sample_gpt():
-        out = gpt.sample(args.n, args.length, generator=generator)
-        assert all(len(s) == args.length for s in out)
-
-    rows = {}
-    for name, fn, model in (("gpt, KV cache (reference)", sample_gpt, gpt),
-                            ("flow, parallel", sample_flow, flow)):
-        fn()  # warm-up
-        rows[name] = (seconds(fn, device, args.repeats), model.num_parameters())
+    rows = {name: (sampling_throughput(model, args.n, args.length, repeats=args.repeats),
+                   model.num_parameters())
+            for name, model in (("gpt, KV cache (reference)", gpt), ("flow, parallel", flow))}
     reference = rows["gpt, KV cache (reference)"][0]
     threads = torch.get_num_threads() if device == "cpu" else None
     where = f"{device} ({threads} threads)" if threads else torch.cuda.get_device_name()
@@ -70,9 +42,9 @@ def main() -> None:
           f"median of {args.repeats}")
     print("| model | parameters | seconds | sentences/s | tokens/s | speed-up |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, (secs, params) in rows.items():
-        print(f"| {name} | {params:,} | {secs:.2f} | {args.n / secs:,.0f} | "
-              f"{args.n * args.length / secs:,.0f} | {reference / secs:.1f}x |")
+    for name, (per_s, params) in rows.items():
+        print(f"| {name} | {params:,} | {args.n / per_s:.2f} | {per_s:,.0f} | "
+              f"{per_s * args.length:,.0f} | {per_s / reference:.1f}x |")
 
 
 if __name__ == "__main__":

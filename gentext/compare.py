@@ -54,10 +54,11 @@ def training_figures(run_path: Path) -> dict:
 
 
 @torch.no_grad()
-def sampling_throughput(model, batch: int, length: int, seed: int = 0) -> float:
-    """Sentences per second when every one of ``batch`` sentences is ``length`` tokens long:
-    a model given lengths (the flow) is given them; for the others the end token is not
-    honoured for the timing, so all families do the same amount of work."""
+def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: int = 1) -> float:
+    """Sentences per second (the median of ``repeats`` timed batches, after one warm-up) when
+    every one of ``batch`` sentences is ``length`` tokens long: a model given lengths (the
+    flow) is given them; for the others the end token is not honoured for the timing, so all
+    families do the same amount of work."""
     import dataclasses
 
     device = model_device(model)
@@ -67,17 +68,24 @@ def sampling_throughput(model, batch: int, length: int, seed: int = 0) -> float:
     try:
         def draw():
             if hasattr(model, "sample_lengths"):
-                return model.sample_lengths(torch.full((batch,), length), generator=generator)
-            return model.sample(batch, length, generator=generator)
+                rows = model.sample_lengths(torch.full((batch,), length), generator=generator)
+            else:
+                rows = model.sample(batch, length, generator=generator)
+            if any(len(row) != length for row in rows):
+                raise GentextError(f"{type(model).__name__} cannot sample {length} tokens a "
+                                   "sentence (its context is shorter)")
 
         draw()  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        draw()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return batch / (time.perf_counter() - start)
+        times = []
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            draw()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        return batch / statistics.median(times)
     finally:
         model.vocab = saved
 
@@ -90,6 +98,9 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
         raise GentextError(f"compare needs at least 2 samples per run, got {samples}")
     references = test_references(runs)
     examples = common_test_examples(runs, references)
+    # every run samples the same length: the shortest any model can (<bos>/<eos> excluded)
+    length = min([throughput_length] + [run.model.max_len - 2 for run in runs
+                                        if run.model.max_len is not None])
     rows = []
     for run in runs:
         result = evaluate(run.model, examples, run.tokenizer, "test", run.spec.likelihood,
@@ -107,8 +118,8 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                "distinct-2": metrics.distinct_n(texts, 2),
                "mean_words": statistics.fmean(lengths), "sd_words": statistics.pstdev(lengths),
                "samples": samples,
-               "sentences_per_s": sampling_throughput(run.model, throughput_batch,
-                                                      throughput_length, seed),
+               "sentences_per_s": sampling_throughput(run.model, throughput_batch, length, seed),
+               "throughput_batch": throughput_batch, "throughput_length": length,
                "kl_per_token": result.extra.get("kl_per_token"),
                "active_units": result.extra.get("active_units"),
                "latent_dim": result.extra.get("latent_dim")}
@@ -154,15 +165,14 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def footnote(rows: list[dict], throughput_batch: int = THROUGHPUT_BATCH,
-             throughput_length: int = THROUGHPUT_LENGTH) -> str:
+def footnote(rows: list[dict]) -> str:
     first = rows[0]
     return (f"Test split: the {first['test_examples']:,} test sentences every run can score "
             f"(SHA-256 {first['test_sha256'][:12]}). Nats/token depend on the tokenizer; "
             "bits/byte do not. Bounds are upper bounds on -log p (importance-weighted with k "
             f"draws). BLEU-4 (Texygen's protocol) and self-BLEU-4 on {first['samples']:,} "
-            f"samples at temperature 1; sentences/s for {throughput_batch} sentences of "
-            f"{throughput_length} tokens each.")
+            f"samples at temperature 1; sentences/s for {first['throughput_batch']} sentences "
+            f"of {first['throughput_length']} tokens each.")
 
 
 def validation_curves(run_paths) -> dict[str, list[tuple[float, float]]]:
