@@ -48,6 +48,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     compile: bool = True  # torch.compile the model on CUDA (never on the CPU)
     samples: int = 10  # samples written to samples.txt at the end
+    init: str = ""  # start from this run's weights and tokenizer (e.g. one `gentext import` wrote)
 
 
 @dataclass

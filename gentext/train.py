@@ -181,14 +181,19 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _
         checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
         _check_resume(out, config)
     splits = load_splits(config.data)
+    start = _initial_run(config) if config.train.init and not resume else None
     if resume:
         tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
+    elif start is not None:
+        tokenizer = start.tokenizer
     else:
         tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
                                     config.data.vocab_size)
     labels = checkpoint.read_labels(out) if resume else label_names(splits.train)
     torch.manual_seed(config.train.seed)
     model: TextModel = spec.model_class()(config.model, Vocab.of(tokenizer, labels))  # checks its config
+    if start is not None:
+        model.load_state_dict(start.model.state_dict())
     max_len = config.data.max_len
     if model.max_len is not None and max_len > model.max_len:
         raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
@@ -206,6 +211,20 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _
     valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len,
                               conditioning)
     return _Prepared(tokenizer, model, train_data, valid_data)
+
+
+def _initial_run(config: RunConfig):
+    """The run ``train.init`` names, checked to fit this run's model exactly."""
+    import dataclasses
+
+    start = checkpoint.load_run(Path(config.train.init))
+    if start.spec.name != config.run.model:
+        raise GentextError(f"train.init {config.train.init!r} is a {start.spec.name!r} run, "
+                           f"not {config.run.model!r}")
+    if dataclasses.asdict(start.config.model) != dataclasses.asdict(config.model):
+        raise GentextError(f"the [model] settings differ from those of train.init "
+                           f"{config.train.init!r}; a run started from it keeps its model")
+    return start
 
 
 def _check_train_config(cfg: TrainConfig) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import List, Optional
 
@@ -27,6 +29,9 @@ def train(
                                           show_default="auto"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                            help="torch.compile on CUDA.", show_default="on"),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's weights and "
+                                        "tokenizer (its model settings too), e.g. one made by "
+                                        "`gentext import`."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a model on the default corpus or your data, into a run directory."""
@@ -37,6 +42,10 @@ def train(
     if resume and force:
         raise GentextError("--resume and --force contradict each other; choose one")
     table = read_toml(config) if config else {}
+    if init is not None:
+        if resume:
+            raise GentextError("--init starts a new run; --resume continues one: choose one")
+        table = _start_from(init, table)
     if resume:
         if out is None:
             if model is None:
@@ -72,6 +81,18 @@ def train(
         typer.echo(f"valid: {v.nats_per_token:.4f} nats/token, perplexity {v.perplexity:.2f} "
                    f"({v.tokenizer}), {v.bits_per_byte:.4f} bits/byte ({v.likelihood})")
     typer.echo(f"next: gentext sample {out}  |  gentext eval {out}")
+
+
+def _start_from(init: Path, table: dict) -> dict:
+    """The config of a run started from ``init``: its model and tokenizer, then ``table``."""
+    from gentext.checkpoint import read_run_config
+
+    saved = read_run_config(init)
+    base = {"run": {"model": saved.run.model}, "model": dataclasses.asdict(saved.model),
+            "data": {"tokenizer": saved.data.tokenizer, "vocab_size": saved.data.vocab_size,
+                     "max_len": saved.data.max_len},
+            "train": {"init": str(init)}}
+    return {k: {**base.get(k, {}), **table.get(k, {})} for k in {*base, *table}}
 
 
 def register(app: typer.Typer) -> None:
