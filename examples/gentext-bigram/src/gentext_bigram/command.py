@@ -1,0 +1,30 @@
+"""`gentext bigram-next RUN TEXT`: the most likely tokens after TEXT's last token."""
+
+from pathlib import Path
+
+import typer
+
+from gentext.errors import GentextError
+
+
+def bigram_next(
+    run: Path = typer.Argument(..., help="A bigram run directory."),
+    text: str = typer.Argument(..., help="Text whose last token is looked up."),
+    top: int = typer.Option(5, "--top", help="How many tokens to show."),
+):
+    """Show the most likely next tokens of a bigram run after TEXT."""
+    import torch
+
+    from gentext.checkpoint import load_run
+
+    loaded = load_run(run)
+    if loaded.spec.name != "bigram":
+        raise GentextError(f"{str(run)!r} is a {loaded.spec.name!r} run, not a bigram run")
+    ids = loaded.tokenizer.encode(text)
+    if not ids:
+        raise GentextError("give some text to look up")
+    with torch.no_grad():
+        probs = torch.softmax(loaded.model(torch.tensor([ids[-1:]]))[0, -1].float(), dim=-1)
+    values, tokens = probs.topk(min(top, probs.numel()))
+    for value, token in zip(values.tolist(), tokens.tolist()):
+        typer.echo(f"{loaded.tokenizer.tokenizer.id_to_token(token)!r}\t{value:.3f}")

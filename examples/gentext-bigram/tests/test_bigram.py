@@ -1,0 +1,30 @@
+"""The plugin's own tests: the model contract, then the CLI through gentext's app."""
+
+import torch
+from typer.testing import CliRunner
+
+from gentext.model import Vocab
+from gentext_bigram.config import BigramConfig
+from gentext_bigram.model import Bigram
+
+VOCAB = Vocab(size=8, pad_id=0, bos_id=1, eos_id=2)
+
+
+def test_nll_counts_every_predicted_token_and_learns_a_bigram():
+    model = Bigram(BigramConfig(), VOCAB)
+    batch = {"tokens": torch.tensor([[1, 4, 5, 2]] * 4), "lengths": torch.tensor([4] * 4)}
+    nats, count = model.nll(batch)
+    assert count == 12 and torch.isclose(nats, torch.tensor(12 * torch.log(torch.tensor(8.0))))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.5)
+    for _ in range(50):
+        optimizer.zero_grad()
+        model.loss(batch)["loss"].backward()
+        optimizer.step()
+    assert model.sample(3, 5, temperature=0) == [[4, 5]] * 3
+
+
+def test_the_plugin_is_listed_by_gentext():
+    from gentext_cli.app import build_app
+
+    result = CliRunner().invoke(build_app(), ["models"])
+    assert result.exit_code == 0 and "bigram" in result.stdout
