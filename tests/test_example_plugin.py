@@ -4,6 +4,7 @@ pyproject.toml, nothing of gentext changed) and use it through the `gentext` com
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ def installed(tmp_path_factory):
     """The example installed with pip into a folder that the commands below put on their path
     (so this test environment's other tests never see it)."""
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("source") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-               str(target), str(EXAMPLE)]
+               str(target), str(source)]
     if importlib.util.find_spec("setuptools"):
         command.insert(4, "--no-build-isolation")  # build with this environment's setuptools
     build = tmp_path_factory.mktemp("build")

@@ -16,7 +16,7 @@ RECIPES = ("families",)
 
 
 def compare(
-    runs: Optional[List[Path]] = typer.Argument(None, help="Run directories trained on the same "
+    runs: Optional[List[Path]] = typer.Argument(None, metavar="RUN", help="Run directories trained on the same "
                                                 "data (any families).", show_default=False),
     recipe: Optional[str] = typer.Option(None, "--recipe", help="Train runs first: 'families' "
                                          "trains gpt, seqvae, seqgan and flow on matched budgets."),

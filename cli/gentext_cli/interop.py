@@ -15,7 +15,7 @@ FORCE_OPTION = typer.Option(False, "--force", help="Replace an existing folder o
 
 def export(
     run: Path = RUN_ARGUMENT,
-    out: Path = typer.Argument(..., help="The folder to write.", show_default=False),
+    out: Path = typer.Argument(..., metavar="OUT", help="The folder to write.", show_default=False),
     fmt: str = FORMAT_OPTION,
     force: bool = FORCE_OPTION,
 ):
@@ -29,7 +29,7 @@ def export(
 
 
 def import_(
-    folder: Path = typer.Argument(..., help="A local transformers GPT-2 folder (as `gentext "
+    folder: Path = typer.Argument(..., metavar="FOLDER", help="A local transformers GPT-2 folder (as `gentext "
                                   "export` writes).", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="The run directory to write.",
                              show_default=False),

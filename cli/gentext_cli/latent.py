@@ -53,7 +53,7 @@ def _decode(loaded, z, max_len: int, temperature: float, seed: int) -> list[str]
 
 def reconstruct(
     run: Path = RUN_ARGUMENT,
-    sentences: List[str] = typer.Argument(..., help="One or more sentences to encode and decode.",
+    sentences: List[str] = typer.Argument(..., metavar="SENTENCE", help="One or more sentences to encode and decode.",
                                           show_default=False),
     temperature: float = TEMPERATURE_OPTION,
     seed: int = SEED_OPTION,
@@ -73,8 +73,8 @@ def reconstruct(
 
 def interpolate(
     run: Path = RUN_ARGUMENT,
-    first: str = typer.Argument(..., help="The sentence to start from.", show_default=False),
-    second: str = typer.Argument(..., help="The sentence to end at.", show_default=False),
+    first: str = typer.Argument(..., metavar="FIRST", help="The sentence to start from.", show_default=False),
+    second: str = typer.Argument(..., metavar="SECOND", help="The sentence to end at.", show_default=False),
     steps: int = typer.Option(5, "--steps", help="Points on the line, both ends included."),
     temperature: float = TEMPERATURE_OPTION,
     seed: int = SEED_OPTION,

@@ -4,7 +4,7 @@ import typer
 
 from gentext.errors import GentextError
 
-RUN_ARGUMENT = typer.Argument(..., help="A run directory written by `gentext train`.",
+RUN_ARGUMENT = typer.Argument(..., metavar="RUN", help="A run directory written by `gentext train`.",
                               show_default=False)
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")

@@ -12,7 +12,7 @@ from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on, parse_t
 
 
 def sweep(
-    runs: List[Path] = typer.Argument(..., help="Run directories trained on the same data.",
+    runs: List[Path] = typer.Argument(..., metavar="RUN", help="Run directories trained on the same data.",
                                       show_default=False),
     temperatures: str = typer.Option("0.7,0.85,1.0,1.15", "--temperatures",
                                      help="Sampling temperatures, comma-separated."),

@@ -8,8 +8,8 @@ from gentext.errors import GentextError
 
 
 def bigram_next(
-    run: Path = typer.Argument(..., help="A bigram run directory."),
-    text: str = typer.Argument(..., help="Text whose last token is looked up."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A bigram run directory."),
+    text: str = typer.Argument(..., metavar="TEXT", help="Text whose last token is looked up."),
     top: int = typer.Option(5, "--top", help="How many tokens to show."),
 ):
     """Show the most likely next tokens of a bigram run after TEXT."""
