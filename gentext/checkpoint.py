@@ -13,8 +13,8 @@ Layout of ``runs/<name>/``::
     loss.png           the loss curves
 
 Weights are safetensors and configs JSON or TOML: nothing is unpickled, so loading a run from
-a stranger is safe. Every file is written to a temporary name and renamed into place, so an
-interrupted write never leaves half a checkpoint.
+a stranger is safe. Every file is written to a temporary name, fsynced and renamed into place, so an
+interrupted write (even a killed process or a power cut) never leaves half a checkpoint.
 """
 
 from __future__ import annotations
@@ -38,12 +38,35 @@ WEIGHTS_FILE, META_FILE, MODEL_CONFIG_FILE = "model.safetensors", "gentext.json"
 STATE_FILE, STATE_TENSORS_FILE = "state.json", "state.safetensors"
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file (or a directory's entries) to disk, so a rename never outruns the data."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if Path(path).is_dir() else 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError:  # some systems cannot open directories; the data itself was synced
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def replace_durably(partial: Path, path: Path) -> None:
+    """Move a fully written ``partial`` onto ``path``: fsync, rename, fsync the folder. A crash
+    at any point leaves either the old file or the new one, never half of one."""
+    _fsync(partial)
+    os.replace(partial, path)
+    _fsync(Path(path).parent)
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    """Write ``data`` to ``path`` through a temporary file, fsync and a rename."""
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial")
     partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    os.replace(partial, path)
+    replace_durably(partial, path)
 
 
 def sha256_file(path: Path) -> str:
@@ -74,7 +97,11 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
 
 def save_model(run_dir: Path, model, model_name: str, plugin: str, plugin_version: str,
                step: int) -> None:
-    """Write ``model/``: weights (safetensors), the model config and what produced them."""
+    """Write ``model/``: weights (safetensors), the model config and what produced them.
+
+    A two-phase commit, so a process killed at any moment leaves a loadable model: the new
+    weights are written aside, the metadata then names both the new and the current weights'
+    SHA-256, the weights are renamed into place, and the metadata drops the old one."""
     from safetensors.torch import save_model as save_weights
 
     folder = Path(run_dir) / MODEL_DIR
@@ -90,8 +117,32 @@ def save_model(run_dir: Path, model, model_name: str, plugin: str, plugin_versio
         "weights_sha256": sha256_file(partial),
     }
     write_atomic(folder / MODEL_CONFIG_FILE, json.dumps(dataclasses.asdict(model.config), indent=2))
-    os.replace(partial, folder / WEIGHTS_FILE)
+    current = _read_meta(folder / META_FILE)
+    if current and (folder / WEIGHTS_FILE).is_file():
+        previous = {"step": current.get("step"), "weights_sha256": current.get("weights_sha256")}
+        write_atomic(folder / META_FILE, json.dumps({**meta, "previous": previous}, indent=2))
+    replace_durably(partial, folder / WEIGHTS_FILE)
     write_atomic(folder / META_FILE, json.dumps(meta, indent=2))
+
+
+def _read_meta(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _committed_meta(folder: Path, meta: dict) -> dict:
+    """The metadata of the weights actually on disk: the new ones, or (after a crash in the
+    middle of `save_model`) the previous ones; anything else is damage."""
+    digest = sha256_file(folder / WEIGHTS_FILE)
+    if digest == meta.get("weights_sha256"):
+        return {k: v for k, v in meta.items() if k != "previous"}
+    previous = meta.get("previous") or {}
+    if digest == previous.get("weights_sha256"):
+        return {**{k: v for k, v in meta.items() if k != "previous"}, **previous}
+    raise GentextError(f"the weights in {str(folder / WEIGHTS_FILE)!r} are truncated or "
+                       "corrupted (SHA-256 mismatch); retrain or restore them")
 
 
 @dataclass
@@ -153,9 +204,7 @@ def load_run(path: Path) -> Run:
     if meta.get("format_version") != FORMAT_VERSION:
         raise GentextError(f"run {str(path)!r} has format version {meta.get('format_version')}; "
                            f"this gentext reads version {FORMAT_VERSION}")
-    if sha256_file(folder / WEIGHTS_FILE) != meta.get("weights_sha256"):
-        raise GentextError(f"the weights in {str(folder / WEIGHTS_FILE)!r} are truncated or "
-                           "corrupted (SHA-256 mismatch); retrain or restore them")
+    meta = _committed_meta(folder, meta)
     spec = get_model(config.run.model)
     tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)
     vocab = Vocab.of(tokenizer, read_labels(path))
@@ -196,26 +245,46 @@ def save_config(run_dir: Path, config: RunConfig) -> None:
 
 
 def save_training_state(run_dir: Path, tensors: dict, state: dict) -> None:
-    """Write the resumable state: tensors to safetensors, everything else to JSON."""
+    """Write the resumable state as one safetensors file: the tensors (model weights,
+    optimizers, RNG) with everything else as JSON in its metadata. One file, one atomic
+    rename: a crash leaves the previous state or the new one. ``state.json`` is a readable
+    copy written after it."""
     from safetensors.torch import save_file
 
     folder = Path(run_dir) / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
+    unique, aliases, seen = {}, {}, {}
+    for name, tensor in tensors.items():  # tied weights share storage: save them once
+        key = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape)) if tensor.numel() else None
+        if key is not None and key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            unique[name] = tensor.detach().contiguous()
+    record = {**state, "aliases": aliases}
     partial = folder / f".{STATE_TENSORS_FILE}.partial"
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(partial))
-    os.replace(partial, folder / STATE_TENSORS_FILE)
-    write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))  # written last: the commit
+    save_file(unique, str(partial), metadata={"state": json.dumps(record)})
+    replace_durably(partial, folder / STATE_TENSORS_FILE)
+    write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))
 
 
 def load_training_state(run_dir: Path) -> tuple[dict, dict]:
-    """The (tensors, state) written by `save_training_state`."""
-    from safetensors.torch import load_file
+    """The (tensors, state) written by `save_training_state`; tensors named ``model.*`` are
+    the model's weights at that step."""
+    from safetensors import safe_open
 
     folder = Path(run_dir) / CHECKPOINT_DIR
     try:
-        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        tensors = load_file(str(folder / STATE_TENSORS_FILE))
+        with safe_open(str(folder / STATE_TENSORS_FILE), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        if "state" in metadata:
+            state = json.loads(metadata["state"])
+        else:  # written before the state moved into the tensors file
+            state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
     except Exception as exc:  # noqa: BLE001 - any damage means the same thing to the user
         raise GentextError(f"the checkpoint in {str(folder)!r} cannot be read ({exc}); "
                            "start again with --force") from exc
+    for name, original in state.pop("aliases", {}).items():
+        tensors[name] = tensors[original]
     return tensors, state

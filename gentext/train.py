@@ -257,7 +257,11 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
     step, elapsed, position = 0, 0.0, {"epoch": 0, "index": 0}
     if resume:
         tensors, state = checkpoint.load_training_state(out)
-        load_weights(model, str(out / checkpoint.MODEL_DIR / checkpoint.WEIGHTS_FILE))
+        weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        if weights:
+            model.load_state_dict(weights)
+        else:  # a checkpoint from before the weights travelled with the state
+            load_weights(model, str(out / checkpoint.MODEL_DIR / checkpoint.WEIGHTS_FILE))
         step, elapsed, position = state["step"], state["elapsed_s"], state["data"]
         torch.set_rng_state(tensors["rng.cpu"])
         if device == "cuda" and "rng.cuda" in tensors:
@@ -277,7 +281,8 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
     def save(done: int) -> None:
         checkpoint.save_model(out, core, spec.name, plugin, plugin_version, done)
         tensors, groups = _optimizer_tensors(optimizers)
-        checkpoint.save_training_state(out, {**tensors, **_rng_tensors(device)}, {
+        weights = {f"model.{k}": v for k, v in core.state_dict().items()}
+        checkpoint.save_training_state(out, {**weights, **tensors, **_rng_tensors(device)}, {
             "step": done, "elapsed_s": elapsed + (time.perf_counter() - started),
             "data": stream.position(), "param_groups": groups,
         })
