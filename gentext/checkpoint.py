@@ -77,6 +77,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_new_run_dir(out: Path, force: bool) -> bool:
+    """True when ``out`` holds something that --force may replace; an error when it holds
+    something it may not (anything without --force, or a directory that is not a run)."""
+    out = Path(out)
+    if not (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+        return False
+    if not force:
+        raise GentextError(f"run directory {str(out)!r} already exists; pass --resume to "
+                           "continue it, --force to replace it, or --out for a new one")
+    if not (out / CONFIG_FILE).is_file() and not (out / MODEL_DIR).is_dir():
+        raise GentextError(f"--force refuses to delete {str(out)!r}: it is not a gentext run")
+    return True
+
+
 def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     """Create ``out`` for a new run; refuse to touch an existing one without --resume/--force."""
     out = Path(out)
@@ -85,12 +99,7 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
             raise GentextError(f"cannot resume: {str(out)!r} has no checkpoint "
                                f"({CHECKPOINT_DIR}/{STATE_FILE}); start it without --resume")
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force:
-            raise GentextError(f"run directory {str(out)!r} already exists; pass --resume to "
-                               "continue it, --force to replace it, or --out for a new one")
-        if not (out / CONFIG_FILE).is_file() and not (out / MODEL_DIR).is_dir():
-            raise GentextError(f"--force refuses to delete {str(out)!r}: it is not a gentext run")
+    if check_new_run_dir(out, force):
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 

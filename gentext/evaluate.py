@@ -11,6 +11,7 @@ import torch
 from gentext import metrics
 from gentext.data.batching import Encoded, encode_split, eval_batches
 from gentext.data.splits import texts_sha256
+from gentext.distributed import Ranks
 from gentext.errors import GentextError
 
 EVAL_BATCH_SIZE = 64
@@ -82,15 +83,21 @@ def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_
 
 @torch.no_grad()
 def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
-          samples: int | None = None) -> tuple[float, int]:
-    """Summed nats and predicted tokens over every sequence of a split."""
+          samples: int | None = None, ranks: Ranks = Ranks()) -> tuple[float, int]:
+    """Summed nats and predicted tokens over every sequence of a split (each process scores
+    its share of the split and the sums are added up)."""
     nats, tokens = 0.0, 0
+    if ranks.several:
+        order = sorted(range(len(encoded.sequences)), key=lambda i: len(encoded.sequences[i]))
+        encoded = encoded.subset(order[ranks.rank :: ranks.world])
     with evaluation_mode(model):
-        for batch in device_batches(model, encoded, pad_id, batch_size):
-            batch_nats, batch_tokens = model.nll(batch, samples=samples)
-            nats += float(batch_nats)
-            tokens += batch_tokens
-    return nats, tokens
+        if encoded.sequences:
+            for batch in device_batches(model, encoded, pad_id, batch_size):
+                batch_nats, batch_tokens = model.nll(batch, samples=samples)
+                nats += float(batch_nats)
+                tokens += batch_tokens
+    total = ranks.sum(torch.tensor([nats, float(tokens)], dtype=torch.float64))
+    return float(total[0]), int(total[1])
 
 
 @torch.no_grad()
@@ -114,11 +121,12 @@ def conditioning_labels(model) -> tuple[str, ...] | None:
 
 
 def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,
-                     batch_size: int = EVAL_BATCH_SIZE, samples: int | None = None) -> Evaluation:
+                     batch_size: int = EVAL_BATCH_SIZE, samples: int | None = None,
+                     ranks: Ranks = Ranks()) -> Evaluation:
     """`evaluate` for a split already encoded (the training loop encodes once)."""
     if not encoded.sequences:
         raise GentextError(f"no example of the {split} split fits the model's context")
-    nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size, samples)
+    nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size, samples, ranks)
     if not math.isfinite(nats):
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
     kind = model.likelihood_kind or likelihood
@@ -127,7 +135,8 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
                       bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
                       dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
                       nll_samples=None if kind == "exact" else samples or model.default_nll_samples,
-                      extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size))
+                      extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size)
+                      if ranks.main else {})
 
 
 def sample_texts(model, tokenizer, n: int, max_len: int, seed: int = 0, batch_size: int = 100,

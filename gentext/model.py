@@ -45,6 +45,9 @@ class StepContext(Protocol):
 
     step: int  # optimizer steps completed before this one
     total_steps: int
+    seed: int  # train.seed: key random draws to (seed, step) to make them reproducible
+    rank: int  # this process among world_size data-parallel processes (0 of 1 alone): the
+    world_size: int  # batch holds rows rank, rank + world_size, ... of the global batch
 
     def autocast(self) -> AbstractContextManager:
         """Mixed precision for the forward pass (bf16 on CUDA, nothing on the CPU)."""

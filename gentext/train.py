@@ -21,6 +21,7 @@ from gentext import checkpoint
 from gentext.config import RunConfig, TrainConfig
 from gentext.data.batching import BatchStream, encode_split, label_names
 from gentext.data.pipeline import load_splits
+from gentext.distributed import Ranks
 from gentext.errors import GentextError
 from gentext.evaluate import (Evaluation, conditioning_labels, evaluate_encoded, one_line,
                               sample_texts)
@@ -39,6 +40,7 @@ class TrainResult:
     seconds: float  # training wall-clock time, resumed sessions included
     valid: Evaluation | None
     status: str  # "finished", "interrupted" or "diverged"
+    main: bool = True  # False in the helper processes of a multi-process run (they stay quiet)
 
 
 def resolve_device(name: str) -> str:
@@ -56,9 +58,11 @@ class _Step:
     """The ``StepContext`` a model's ``training_step`` gets: one backward-clip-step per
     optimizer, through accelerate (so mixed precision and, later, several processes work)."""
 
-    def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int):
-        self.accelerator, self.optimizers = accelerator, optimizers
+    def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int,
+                 ranks: Ranks = Ranks(), seed: int = 0):
+        self.accelerator, self.optimizers, self.ranks = accelerator, optimizers, ranks
         self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
+        self.rank, self.world_size, self.seed = ranks.rank, ranks.world, seed
 
     def autocast(self):
         return self.accelerator.autocast()
@@ -69,8 +73,9 @@ class _Step:
                            f"make_optimizers made {sorted(self.optimizers)}")
         optimizer = self.optimizers[name]
         self.accelerator.backward(loss)
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        self.ranks.average_gradients(parameters)
         if self.grad_clip > 0:
-            parameters = [p for group in optimizer.param_groups for p in group["params"]]
             self.accelerator.clip_grad_norm_(parameters, self.grad_clip)
         optimizer.step()
         for each in self.optimizers.values():
@@ -172,7 +177,8 @@ class _Prepared:
     valid_data: object
 
 
-def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _Prepared:
+def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec,
+             ranks: Ranks = Ranks()) -> _Prepared:
     """Check the request, load the data, make (or reuse) the tokenizer, build the model.
 
     Everything that can fail because of the user's input (data, config, model settings)
@@ -199,10 +205,16 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec) -> _
         raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
                            f"({model.max_len}); lower data.max_len or enlarge the model")
     if not resume:
-        checkpoint.prepare_run_dir(out, resume=False, force=force)
-        tokenizer.save(out / checkpoint.TOKENIZER_FILE)
-        checkpoint.save_labels(out, labels)
-    checkpoint.save_config(out, config)
+        if ranks.several:  # every process checks the directory before the main one makes it
+            checkpoint.check_new_run_dir(out, force)
+            ranks.barrier()
+        if ranks.main:
+            checkpoint.prepare_run_dir(out, resume=False, force=force)
+            tokenizer.save(out / checkpoint.TOKENIZER_FILE)
+            checkpoint.save_labels(out, labels)
+    if ranks.main:
+        checkpoint.save_config(out, config)
+    ranks.barrier()
     conditioning = conditioning_labels(model)
     train_data = encode_split(splits.train, tokenizer, max_len, conditioning)
     if not train_data.sequences:
@@ -249,10 +261,16 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
     plugin_version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
     _check_train_config(cfg)
     device = resolve_device(cfg.device)
-    prepared = _prepare(config, out, resume, force, spec)
-    tokenizer, model, metrics_path = prepared.tokenizer, prepared.model, out / checkpoint.METRICS_FILE
-
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
+    ranks = Ranks.current()
+    if ranks.several and cfg.batch_size % ranks.world:
+        raise GentextError(f"train.batch_size ({cfg.batch_size}) must divide by the number of "
+                           f"processes ({ranks.world}): it is the global batch")
+    prepared = _prepare(config, out, resume, force, spec, ranks)
+    tokenizer, model, metrics_path = prepared.tokenizer, prepared.model, out / checkpoint.METRICS_FILE
+    progress = progress and ranks.main
+    if not ranks.main:
+        console = Console(quiet=True)
     model.to(accelerator.device)  # before the optimizer: fused AdamW wants its params on CUDA
     step, elapsed, position = 0, 0.0, {"epoch": 0, "index": 0}
     if resume:
@@ -268,17 +286,25 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             torch.cuda.set_rng_state(tensors["rng.cuda"])
         _truncate_metrics(metrics_path, step)
     made = model.make_optimizers(cfg, fused=device == "cuda")
-    model, *prepared_optimizers = accelerator.prepare(model, *made.values())
+    if ranks.several:  # gradients are averaged by _Step, for any number of optimizers
+        ranks.broadcast_parameters(model)
+        prepared_optimizers = accelerator.prepare(*made.values())
+        prepared_optimizers = prepared_optimizers if len(made) > 1 else [prepared_optimizers]
+    else:
+        model, *prepared_optimizers = accelerator.prepare(model, *made.values())
     optimizers = dict(zip(made, prepared_optimizers))
     core: TextModel = accelerator.unwrap_model(model)
     if resume:
         _restore_optimizers(optimizers, tensors, state["param_groups"])
-    context = _Step(accelerator, optimizers, cfg.grad_clip, cfg.steps)
+    context = _Step(accelerator, optimizers, cfg.grad_clip, cfg.steps, ranks, cfg.seed)
     if device == "cuda" and cfg.compile:
         core.compile()  # in place: state_dict keys stay clean, loss() calls the compiled forward
-    stream = BatchStream(prepared.train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed, **position)
+    stream = BatchStream(prepared.train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed,
+                         min_rows=ranks.world, **position)
 
     def save(done: int) -> None:
+        if not ranks.main:
+            return
         checkpoint.save_model(out, core, spec.name, plugin, plugin_version, done)
         tensors, groups = _optimizer_tensors(optimizers)
         weights = {f"model.{k}": v for k, v in core.state_dict().items()}
@@ -291,8 +317,9 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
         if not prepared.valid_data.sequences:
             return None
         result = evaluate_encoded(core, prepared.valid_data, tokenizer, "valid", spec.likelihood,
-                                  samples=cfg.valid_nll_samples)
-        _append_metrics(metrics_path, {"step": done, **result.as_dict()})
+                                  samples=cfg.valid_nll_samples, ranks=ranks)
+        if ranks.main:
+            _append_metrics(metrics_path, {"step": done, **result.as_dict()})
         return result
 
     train_data = prepared.train_data
@@ -314,7 +341,7 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             for name, optimizer in optimizers.items():
                 for group in optimizer.param_groups:
                     group["lr"] = rates[name]
-            batch = next(stream)
+            batch = ranks.shard(next(stream))
             window_tokens += int(batch["lengths"].sum())
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
             core.set_training_progress(step, cfg.steps)
@@ -327,22 +354,30 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             step += 1
             window_steps += 1
             out_of_time = budget is not None and elapsed + time.perf_counter() - started >= budget
+            if ranks.several:  # stop together: a Ctrl-C or the clock of any process counts
+                interrupt.raised, out_of_time = ranks.any(interrupt.raised, out_of_time)
             last = step == cfg.steps or out_of_time
             at_log = step % cfg.log_every == 0 or last
             at_eval = step % cfg.eval_every == 0 or last or interrupt.raised
-            if (at_log or at_eval) and bool(nonfinite):
+            if (at_log or at_eval) and ranks.any(bool(nonfinite))[0]:
                 status = "diverged"
                 break
             if at_log:
                 seconds = time.perf_counter() - window_start
-                means = {name: float(total) / window_steps for name, total in sums.items()}
+                names = sorted(sums)
+                totals = ranks.sum(torch.stack([sums[n] for n in names] + [
+                    torch.tensor(float(window_tokens), device=accelerator.device)]))
+                window_tokens = float(totals[-1])
+                means = {name: float(total) / window_steps / ranks.world
+                         for name, total in zip(names, totals[:-1])}
                 rates = core.learning_rates(step - 1, cfg)
                 lrs = {"lr": next(iter(rates.values()))} if len(rates) == 1 else {
                     f"lr_{name}": rate for name, rate in rates.items()}
                 row = {"step": step, **means, **lrs,
                        "tokens_per_s": window_tokens / seconds,
                        "elapsed_s": elapsed + time.perf_counter() - started}
-                _append_metrics(metrics_path, row)
+                if ranks.main:
+                    _append_metrics(metrics_path, row)
                 bar.update(task, completed=step,
                            stats=f"loss {means['loss']:.3f}  {row['tokens_per_s']:,.0f} tok/s")
                 sums.clear()
@@ -361,12 +396,18 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
             if out_of_time:
                 break
     return _finish(status, step, elapsed + time.perf_counter() - started, valid, core, tokenizer,
-                   config, out)
+                   config, out, ranks)
 
 
 def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, config: RunConfig,
-            out: Path) -> TrainResult:
+            out: Path, ranks: Ranks = Ranks()) -> TrainResult:
     """Samples and plots for a finished run; a one-line error for a stopped one."""
+    if not ranks.main:  # the main process reports; the others end with the same status
+        if status == "diverged":
+            raise GentextError("the loss became NaN or infinite (see the main process)")
+        if status == "interrupted":
+            raise GentextError("interrupted", exit_code=INTERRUPTED_EXIT_CODE)
+        return TrainResult(out, step, seconds, valid, status, main=False)
     if status == "diverged":
         raise GentextError(
             f"the loss became NaN or infinite before step {step}; stopped without saving. "

@@ -110,6 +110,10 @@ def check_other_line(words: list[str]) -> None:
     if tool.endswith("/gentext") or tool == "gentext":
         return check_gentext_line(["gentext", *words[1:]])
     assert tool in OTHER_TOOLS or tool.startswith((".venv/", "./", "bench/")), f"unknown tool {tool}"
+    if tool in ("torchrun", "accelerate", "python", "python3") and "gentext" in words:
+        at = words.index("gentext")  # a launcher running `-m gentext ...`
+        if words[at - 1] == "-m":
+            return check_gentext_line(words[at:])
     if tool in ("python", "python3") or tool.endswith("/python"):
         if len(words) > 1 and words[1].endswith(".py"):
             assert (ROOT / words[1]).is_file(), f"{words[1]} does not exist"

@@ -75,6 +75,8 @@ def train(
     from gentext.train import train as run_training
 
     result = run_training(run_config, out, resume=resume, force=force, progress=not quiet)
+    if not result.main:
+        return
     typer.echo(f"trained {spec.name} for {result.step} steps in {result.seconds / 60:.1f} min -> {out}")
     if result.valid is not None:
         v = result.valid

@@ -24,6 +24,11 @@ class Encoded:
     dropped: int  # examples longer than max_len, left out
     labels: list[int] | None = None  # each kept example's label index, for conditional models
 
+    def subset(self, indices: list[int]) -> "Encoded":
+        """The examples at ``indices`` (e.g. one process's share of a split)."""
+        return Encoded([self.sequences[i] for i in indices], [self.texts[i] for i in indices],
+                       self.dropped, None if self.labels is None else [self.labels[i] for i in indices])
+
     def batch(self, indices: list[int], pad_id: int) -> dict:
         """The examples at ``indices`` as one padded batch."""
         labels = None if self.labels is None else [self.labels[i] for i in indices]
@@ -86,10 +91,11 @@ class BatchStream:
     exactly the batches an uninterrupted one would. Its position is two integers."""
 
     def __init__(self, encoded: Encoded, batch_size: int, pad_id: int, seed: int,
-                 epoch: int = 0, index: int = 0):
+                 epoch: int = 0, index: int = 0, min_rows: int = 1):
         if not encoded.sequences:
             raise ValueError("no training examples")
         self.encoded, self.batch_size, self.pad_id, self.seed = encoded, batch_size, pad_id, seed
+        self.min_rows = min_rows  # processes sharing each batch: a shorter tail joins the batch before
         self.epoch, self.index = epoch, index
         self._plan = self._epoch_plan(epoch)
 
@@ -101,7 +107,10 @@ class BatchStream:
         batches = []
         for start in range(0, len(order), span):
             bucket = sorted(order[start : start + span], key=lambda i: len(self.encoded.sequences[i]))
-            batches += [bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
+            chunks = [bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
+            if len(chunks) > 1 and len(chunks[-1]) < self.min_rows:
+                chunks[-2] += chunks.pop()
+            batches += chunks
         rng.shuffle(batches)
         return batches
 

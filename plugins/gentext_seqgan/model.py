@@ -23,7 +23,7 @@ from gentext.model import StepContext, TextModel, Vocab, next_token, shifted_tar
 from gentext.optim import adamw, warmup_cosine
 from gentext_seqgan.config import SeqGANConfig
 from gentext_seqgan.networks import Discriminator, Generator
-from gentext_seqgan.relaxation import inverse_temperature, relaxed_one_hot
+from gentext_seqgan.relaxation import KeyedNoise, inverse_temperature, relaxed_one_hot
 
 ESTIMATORS = ("gumbel", "reinforce")
 LOSSES = ("rsgan", "standard")
@@ -144,15 +144,24 @@ class SeqGAN(TextModel):
         adversarial_steps = max(1, context.total_steps - config.pretrain_steps)
         beta = inverse_temperature((context.step - config.pretrain_steps) / adversarial_steps,
                                    config.max_inverse_temperature)
-        rows = slice(0, config.adversarial_batch_size)  # free-running samples are the cost
+        # the first adversarial_batch_size rows of the global batch; this process holds rows
+        # rank, rank + world, ... of it (free-running samples are the cost)
+        rank, world = getattr(context, "rank", 0), getattr(context, "world_size", 1)
+        rows = slice(0, len(range(rank, config.adversarial_batch_size, world)))
         real = batch["tokens"][rows, 1:]  # the discriminator reads what the generator writes
         labels = self._labels(batch)
         labels = None if labels is None else labels[rows]
         n, cap = real.size(0), config.max_generated_len
         relaxed = beta if config.estimator == "gumbel" else None
-        for _ in range(config.discriminator_steps):
+        seed = getattr(context, "seed", 0)
+
+        def noise(call: int) -> KeyedNoise:
+            key = (seed * 1_000_003 + context.step) * 64 + call
+            return KeyedNoise(key, config.adversarial_batch_size, self.vocab.size, rank, world)
+
+        for call in range(config.discriminator_steps):
             with torch.no_grad():
-                fake = self.generate_for_discriminator(n, cap, labels, relaxed)
+                fake = self.generate_for_discriminator(n, cap, labels, relaxed, noise(call))
             real, fake = self._same_length(real, fake)
             with context.autocast():
                 d_loss = discriminator_loss(self.discriminator(real, labels),
@@ -160,7 +169,8 @@ class SeqGAN(TextModel):
             context.optimize("discriminator", d_loss)
         with context.autocast():
             if relaxed is not None:
-                fake = self.generate_for_discriminator(n, cap, labels, relaxed)
+                fake = self.generate_for_discriminator(n, cap, labels, relaxed,
+                                                       noise(config.discriminator_steps))
                 real, fake = self._same_length(real, fake)
                 g_loss = generator_loss(self.discriminator(real, labels).detach(),
                                         self.discriminator(fake, labels), config.loss)
@@ -190,20 +200,26 @@ class SeqGAN(TextModel):
                           device=self.generator.head.weight.device)
 
     def generate_for_discriminator(self, n: int, max_length: int, labels: torch.Tensor | None,
-                                   beta: float | None) -> torch.Tensor:
+                                   beta: float | None, noise=None) -> torch.Tensor:
         """``n`` free-running samples, until every one has ended (or ``max_length`` tokens), as
         the discriminator reads them: relaxed one-hots (B, L, V) at inverse temperature
         ``beta``, or token ids (B, L) when ``beta`` is None; positions after <eos> become <pad>,
         as in real batches. Cutting samples at the real batch's length instead would leave
-        them without <eos>, which the discriminator spots, teaching the generator to stop early."""
+        them without <eos>, which the discriminator spots, teaching the generator to stop early.
+        ``noise`` (a `KeyedNoise`) supplies each position's uniform noise; by default the
+        global generator does."""
         inputs, state, outputs, tokens = self._first_inputs(n), None, [], []
         ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
         for _ in range(max_length):
             logits, state = self.generator(inputs, labels, state)
-            if beta is None:
+            uniform = None if noise is None else noise(n, logits.device)
+            if beta is None and uniform is None:
                 token = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)[:, 0]
+            elif beta is None:  # Gumbel-max: an exact sample of softmax(logits)
+                token = (logits[:, 0].float() - torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))).argmax(-1)
             else:
-                one_hot, token = relaxed_one_hot(logits[:, 0], beta, self.config.straight_through)
+                one_hot, token = relaxed_one_hot(logits[:, 0], beta, self.config.straight_through,
+                                                 uniform)
                 outputs.append(one_hot)
             tokens.append(token)
             inputs = token[:, None]

@@ -15,12 +15,40 @@ import torch.nn.functional as F
 
 
 def relaxed_one_hot(logits: torch.Tensor, inverse_temperature: float,
-                    straight_through: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                    straight_through: bool = False,
+                    uniform: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(relaxed one-hots (..., V), sampled tokens (...)). The token is the argmax of the noisy
     logits, so it is distributed as softmax(logits) whatever the temperature; with
-    ``straight_through`` the one-hot is exact forward and soft backward."""
-    relaxed = F.gumbel_softmax(logits.float(), tau=1.0 / inverse_temperature, hard=straight_through)
-    return relaxed, relaxed.argmax(dim=-1)
+    ``straight_through`` the one-hot is exact forward and soft backward. ``uniform`` (same
+    shape as ``logits``, in (0, 1)) supplies the noise; by default it is drawn here."""
+    if uniform is None:
+        relaxed = F.gumbel_softmax(logits.float(), tau=1.0 / inverse_temperature,
+                                   hard=straight_through)
+        return relaxed, relaxed.argmax(dim=-1)
+    gumbels = -torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))
+    soft = torch.softmax((logits.float() + gumbels) * inverse_temperature, dim=-1)
+    token = soft.argmax(dim=-1)
+    if straight_through:
+        hard = F.one_hot(token, soft.size(-1)).to(soft.dtype)
+        return hard - soft.detach() + soft, token
+    return soft, token
+
+
+class KeyedNoise:
+    """Uniform noise for one batch of generated rows, keyed to each row's place in the
+    *global* batch: every process draws the whole global block from the same seeded generator
+    and keeps its own rows, so a row gets the same noise whichever process generates it (and a
+    multi-process run draws what a one-process run draws)."""
+
+    def __init__(self, key: int, rows: int, vocab: int, rank: int = 0, world: int = 1):
+        self.generator = torch.Generator().manual_seed(key)
+        self.block = -(-rows // world) * world  # global rows drawn per position
+        self.vocab, self.rank, self.world = vocab, rank, world
+
+    def __call__(self, n: int, device) -> torch.Tensor:
+        """The next position's noise for this process's first ``n`` rows: (n, V)."""
+        block = torch.rand(self.block, self.vocab, generator=self.generator)
+        return block[self.rank :: self.world][:n].to(device)
 
 
 def inverse_temperature(progress: float, maximum: float) -> float:

@@ -1,0 +1,87 @@
+"""Several processes, one run (data parallel): who writes, how a batch is shared, what is summed.
+
+Launched by ``torchrun`` or ``accelerate launch``, every process runs the same loop on the same
+global batch order and takes its share of each batch (rows ``rank::world``). Gradients are
+averaged across processes after every backward pass, for every optimizer a family has, so
+families with several optimizers (a GAN) work unchanged. Only the main process writes the run
+directory; evaluation sums nats, tokens and examples across processes, so figures are those
+of one process. With one process every method here is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place among the processes of a run."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def current(cls) -> "Ranks":
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+    @property
+    def main(self) -> bool:
+        """The process that writes checkpoints, metrics, samples and messages."""
+        return self.rank == 0
+
+    @property
+    def several(self) -> bool:
+        return self.world > 1
+
+    def shard(self, batch: dict) -> dict:
+        """This process's rows of a global batch (every tensor's rows ``rank::world``)."""
+        if not self.several:
+            return batch
+        return {name: value[self.rank :: self.world] for name, value in batch.items()}
+
+    def barrier(self) -> None:
+        if self.several:
+            dist.barrier()
+
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Element-wise sum of ``values`` over every process (a copy; float64 on the CPU)."""
+        if not self.several:
+            return values
+        total = values.detach().to("cpu", torch.float64).clone()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total.to(values.device)
+
+    def any(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag, true when it is true in any process: every process stops together."""
+        if not self.several:
+            return flags
+        summed = self.sum(torch.tensor([float(f) for f in flags]))
+        return tuple(bool(v > 0) for v in summed)
+
+    def average_gradients(self, parameters) -> None:
+        """Replace each gradient by its mean over processes (missing ones count as zero)."""
+        if not self.several:
+            return
+        parameters = [p for p in parameters if p.requires_grad]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+        flat = torch.cat([g.reshape(-1).float() for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world
+        offset = 0
+        for parameter, grad in zip(parameters, grads):
+            count = grad.numel()
+            parameter.grad = flat[offset : offset + count].view_as(grad).to(grad.dtype)
+            offset += count
+
+    def broadcast_parameters(self, module: torch.nn.Module) -> None:
+        """Make every process start from the main process's weights."""
+        if not self.several:
+            return
+        with torch.no_grad():
+            for tensor in [*module.parameters(), *module.buffers()]:
+                dist.broadcast(tensor.data, src=0)
