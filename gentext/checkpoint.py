@@ -211,8 +211,11 @@ def load_run(path: Path) -> Run:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _not_a_run(path, f"{MODEL_DIR}/{META_FILE} is not valid JSON") from exc
     if meta.get("format_version") != FORMAT_VERSION:
-        raise GentextError(f"run {str(path)!r} has format version {meta.get('format_version')}; "
-                           f"this gentext reads version {FORMAT_VERSION}")
+        version = meta.get("format_version")
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise GentextError(f"{str(folder / META_FILE)!r} has format version {version}; this "
+                           f"gentext reads version {FORMAT_VERSION}"
+                           + ("; upgrade gentext to read it" if newer else ""))
     meta = _committed_meta(folder, meta)
     spec = get_model(config.run.model)
     tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)

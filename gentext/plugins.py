@@ -133,13 +133,32 @@ def registry() -> Registry:
             hook = getattr(manager.hook, f"register_{kind}s")
             for impl in hook.get_hookimpls():
                 plugin = manager.get_name(impl.plugin)
+                offered: list = []
 
-                def register(spec, kind=kind, table=table, plugin=plugin):
+                def register(spec, offered=offered):
+                    offered.append(spec)
+
+                _call_hook(plugin, f"register_{kind}s", impl.function, register=register)
+                for spec in offered:  # all of a plugin's registrations, or none if it raised
                     found.add(kind, table, spec, plugin)
-
-                impl.function(register=register)
         _registry = found
     return _registry
+
+
+def _call_hook(plugin: str, hook: str, function, **arguments) -> bool:
+    """Call one plugin's hook; if it raises, warn in one line (or fail under strict mode) and
+    carry on, so one broken plugin never takes the other models down."""
+    try:
+        function(**arguments)
+        return True
+    except GentextError:
+        raise  # e.g. two plugins claiming one name: the user must choose
+    except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported the same way
+        message = f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}: {exc}"
+        if _strict():
+            raise GentextError(message) from exc
+        print(f"gentext: warning: {message} (skipped)", file=sys.stderr)
+        return False
 
 
 def get_model(name: str) -> ModelSpec:
@@ -173,5 +192,5 @@ def add_commands(app) -> None:
     for impl in manager.hook.register_commands.get_hookimpls():
         name = manager.get_name(impl.plugin)
         if name not in done:
-            impl.function(app=app)
+            _call_hook(name, "register_commands", impl.function, app=app)
             done.add(name)

@@ -6,6 +6,7 @@ A spec names its heavy parts by import string, so listing models never imports t
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
@@ -13,6 +14,16 @@ from gentext.errors import GentextError
 
 LikelihoodKind = Literal["exact", "bound", "estimate", "none"]
 LIKELIHOOD_KINDS = ("exact", "bound", "estimate", "none")
+
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def check_name(kind: str, name: str) -> None:
+    """Registered names become folder names (runs/NAME) and CLI words: lower-case letters,
+    digits, '-' and '_' only, so no name can point outside the folder it is put in."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ValueError(f"{kind} name {name!r} must be lower-case letters, digits, '-' or '_'")
 
 
 def import_string(path: str):
@@ -36,6 +47,7 @@ class ModelSpec:
     data_defaults: dict = field(default_factory=dict)  # [data] defaults (e.g. its tokenizer)
 
     def __post_init__(self):
+        check_name("model", self.name)
         if self.likelihood not in LIKELIHOOD_KINDS:
             raise ValueError(f"model {self.name!r}: likelihood must be one of {LIKELIHOOD_KINDS}")
 
