@@ -19,7 +19,7 @@ import torch
 
 from gentext import checkpoint
 from gentext.config import RunConfig, TrainConfig
-from gentext.data.batching import BatchStream, encode_split, label_names
+from gentext.data.batching import BatchStream, encode_split, label_names, may_fit
 from gentext.data.pipeline import load_splits
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
@@ -193,8 +193,9 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec,
     elif start is not None:
         tokenizer = start.tokenizer
     else:
-        tokenizer = train_tokenizer([e["text"] for e in splits.train], config.data.tokenizer,
-                                    config.data.vocab_size)
+        tokenizer = train_tokenizer([e["text"] for e in splits.train
+                                     if may_fit(e["text"], config.data.max_len)],
+                                    config.data.tokenizer, config.data.vocab_size)
     labels = checkpoint.read_labels(out) if resume else label_names(splits.train)
     torch.manual_seed(config.train.seed)
     model: TextModel = spec.model_class()(config.model, Vocab.of(tokenizer, labels))  # checks its config

@@ -15,8 +15,24 @@ from typer.core import TyperGroup
 from gentext.errors import GentextError
 
 
+def _click_classes(name: str) -> tuple[type, ...]:
+    """click's exception class ``name``, and typer's vendored copy of it where typer has one."""
+    classes = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored
+
+        classes.append(getattr(vendored, name))
+    except (ImportError, AttributeError):
+        pass
+    return tuple(classes)
+
+
+CLICK_ERRORS, ABORTS = _click_classes("ClickException"), _click_classes("Abort")
+
+
 class GentextGroup(TyperGroup):
-    """Turns a GentextError from any command into one line on stderr and its exit code."""
+    """Every error a user can cause is one line on stderr and a non-zero exit: a GentextError
+    from a command, and a bad option or argument caught by the parser."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -24,6 +40,22 @@ class GentextGroup(TyperGroup):
         except GentextError as exc:
             typer.echo(f"gentext: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        except CLICK_ERRORS as exc:
+            hint = ""
+            context = getattr(exc, "ctx", None)
+            if context is not None:
+                hint = f" (see `{context.command_path} --help`)"
+            typer.echo(f"gentext: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except ABORTS:
+            typer.echo("gentext: error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(

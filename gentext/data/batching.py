@@ -13,6 +13,14 @@ from gentext.errors import GentextError
 from gentext.tokenizer import TextTokenizer
 
 BUCKET_BATCHES = 50  # batches sorted together by length: less padding, still shuffled
+MAX_CHARS_PER_TOKEN = 32  # an example longer than max_len * this many characters cannot fit
+
+
+def may_fit(text: str, max_len: int) -> bool:
+    """False for a text too long to fit in ``max_len`` tokens of any tokenizer gentext trains
+    (no token is 32 characters on average): it is left out before anything tokenises it, so
+    a 10 MB line costs nothing."""
+    return len(text) <= max_len * MAX_CHARS_PER_TOKEN
 
 
 @dataclass
@@ -47,6 +55,8 @@ def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
     With ``labels`` (a conditional model's classes), each example's label becomes its index;
     an example without one, or with a class the model was not trained on, is an error."""
     index = None if labels is None else {name: i for i, name in enumerate(labels)}
+    total = len(examples)
+    examples = [e for e in examples if may_fit(e["text"], max_len)]
     texts = [e["text"] for e in examples]
     sequences, kept_texts, kept_labels = [], [], []
     for number, (example, ids) in enumerate(zip(examples, tokenizer.encode_batch(texts)), start=1):
@@ -62,7 +72,7 @@ def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
             kept_labels.append(index[str(label)])
         sequences.append(sequence)
         kept_texts.append(example["text"])
-    return Encoded(sequences, kept_texts, dropped=len(examples) - len(sequences),
+    return Encoded(sequences, kept_texts, dropped=total - len(sequences),
                    labels=None if index is None else kept_labels)
 
 
