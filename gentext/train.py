@@ -344,6 +344,8 @@ def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = F
                     group["lr"] = rates[name]
             batch = ranks.shard(next(stream))
             window_tokens += int(batch["lengths"].sum())
+            if accelerator.device.type == "cuda":  # pinned host memory: the copy overlaps compute
+                batch = {k: v.pin_memory() for k, v in batch.items()}
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
             core.set_training_progress(step, cfg.steps)
             context.step = step

@@ -32,6 +32,9 @@ class Encoded:
     dropped: int  # examples longer than max_len, left out
     labels: list[int] | None = None  # each kept example's label index, for conditional models
 
+    def length(self, index: int) -> int:
+        return len(self.sequences[index])
+
     def subset(self, indices: list[int]) -> "Encoded":
         """The examples at ``indices`` (e.g. one process's share of a split)."""
         return Encoded([self.sequences[i] for i in indices], [self.texts[i] for i in indices],
@@ -116,7 +119,7 @@ class BatchStream:
         span = self.batch_size * BUCKET_BATCHES
         batches = []
         for start in range(0, len(order), span):
-            bucket = sorted(order[start : start + span], key=lambda i: len(self.encoded.sequences[i]))
+            bucket = sorted(order[start : start + span], key=self.encoded.length)
             chunks = [bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
             if len(chunks) > 1 and len(chunks[-1]) < self.min_rows:
                 chunks[-2] += chunks.pop()

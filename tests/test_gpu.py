@@ -1,0 +1,44 @@
+"""CUDA paths (bf16 autocast, torch.compile, pinned batches, the GPU sampler). They skip on
+machines without a GPU; bench/gpu_gpt.py and bench/gpu_smoke.py measure them."""
+
+import pytest
+import torch
+
+from conftest import TINY_GPT
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def test_compiled_bf16_training_on_cuda_writes_a_run(cli, corpus, tmp_path):
+    args = ["train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "r", "--quiet",
+            "--device", "cuda", "--compile", "--set", "train.steps=4", "--set", "train.eval_every=2"]
+    for override in TINY_GPT:
+        args += ["--set", override]
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert cli("eval", tmp_path / "r", "--device", "cuda").exit_code == 0
+
+
+def test_cuda_cached_sampling_gives_the_uncached_tokens():
+    from gentext.model import Vocab
+    from gentext_gpt.config import GPTConfig
+    from gentext_gpt.model import GPT
+
+    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, dropout=0.0),
+                Vocab(size=50, pad_id=0, bos_id=1, eos_id=2)).cuda().eval()
+    draws = []
+    for use_cache in (True, False):
+        generator = torch.Generator(device="cuda").manual_seed(0)
+        draws.append(model.sample(8, 40, generator=generator, use_cache=use_cache))
+    assert draws[0] == draws[1]
+
+
+@pytest.mark.parametrize("family", ["seqvae", "seqgan", "flow"])
+def test_each_family_trains_on_cuda(cli, corpus, tmp_path, family):
+    args = ["train", "--model", family, "--data", corpus, "--out", tmp_path / family, "--quiet",
+            "--device", "cuda", "--set", "train.steps=2", "--set", "train.eval_every=2",
+            "--set", "data.vocab_size=300", "--set", "train.batch_size=8"]
+    if family == "seqgan":
+        args += ["--set", "model.pretrain_steps=1"]
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
