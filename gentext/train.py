@@ -188,10 +188,13 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec,
         _check_resume(out, config)
     splits = load_splits(config.data)
     start = _initial_run(config) if config.train.init and not resume else None
+    corpus = _tokenised_corpus(config)
     if resume:
         tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
     elif start is not None:
         tokenizer = start.tokenizer
+    elif corpus is not None:
+        tokenizer = TextTokenizer.load(Path(config.data.source) / checkpoint.TOKENIZER_FILE)
     else:
         tokenizer = train_tokenizer([e["text"] for e in splits.train
                                      if may_fit(e["text"], config.data.max_len)],
@@ -217,13 +220,35 @@ def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec,
         checkpoint.save_config(out, config)
     ranks.barrier()
     conditioning = conditioning_labels(model)
-    train_data = encode_split(splits.train, tokenizer, max_len, conditioning)
+    if corpus is not None:  # memory-mapped token ids, read a batch at a time
+        from gentext.data.memmap import MappedSplit
+
+        train_data = MappedSplit(Path(config.data.source) / "train")
+    else:
+        train_data = encode_split(splits.train, tokenizer, max_len, conditioning)
     if not train_data.sequences:
         raise GentextError(f"no training example fits in data.max_len={max_len} tokens")
     limit = config.train.eval_examples
     valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len,
                               conditioning)
     return _Prepared(tokenizer, model, train_data, valid_data)
+
+
+def _tokenised_corpus(config: RunConfig) -> dict | None:
+    """The corpus.json of a folder written by `gentext tokenize` (None for other data),
+    checked against the run's data settings."""
+    from gentext.data.memmap import is_corpus_folder, read_corpus
+
+    if not is_corpus_folder(config.data.source):
+        return None
+    corpus = read_corpus(config.data.source)
+    if corpus["tokenizer"] != config.data.tokenizer:
+        raise GentextError(f"{config.data.source!r} was tokenised with the {corpus['tokenizer']!r} "
+                           f"tokenizer; set data.tokenizer={corpus['tokenizer']}")
+    if corpus["max_len"] > config.data.max_len:
+        raise GentextError(f"{config.data.source!r} holds examples of up to {corpus['max_len']} "
+                           f"tokens; set data.max_len={corpus['max_len']} or tokenise again")
+    return corpus
 
 
 def _initial_run(config: RunConfig):

@@ -1,6 +1,7 @@
 """Tokenised corpora on disk: the same rows, the same batches, in bounded memory."""
 
 import gzip
+import json
 
 import pytest
 
@@ -45,3 +46,35 @@ def test_a_truncated_token_file_is_refused(corpus, tokenizer, tmp_path):
     tokens.write_bytes(tokens.read_bytes()[:-10])
     with pytest.raises(GentextError, match="truncated"):
         MappedSplit(tmp_path / "tok")
+
+
+def test_a_tokenised_corpus_folder_trains_and_evaluates(cli, tmp_path):
+    from conftest import TINY_GPT
+
+    lines = [f"Sentence number {i} was written by {['Emma', 'Anne', 'Fanny'][i % 3]}." for i in range(400)]
+    source = tmp_path / "big.txt"
+    source.write_text("\n".join(lines) + "\n")
+    folder = tmp_path / "tokens"
+    result = cli("tokenize", source, "--out", folder, "--vocab-size", "300", "--max-len", "64",
+                 "--chunk-lines", "50")
+    assert result.exit_code == 0, result.stderr
+    corpus = json.loads((folder / "corpus.json").read_text())
+    held = corpus["valid_examples"] + corpus["test_examples"]
+    assert corpus["train_examples"] + held == 400 and 10 < held < 80
+    # the same file and seed give the same split
+    again = cli("tokenize", source, "--out", tmp_path / "again", "--vocab-size", "300",
+                "--max-len", "64")
+    assert (tmp_path / "again/valid.txt").read_text() == (folder / "valid.txt").read_text()
+    args = ["train", "--model", "gpt", "--data", folder, "--out", tmp_path / "run", "--quiet",
+            "--set", "train.steps=3", "--set", "train.eval_every=3"]
+    for override in TINY_GPT:
+        args += ["--set", override]
+    trained = cli(*args)
+    assert trained.exit_code == 0, trained.stderr
+    scored = cli("eval", tmp_path / "run", "--json")
+    assert scored.exit_code == 0, scored.stderr
+    assert json.loads(scored.stdout)["examples"] == corpus["test_examples"]
+    assert again.exit_code == 0
+    refused = cli(*[a if a != "data.max_len=64" else "data.max_len=32" for a in args[:-2]],
+                  "--set", "model.block_size=64", "--force")
+    assert refused.exit_code != 0 and "data.max_len=64" in refused.error_lines[0]

@@ -123,6 +123,10 @@ def load_source(source: str, registered: dict):
         raise GentextError(f"data {source!r} is neither a file nor a folder nor a registered "
                            f"dataset (registered: {names})")
     if path.is_dir():
+        from gentext.data.memmap import corpus_texts, is_corpus_folder
+
+        if is_corpus_folder(path):  # written by `gentext tokenize`
+            return corpus_texts(path)
         return load_folder(path)
     if path.name.endswith(TEXT_SUFFIXES):
         return _load_text(path)

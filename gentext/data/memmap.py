@@ -20,7 +20,8 @@ import numpy as np
 from gentext.errors import GentextError
 
 TOKENS_FILE, OFFSETS_FILE, META_FILE = "tokens.bin", "offsets.bin", "meta.json"
-FORMAT = "gentext-tokens-1"
+CORPUS_FILE, SAMPLE_FILE = "corpus.json", "sample.txt"
+FORMAT, CORPUS_FORMAT = "gentext-tokens-1", "gentext-corpus-1"
 
 
 def read_lines(path: Path) -> Iterator[str]:
@@ -49,34 +50,131 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+class TokenWriter:
+    """Appends tokenised examples to a folder's flat files; ``close`` writes meta.json."""
+
+    def __init__(self, folder: Path, tokenizer, max_len: int):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.tokenizer, self.max_len = tokenizer, max_len
+        self.dtype = np.uint16 if tokenizer.vocab_size <= 65_536 else np.uint32
+        self.examples = self.dropped = self.tokens = self.bytes = 0
+        self.token_file = open(self.folder / TOKENS_FILE, "wb")
+        self.offset_file = open(self.folder / OFFSETS_FILE, "wb")
+        self.offset_file.write(np.zeros(1, dtype=np.int64).tobytes())
+
+    def add(self, texts: list[str]) -> list[str]:
+        """Tokenise and append ``texts``; returns the ones kept (not longer than max_len)."""
+        rows = [[self.tokenizer.bos_id, *ids, self.tokenizer.eos_id]
+                for ids in self.tokenizer.encode_batch(texts)]
+        kept = [(t, r) for t, r in zip(texts, rows) if len(r) <= self.max_len]
+        self.dropped += len(rows) - len(kept)
+        if kept:
+            lengths = np.fromiter((len(r) for _, r in kept), dtype=np.int64, count=len(kept))
+            flat = np.fromiter((t for _, r in kept for t in r), dtype=self.dtype,
+                               count=int(lengths.sum()))
+            self.token_file.write(flat.tobytes())
+            self.offset_file.write((self.tokens + np.cumsum(lengths)).tobytes())
+            self.tokens += int(lengths.sum())
+            self.examples += len(kept)
+            self.bytes += sum(len(t.encode("utf-8")) for t, _ in kept)
+        return [t for t, _ in kept]
+
+    def close(self) -> dict:
+        self.token_file.close()
+        self.offset_file.close()
+        meta = {"format": FORMAT, "dtype": np.dtype(self.dtype).name, "examples": self.examples,
+                "tokens": self.tokens, "dropped": self.dropped, "bytes": self.bytes,
+                "max_len": self.max_len, "tokenizer": self.tokenizer.name}
+        (self.folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return meta
+
+
 def tokenize_to_disk(lines: Iterable[str], tokenizer, folder: Path, max_len: int,
                      chunk_lines: int = 10_000) -> dict:
     """Tokenise ``lines`` into ``folder``; examples longer than ``max_len`` tokens are left out
     and counted. Returns (and writes as meta.json) the counts."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    dtype = np.uint16 if tokenizer.vocab_size <= 65_536 else np.uint32
-    examples = dropped = tokens = text_bytes = 0
-    with open(folder / TOKENS_FILE, "wb") as token_file, open(folder / OFFSETS_FILE, "wb") as offset_file:
-        offset_file.write(np.zeros(1, dtype=np.int64).tobytes())
-        for chunk in _chunks(lines, chunk_lines):
-            rows = [[tokenizer.bos_id, *ids, tokenizer.eos_id]
-                    for ids in tokenizer.encode_batch(chunk)]
-            kept = [row for row in rows if len(row) <= max_len]
-            dropped += len(rows) - len(kept)
-            text_bytes += sum(len(t.encode("utf-8")) for t, r in zip(chunk, rows) if len(r) <= max_len)
-            if kept:
-                lengths = np.fromiter((len(r) for r in kept), dtype=np.int64, count=len(kept))
-                flat = np.fromiter((t for r in kept for t in r), dtype=dtype, count=int(lengths.sum()))
-                token_file.write(flat.tobytes())
-                offset_file.write((tokens + np.cumsum(lengths)).tobytes())
-                tokens += int(lengths.sum())
-                examples += len(kept)
-    meta = {"format": FORMAT, "dtype": np.dtype(dtype).name, "examples": examples,
-            "tokens": tokens, "dropped": dropped, "bytes": text_bytes, "max_len": max_len,
-            "tokenizer": tokenizer.name}
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return meta
+    writer = TokenWriter(folder, tokenizer, max_len)
+    for chunk in _chunks(lines, chunk_lines):
+        writer.add(chunk)
+    return writer.close()
+
+
+def is_corpus_folder(path) -> bool:
+    return Path(path, CORPUS_FILE).is_file()
+
+
+def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int = 4096,
+                    max_len: int = 128, valid_fraction: float = 0.05, test_fraction: float = 0.05,
+                    seed: int = 0, chunk_lines: int = 10_000, tokenizer_lines: int = 100_000) -> dict:
+    """A text file of any size as a tokenised corpus folder that `gentext train --data` reads:
+    the tokenizer trained on the first ``tokenizer_lines`` lines (kept as ``sample.txt``, the
+    training texts that sample metrics compare against), the training split as memory-mapped
+    token files, and the valid and test splits as text. Each line goes to a split by a seeded
+    random draw, so the same file and seed give the same splits."""
+    import random
+
+    from gentext.data.batching import may_fit
+    from gentext.tokenizer import train_tokenizer
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise GentextError(f"{str(out)!r} already exists; choose a new folder")
+    sample = [line for _, line in zip(range(tokenizer_lines), read_lines(source))]
+    if not sample:
+        raise GentextError(f"data file {str(source)!r} has no non-empty lines")
+    tokenizer = train_tokenizer([t for t in sample if may_fit(t, max_len)], kind, vocab_size)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(out / "tokenizer.json")
+    (out / SAMPLE_FILE).write_text("".join(t + "\n" for t in sample), encoding="utf-8")
+    writer = TokenWriter(out / "train", tokenizer, max_len)
+    held_out = {"valid": open(out / "valid.txt", "w", encoding="utf-8"),
+                "test": open(out / "test.txt", "w", encoding="utf-8")}
+    rng, counts = random.Random(seed), {"valid": 0, "test": 0}
+    try:
+        for chunk in _chunks(read_lines(source), chunk_lines):
+            train = []
+            for line in chunk:
+                draw = rng.random()
+                split = "valid" if draw < valid_fraction else \
+                    "test" if draw < valid_fraction + test_fraction else "train"
+                if split == "train":
+                    train.append(line)
+                else:
+                    held_out[split].write(line + "\n")
+                    counts[split] += 1
+            writer.add([t for t in train if may_fit(t, max_len)])
+    finally:
+        for handle in held_out.values():
+            handle.close()
+    meta = writer.close()
+    corpus = {"format": CORPUS_FORMAT, "source": str(source), "tokenizer": kind,
+              "vocab_size": tokenizer.vocab_size, "max_len": max_len, "seed": seed,
+              "valid_fraction": valid_fraction, "test_fraction": test_fraction,
+              "train_examples": meta["examples"], "train_tokens": meta["tokens"],
+              "train_dropped": meta["dropped"], **{f"{k}_examples": v for k, v in counts.items()}}
+    (out / CORPUS_FILE).write_text(json.dumps(corpus, indent=2) + "\n", encoding="utf-8")
+    return corpus
+
+
+def read_corpus(folder: Path) -> dict:
+    """The corpus.json of a tokenised corpus folder, checked."""
+    try:
+        corpus = json.loads(Path(folder, CORPUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GentextError(f"{str(Path(folder, CORPUS_FILE))!r} cannot be read: {exc}") from exc
+    if corpus.get("format") != CORPUS_FORMAT:
+        raise GentextError(f"{str(Path(folder, CORPUS_FILE))!r} has format "
+                           f"{corpus.get('format')!r}, not {CORPUS_FORMAT!r}")
+    return corpus
+
+
+def corpus_texts(folder: Path) -> dict[str, list[dict]]:
+    """A corpus folder's texts by split: valid and test, and for train the tokenizer's sample
+    (the training split itself is kept only as token ids)."""
+    read_corpus(folder)
+    return {name: [{"text": t} for t in read_lines(Path(folder, file))]
+            for name, file in (("train", SAMPLE_FILE), ("valid", "valid.txt"), ("test", "test.txt"))}
 
 
 class _Rows:
@@ -114,6 +212,7 @@ class MappedSplit:
         self.sequences = _Rows(tokens, offsets)
         self.labels = None
         self.dropped = self.meta["dropped"]
+        self.texts = None  # the training split is kept as token ids only
 
     def length(self, index: int) -> int:
         offsets = self.sequences.offsets
