@@ -56,13 +56,21 @@ def resolve_device(name: str) -> str:
 
 class _Step:
     """The ``StepContext`` a model's ``training_step`` gets: one backward-clip-step per
-    optimizer, through accelerate (so mixed precision and, later, several processes work)."""
+    optimizer, through accelerate (mixed precision), gradients averaged over processes."""
 
     def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int,
                  ranks: Ranks = Ranks(), seed: int = 0):
         self.accelerator, self.optimizers, self.ranks = accelerator, optimizers, ranks
         self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
-        self.rank, self.world_size, self.seed = ranks.rank, ranks.world, seed
+        self.seed = seed
+
+    @property
+    def rank(self) -> int:
+        return self.ranks.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.ranks.world
 
     def autocast(self):
         return self.accelerator.autocast()

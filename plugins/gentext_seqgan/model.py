@@ -23,7 +23,7 @@ from gentext.model import StepContext, TextModel, Vocab, next_token, shifted_tar
 from gentext.optim import adamw, warmup_cosine
 from gentext_seqgan.config import SeqGANConfig
 from gentext_seqgan.networks import Discriminator, Generator
-from gentext_seqgan.relaxation import KeyedNoise, inverse_temperature, relaxed_one_hot
+from gentext_seqgan.relaxation import KeyedNoise, gumbel, inverse_temperature, relaxed_one_hot
 
 ESTIMATORS = ("gumbel", "reinforce")
 LOSSES = ("rsgan", "standard")
@@ -216,7 +216,7 @@ class SeqGAN(TextModel):
             if beta is None and uniform is None:
                 token = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)[:, 0]
             elif beta is None:  # Gumbel-max: an exact sample of softmax(logits)
-                token = (logits[:, 0].float() - torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))).argmax(-1)
+                token = (logits[:, 0].float() + gumbel(uniform)).argmax(dim=-1)
             else:
                 one_hot, token = relaxed_one_hot(logits[:, 0], beta, self.config.straight_through,
                                                  uniform)

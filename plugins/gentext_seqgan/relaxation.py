@@ -14,6 +14,12 @@ import torch
 import torch.nn.functional as F
 
 
+def gumbel(uniform: torch.Tensor) -> torch.Tensor:
+    """Gumbel(0, 1) noise from uniform noise in (0, 1): argmax(logits + gumbel(u)) is an exact
+    sample of softmax(logits) (the Gumbel-max trick)."""
+    return -torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))
+
+
 def relaxed_one_hot(logits: torch.Tensor, inverse_temperature: float,
                     straight_through: bool = False,
                     uniform: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,8 +31,7 @@ def relaxed_one_hot(logits: torch.Tensor, inverse_temperature: float,
         relaxed = F.gumbel_softmax(logits.float(), tau=1.0 / inverse_temperature,
                                    hard=straight_through)
         return relaxed, relaxed.argmax(dim=-1)
-    gumbels = -torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7)))
-    soft = torch.softmax((logits.float() + gumbels) * inverse_temperature, dim=-1)
+    soft = torch.softmax((logits.float() + gumbel(uniform)) * inverse_temperature, dim=-1)
     token = soft.argmax(dim=-1)
     if straight_through:
         hard = F.one_hot(token, soft.size(-1)).to(soft.dtype)
