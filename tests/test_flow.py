@@ -19,7 +19,7 @@ def randomised(module, seed=0):
     return module
 
 
-@pytest.mark.parametrize("coupling", ["affine", "additive"])
+@pytest.mark.parametrize("coupling", ["affine", "additive", "spline"])
 @pytest.mark.parametrize("mask", ["channel", "position"])
 @pytest.mark.parametrize("parity", [0, 1])
 def test_every_layer_inverts_in_float64(coupling, mask, parity):
@@ -39,9 +39,10 @@ def test_a_stack_inverts_in_float64():
     assert torch.allclose(stack.inverse(z, valid), x, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
 @pytest.mark.parametrize("mask", ["channel", "position"])
-def test_log_determinant_equals_the_autograd_jacobian(mask):
-    layer = randomised(Coupling(2, 8, "affine", mask, parity=1)).double()
+def test_log_determinant_equals_the_autograd_jacobian(coupling, mask):
+    layer = randomised(Coupling(2, 8, coupling, mask, parity=1)).double()
     x = torch.randn(1, 3, 2, dtype=torch.float64)
     valid = torch.ones(1, 3, dtype=torch.bool)
     jacobian = torch.autograd.functional.jacobian(
@@ -52,14 +53,27 @@ def test_log_determinant_equals_the_autograd_jacobian(mask):
     assert abs(float(log_det)) > 1e-3  # a non-trivial case
 
 
-def test_stack_log_determinant_equals_the_autograd_jacobian():
-    stack = randomised(CouplingStack(2, 8, layers=4)).double()
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
+def test_stack_log_determinant_equals_the_autograd_jacobian(coupling):
+    stack = randomised(CouplingStack(2, 8, layers=4, coupling=coupling)).double()
     x = torch.randn(1, 3, 2, dtype=torch.float64)
     valid = torch.ones(1, 3, dtype=torch.bool)
     jacobian = torch.autograd.functional.jacobian(
         lambda flat: stack(flat.view(1, 3, 2), valid)[0].reshape(-1), x.reshape(-1))
     assert float(stack(x, valid)[1].detach()) == pytest.approx(
         float(torch.linalg.slogdet(jacobian).logabsdet), abs=1e-9)
+
+
+def test_spline_couplings_start_as_the_identity_and_invert_past_their_bound():
+    layer = Coupling(2, 8, "spline", "channel", parity=0).double()
+    x = torch.randn(2, 5, 2, dtype=torch.float64) * 4  # some entries beyond the bound of 4
+    valid = torch.ones(2, 5, dtype=torch.bool)
+    y, log_det = layer(x, valid)
+    assert torch.allclose(y, x, atol=1e-9) and torch.allclose(log_det, torch.zeros(2, dtype=torch.float64), atol=1e-9)
+    layer = randomised(layer)
+    y, _ = layer(x, valid)
+    assert not torch.allclose(y, x)
+    assert torch.allclose(layer.inverse(y, valid), x, atol=1e-6, rtol=0)
 
 
 def test_additive_couplings_preserve_volume_exactly():
