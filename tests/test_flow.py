@@ -204,6 +204,28 @@ def test_samples_come_out_in_one_pass_with_lengths_from_the_prior(dequantization
     assert len({len(s) for s in samples}) > 1  # varied lengths, not fixed chunks
 
 
+def test_kl_warmup_weighs_the_training_loss_but_never_the_bound():
+    from gentext.data.batching import collate
+
+    model = tiny_flow()
+    model.config.kl_warmup = 0.5
+    batch = collate([[1, 5, 6, 7, 2], [1, 8, 2]], pad_id=0)
+    losses, bounds = {}, {}
+    for step in (0, 25, 50, 99):
+        model.set_training_progress(step, 100)
+        torch.manual_seed(0)
+        losses[step] = float(model.loss(batch)["loss"])
+        torch.manual_seed(0)
+        bounds[step] = float(model.nll(batch, samples=4)[0])
+    assert model.kl_weight == 1.0 and losses[50] == pytest.approx(losses[99])
+    torch.manual_seed(0)
+    terms = model.bound_terms(batch)
+    tokens = 3 + 1 + 2  # predicted tokens: content and <eos>
+    assert losses[0] == pytest.approx(float(-(terms["decoder"] + terms["length"]).sum()) / tokens, abs=1e-5)
+    assert losses[0] != pytest.approx(losses[99]) and losses[25] != pytest.approx(losses[0])
+    assert len(set(bounds.values())) == 1  # evaluation is the full bound at every step
+
+
 @pytest.mark.parametrize("dequantization", ["categorical", "contextual"])
 def test_bound_approaches_the_entropy_of_a_toy_categorical(dequantization):
     """One-token sentences with token probabilities 1/2, 1/4, 1/8, 1/8: entropy 1.75 bits.

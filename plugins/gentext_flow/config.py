@@ -13,6 +13,8 @@ class FlowConfig:
     codec_hidden: int = 128  # width of the contextual dequantiser q(z | x) and decoder p(x | z)
     kernel: int = 3  # positions each conditioner convolution reads (odd)
     layers: int = 8  # coupling layers (alternating channel and position masks)
-    coupling: str = "affine"  # "affine" (Real NVP) or "additive" (NICE, volume-preserving)
+    coupling: str = "affine"  # "affine" (Real NVP), "additive" (NICE, volume-preserving) or "spline"
+    bins: int = 8  # spline couplings: bins of each rational-quadratic spline
+    kl_warmup: float = 0.0  # share of training over which the KL-like term's weight rises 0 -> 1
     max_len: int = 128  # longest sequence the length prior covers, in tokens
     iw_samples: int = 16  # k of the importance-weighted bound when evaluating

@@ -28,7 +28,7 @@ def check_config(config: FlowConfig) -> None:
         if getattr(config, name) not in choices:
             raise GentextError(f"model.{name} must be one of {', '.join(choices)}, "
                                f"got {getattr(config, name)!r}")
-    for name in ("dim", "hidden", "codec_hidden", "layers", "max_len", "iw_samples"):
+    for name in ("dim", "hidden", "codec_hidden", "layers", "bins", "max_len", "iw_samples"):
         if getattr(config, name) < 1:
             raise GentextError(f"model.{name} must be at least 1")
     if config.dim < 2:
@@ -53,9 +53,17 @@ class TextFlow(TextModel):
             self.encoding = CategoricalEncoding(vocab.size, config.dim)
         self.dim = self.encoding.dim
         self.flow = CouplingStack(self.dim, config.hidden, config.layers, config.coupling,
-                                  config.kernel)
+                                  config.kernel, config.bins)
         self.length_prior = LengthPrior(config.max_len)
         self.default_nll_samples = config.iw_samples
+        self.kl_weight = 1.0  # the training loss's weight on log p(z) - log q(z | x)
+
+    def set_training_progress(self, step: int, total_steps: int) -> None:
+        """KL warm-up (Bowman et al. 2016): the weight rises linearly to 1 over the first
+        ``kl_warmup`` of training, so z learns to carry the characters before it is charged
+        for them; evaluation always uses the full bound."""
+        warmup = self.config.kl_warmup * total_steps
+        self.kl_weight = min(1.0, step / warmup) if warmup > 0 else 1.0
 
     @property
     def max_len(self) -> int:
@@ -93,8 +101,9 @@ class TextFlow(TextModel):
         reconstruction -log p(x | z), KL-like gap log q(z | x) - log p(z), and -log p(T)."""
         terms = self.bound_terms(batch)
         tokens = (batch["lengths"] - 1).sum()
-        loss = -sum(terms.values()).sum() / tokens
-        return {"loss": loss,
+        kl_like = terms["prior"] + terms["entropy"]
+        loss = -(terms["decoder"] + terms["length"] + self.kl_weight * kl_like).sum() / tokens
+        return {"loss": loss, "kl_weight": torch.tensor(self.kl_weight),
                 "rec_per_token": (-terms["decoder"].sum() / tokens).detach(),
                 "kl_per_token": (-(terms["prior"] + terms["entropy"]).sum() / tokens).detach(),
                 "length_per_token": (-terms["length"].sum() / tokens).detach()}
