@@ -105,7 +105,7 @@ class TextFlow(TextModel):
         loss = -(terms["decoder"] + terms["length"] + self.kl_weight * kl_like).sum() / tokens
         return {"loss": loss, "kl_weight": torch.tensor(self.kl_weight),
                 "rec_per_token": (-terms["decoder"].sum() / tokens).detach(),
-                "kl_per_token": (-(terms["prior"] + terms["entropy"]).sum() / tokens).detach(),
+                "kl_per_token": (-kl_like.sum() / tokens).detach(),
                 "length_per_token": (-terms["length"].sum() / tokens).detach()}
 
     @torch.no_grad()
