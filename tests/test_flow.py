@@ -134,7 +134,7 @@ def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
     assert (drawn == 3).float().mean() == pytest.approx(0.75, abs=0.05)
 
 
-DEQUANTIZATIONS = ["categorical", "contextual", "uniform"]
+DEQUANTIZATIONS = ["argmax", "categorical", "contextual", "uniform"]
 
 
 def tiny_flow(dequantization="contextual"):
@@ -162,6 +162,35 @@ def test_uniform_dequantisation_puts_each_token_in_its_own_unit_cube():
     assert torch.equal(log_decoder.exp().sum(-1), torch.ones_like(log_q))  # one-hot: exact
     # a point in no token's cube (code 7 >= 5, or outside [0, 2)) decodes to <unk>
     off = torch.tensor([[[1.5, 1.5, 1.5], [-0.5, 0.5, 0.5]]])
+    assert encoding.log_decoder(off).argmax(-1).tolist() == [[3, 3]]
+
+
+def test_argmax_dequantisation_puts_each_token_in_its_own_orthant():
+    from gentext_flow.dequantization import ArgmaxEncoding
+
+    encoding = randomised(ArgmaxEncoding(vocab_size=5, unk_id=3, hidden=8))  # codes 0-4 in 3 bits
+    with torch.no_grad():
+        encoding.encoder.last.weight.mul_(0.1)  # |u| of a few units, where slopes do not underflow
+    assert encoding.dim == 3
+    tokens = torch.arange(5).repeat(8)[None, :]
+    torch.manual_seed(0)
+    z, log_q = encoding.sample(tokens)
+    signs = torch.tensor([[(t >> d) & 1 for d in range(3)] for t in range(5)]).repeat(8, 1)
+    assert torch.equal((z[0] > 0).long(), signs)  # the signs spell the index in binary
+    log_decoder = encoding.log_decoder(z)
+    assert torch.equal(log_decoder.argmax(-1), tokens)
+    assert torch.equal(log_decoder.exp().sum(-1), torch.ones_like(log_q))  # one-hot: exact
+    # log q(z | x) is the Gaussian's density of u over |dz/du|, u the same draw before the map
+    mean, log_scale = encoding._posterior(tokens, None)
+    torch.manual_seed(0)
+    u = (mean + torch.randn(mean.shape) * log_scale.exp()).double().detach().requires_grad_()
+    assert torch.allclose(z.abs().double(), torch.nn.functional.softplus(u) + encoding.margin)
+    slope = torch.autograd.grad(torch.nn.functional.softplus(u).sum(), u)[0]
+    gaussian = torch.distributions.Normal(mean.double(), log_scale.double().exp())
+    expected = (gaussian.log_prob(u) - slope.log()).sum(-1)
+    assert torch.allclose(log_q.double(), expected, atol=1e-4)
+    # codes 5-7 belong to no token: they read as <unk>
+    off = torch.tensor([[[1.0, -1.0, 2.0], [1.0, 1.0, 1.0]]])
     assert encoding.log_decoder(off).argmax(-1).tolist() == [[3, 3]]
 
 
@@ -226,7 +255,7 @@ def test_kl_warmup_weighs_the_training_loss_but_never_the_bound():
     assert len(set(bounds.values())) == 1  # evaluation is the full bound at every step
 
 
-@pytest.mark.parametrize("dequantization", ["categorical", "contextual"])
+@pytest.mark.parametrize("dequantization", ["argmax", "categorical", "contextual"])
 def test_bound_approaches_the_entropy_of_a_toy_categorical(dequantization):
     """One-token sentences with token probabilities 1/2, 1/4, 1/8, 1/8: entropy 1.75 bits.
     After training, the importance-weighted bound per sentence (length included) must be
@@ -260,10 +289,10 @@ def test_bound_approaches_the_entropy_of_a_toy_categorical(dequantization):
     assert 1.75 - 0.01 < bits_per_sentence < 1.75 + 0.05
 
 
-@pytest.mark.parametrize("dequantization", ["categorical", "uniform"])
+@pytest.mark.parametrize("dequantization", ["argmax", "categorical", "uniform"])
 def test_decoding_an_encoding_gives_the_sentence_back(dequantization):
     """The flow is invertible, so decode(encode(x)) is x wherever the dequantisation's own
-    decoder is exact: always for uniform cubes, and for a fresh categorical encoding (equal
+    decoder is exact: always for uniform cubes and argmax orthants, and for a fresh categorical encoding (equal
     scales and prior, so each token's mean is nearest its own Gaussian)."""
     from gentext.data.batching import collate
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 @dataclass
 class FlowConfig:
     # "contextual": q(z | x) and p(x | z) read their neighbours; "categorical": one learned
-    # Gaussian per token, Bayes decoder (Lippe & Gavves 2021); "uniform": binary unit cubes
+    # Gaussian per token, Bayes decoder (Lippe & Gavves 2021); "argmax": contextual q into the
+    # token's binary orthant, exact decoder (Hoogeboom et al. 2021); "uniform": binary unit cubes
     dequantization: str = "contextual"
-    dim: int = 2  # size of each token's continuous vector (uniform: ceil(log2 vocabulary), set for you)
+    dim: int = 2  # size of each token's continuous vector (argmax, uniform: ceil(log2 V), set for you)
     hidden: int = 128  # conditioner width
     codec_hidden: int = 128  # width of the contextual dequantiser q(z | x) and decoder p(x | z)
     kernel: int = 3  # positions each conditioner convolution reads (odd)

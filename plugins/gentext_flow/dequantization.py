@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gentext_flow.positions import PositionConv
@@ -27,7 +28,26 @@ from gentext_flow.positions import PositionConv
 LOG_2PI = math.log(2 * math.pi)
 
 
-DEQUANTIZATIONS = ("categorical", "contextual", "uniform")
+DEQUANTIZATIONS = ("argmax", "categorical", "contextual", "uniform")
+
+
+def binary_code(tokens: torch.Tensor, dim: int) -> torch.Tensor:
+    """Each token's index in binary, least significant bit first: (..., dim) of 0s and 1s."""
+    powers = 2 ** torch.arange(dim, device=tokens.device)
+    return (tokens[..., None] // powers) % 2
+
+
+def read_binary_code(bits: torch.Tensor, vocab_size: int, unk_id: int) -> torch.Tensor:
+    """The token whose code ``bits`` (..., dim) is; a code no token has reads as <unk>."""
+    powers = 2 ** torch.arange(bits.size(-1), device=bits.device)
+    index = (bits.long() * powers).sum(-1)
+    return torch.where(index < vocab_size, index, unk_id)
+
+
+def one_hot_log_probs(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """log p(token | z) of a deterministic decoder, (..., V): 0 at ``tokens``, -inf elsewhere."""
+    log_probs = torch.full((*tokens.shape, vocab_size), float("-inf"), device=tokens.device)
+    return log_probs.scatter(-1, tokens[..., None], 0.0)
 
 
 class CategoricalEncoding(nn.Module):
@@ -107,10 +127,9 @@ class UniformDequantization(nn.Module):
         super().__init__()
         self.vocab_size, self.unk_id = vocab_size, unk_id
         self.dim = max(2, math.ceil(math.log2(vocab_size)))  # couplings split channels: D >= 2
-        self.register_buffer("powers", 2 ** torch.arange(self.dim), persistent=False)
 
     def bits(self, tokens: torch.Tensor) -> torch.Tensor:
-        return ((tokens[..., None] // self.powers) % 2).float()
+        return binary_code(tokens, self.dim).float()
 
     def sample(self, tokens: torch.Tensor, valid: torch.Tensor | None = None,
                generator: torch.Generator | None = None):
@@ -127,10 +146,53 @@ class UniformDequantization(nn.Module):
         every token's cube (a sample off the data) decodes to <unk>."""
         corner = torch.floor(z).long()
         inside = ((corner == 0) | (corner == 1)).all(-1)
-        index = (corner.clamp(0, 1) * self.powers).sum(-1)
-        index = torch.where(inside & (index < self.vocab_size), index, self.unk_id)
-        log_probs = torch.full((*z.shape[:-1], self.vocab_size), float("-inf"), device=z.device)
-        return log_probs.scatter(-1, index[..., None], 0.0)
+        index = read_binary_code(corner.clamp(0, 1), self.vocab_size, self.unk_id)
+        index = torch.where(inside, index, self.unk_id)
+        return one_hot_log_probs(index, self.vocab_size)
+
+
+class ArgmaxEncoding(nn.Module):
+    """Binary argmax dequantisation (Hoogeboom et al. 2021, "Argmax Flows"): token c owns the
+    orthant of R^D whose signs spell its index in binary, D = ceil(log2 V). q(z | x) is a
+    Gaussian per position read from the neighbours (convolutions, as in ``contextual``),
+    pushed into the token's orthant by z_d = sign_d(c) * softplus(u_d). The decoder reads the
+    signs back: it is exact, so a sample of the flow decoded is a sample of the model, and the
+    bound is log p(x) >= E_q[ log p(z) - log q(z | x) ] with nothing left to a softmax.
+    A margin of 1e-4 keeps z off the orthant's walls where softplus underflows (a shift: the
+    log-determinant is unchanged)."""
+
+    margin = 1e-4
+
+    def __init__(self, vocab_size: int, unk_id: int, hidden: int = 128, min_log_scale: float = -4.0):
+        super().__init__()
+        self.vocab_size, self.unk_id, self.min_log_scale = vocab_size, unk_id, min_log_scale
+        self.dim = max(2, math.ceil(math.log2(vocab_size)))  # couplings split channels: D >= 2
+        self.embedding = nn.Embedding(vocab_size, hidden)
+        self.encoder = PositionConv([hidden, hidden, hidden, 2 * self.dim], [5, 5, 1])
+
+    def _posterior(self, tokens, valid):
+        mean, log_scale = self.encoder(self.embedding(tokens), valid).chunk(2, -1)
+        return mean, log_scale.clamp(min=self.min_log_scale)
+
+    def _signs(self, tokens: torch.Tensor) -> torch.Tensor:
+        return 2.0 * binary_code(tokens, self.dim) - 1.0
+
+    def sample(self, tokens: torch.Tensor, valid: torch.Tensor | None = None,
+               generator: torch.Generator | None = None):
+        """z in the token's orthant, and log q(z | x) = log N(u) - sum_d log softplus'(u_d)."""
+        mean, log_scale = self._posterior(tokens, valid)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        u = mean + noise * log_scale.exp()
+        log_q = (-0.5 * (noise.pow(2) + LOG_2PI) - log_scale - F.logsigmoid(u)).sum(-1)
+        return self._signs(tokens) * (F.softplus(u) + self.margin), log_q
+
+    def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        return self._signs(tokens) * (F.softplus(self._posterior(tokens, valid)[0]) + self.margin)
+
+    def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(token | z), (B, T, V): 0 for the token whose orthant z lies in (<unk> for a
+        code no token has), -inf elsewhere."""
+        return one_hot_log_probs(read_binary_code(z > 0, self.vocab_size, self.unk_id), self.vocab_size)
 
 
 class LengthPrior(nn.Module):

@@ -20,7 +20,7 @@ from gentext.model import TextModel, Vocab, filter_logits
 from gentext_flow.config import FlowConfig
 from gentext_flow.couplings import COUPLINGS, CouplingStack
 from gentext_flow.dequantization import (
-    DEQUANTIZATIONS, LOG_2PI, CategoricalEncoding, ContextualEncoding, LengthPrior, UniformDequantization)
+    DEQUANTIZATIONS, LOG_2PI, ArgmaxEncoding, CategoricalEncoding, ContextualEncoding, LengthPrior, UniformDequantization)
 
 
 def check_config(config: FlowConfig) -> None:
@@ -45,7 +45,9 @@ class TextFlow(TextModel):
     def __init__(self, config: FlowConfig, vocab: Vocab):
         super().__init__(config, vocab)
         check_config(config)
-        if config.dequantization == "uniform":
+        if config.dequantization == "argmax":
+            self.encoding = ArgmaxEncoding(vocab.size, vocab.unk_id, config.codec_hidden)
+        elif config.dequantization == "uniform":
             self.encoding = UniformDequantization(vocab.size, vocab.unk_id)
         elif config.dequantization == "contextual":
             self.encoding = ContextualEncoding(vocab.size, config.dim, config.codec_hidden)
