@@ -141,7 +141,9 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
 
 def sample_texts(model, tokenizer, n: int, max_len: int, seed: int = 0, batch_size: int = 100,
                  **sampling) -> list[str]:
-    """Draw ``n`` samples and detokenise them (batched, seeded)."""
+    """Draw ``n`` samples and detokenise them (batched, seeded), at the family's default
+    temperature unless ``sampling`` names one."""
+    sampling.setdefault("temperature", model.default_temperature)
     generator = torch.Generator(device=model_device(model)).manual_seed(seed)
     texts = []
     while len(texts) < n:

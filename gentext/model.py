@@ -70,6 +70,7 @@ class TextModel(nn.Module):
     takes_prompt: bool = False  # True when sample() can continue a given prefix
     default_nll_samples: int | None = None  # k that nll() uses when given none (stochastic bounds)
     conditional: bool = False  # True when the model reads batch["labels"] (set per instance)
+    default_temperature: float = 1.0  # what sample() draws at when the caller names none
 
     def __init__(self, config, vocab: Vocab):
         super().__init__()

@@ -119,6 +119,7 @@ def test_unreadable_run_metadata(cli, trained_gpt):
 def test_bad_sampling_options(cli, trained_gpt):
     assert_one_line_error(cli("sample", trained_gpt, "--top-p", 0), "top-p")
     assert_one_line_error(cli("sample", trained_gpt, "--n", 0), "--n")
+    assert_one_line_error(cli("eval", trained_gpt, "--samples", 2, "--temperature", -1), "--temperature")
 
 
 def test_eval_unknown_split(cli, trained_gpt):

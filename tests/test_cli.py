@@ -41,6 +41,12 @@ def test_sample_with_prompt_starts_with_it(cli, trained_gpt):
     assert all(line.startswith("Emma saw") for line in result.stdout.splitlines())
 
 
+def test_sampling_temperature_defaults_to_the_familys(cli, trained_gpt):
+    default = cli("sample", trained_gpt, "--n", 4, "--seed", 2).stdout
+    assert default == cli("sample", trained_gpt, "--n", 4, "--seed", 2, "--temperature", 1).stdout
+    assert default != cli("sample", trained_gpt, "--n", 4, "--seed", 2, "--temperature", 0).stdout
+
+
 def test_greedy_sampling_is_deterministic_across_seeds(cli, trained_gpt):
     one = cli("sample", trained_gpt, "--n", 2, "--temperature", 0, "--seed", 1)
     two = cli("sample", trained_gpt, "--n", 2, "--temperature", 0, "--seed", 2)
@@ -65,6 +71,9 @@ def test_eval_samples_computes_registered_metrics(cli, trained_gpt):
     report = json.loads(cli("eval", trained_gpt, "--json", "--samples", 4).stdout)
     assert set(report["sample_metrics"]) >= {"distinct-1", "distinct-2", "known-words"}
     assert 0 <= report["sample_metrics"]["known-words"] <= 1
+    assert report["sample_temperature"] == 1.0  # gpt's default
+    text = cli("eval", trained_gpt, "--samples", 4, "--temperature", 0.5).stdout
+    assert "(on 4 samples, temperature 0.5)" in text
 
 
 def test_eval_on_other_data_uses_that_data(cli, trained_gpt, tmp_path):

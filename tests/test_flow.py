@@ -330,6 +330,12 @@ def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path):
     sampled = cli("sample", tmp_path / "flow", "--n", 4, "--seed", 1)
     assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 4
     assert sampled.stdout == cli("sample", tmp_path / "flow", "--n", 4, "--seed", 1).stdout
+    # the family's default decodes each sampled z to its most likely characters
+    greedy = cli("sample", tmp_path / "flow", "--n", 4, "--seed", 1, "--temperature", 0).stdout
+    drawn = cli("sample", tmp_path / "flow", "--n", 4, "--seed", 1, "--temperature", 1).stdout
+    assert sampled.stdout == greedy != drawn
+    scored = json.loads(cli("eval", tmp_path / "flow", "--json", "--samples", 3).stdout)
+    assert scored["sample_temperature"] == 0.0
 
 
 def test_interpolation_walks_between_two_sentences_in_base_space(cli, corpus, tmp_path):

@@ -24,6 +24,9 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="train, valid, test, or all."),
     samples: int = typer.Option(0, "--samples", help="Also draw N samples and score them with "
                                                      "every registered sample metric."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", "-t", help="Temperature of those samples; 0 is greedy.",
+        show_default="the family's, as `gentext sample`"),
     nll_samples: int = typer.Option(0, "--nll-samples", help="k of a stochastic bound (IWAE samples "
                                     "per example); exact models ignore it.", show_default="the model's"),
     batch_size: int = typer.Option(64, "--batch-size", help="Examples per forward pass."),
@@ -36,6 +39,8 @@ def evaluate(
     from gentext.evaluate import evaluate as score_split, sample_metrics, sample_texts
     from gentext.plugins import registry
 
+    if temperature is not None and temperature < 0:
+        raise GentextError(f"--temperature must be 0 or more, got {temperature}")
     loaded = load_run_on(run, device)
     if loaded.spec.likelihood == "none":
         raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
@@ -50,7 +55,11 @@ def evaluate(
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **result.as_dict()}
     if samples > 0:
-        texts = sample_texts(loaded.model, loaded.tokenizer, samples, loaded.config.data.max_len)
+        if temperature is None:
+            temperature = loaded.model.default_temperature
+        texts = sample_texts(loaded.model, loaded.tokenizer, samples, loaded.config.data.max_len,
+                             temperature=temperature)
+        report["sample_temperature"] = temperature
         references = {"train": [e["text"] for e in splits.train], "test": [e["text"] for e in splits.test]}
         report["sample_metrics"] = sample_metrics(texts, references, registry().metrics)
     if data is None:
@@ -75,7 +84,8 @@ def evaluate(
         typer.echo(f"{name + ':':<24} {value:.4f}" if isinstance(value, float) else
                    f"{name + ':':<24} {value}")
     for name, value in report.get("sample_metrics", {}).items():
-        typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples)")
+        typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples, temperature "
+                   f"{report['sample_temperature']:g})")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,9 @@ def sample(
     n: int = typer.Option(10, "--n", "-n", help="How many samples."),
     max_len: int = typer.Option(0, "--max-len", help="Most tokens per sample.",
                                  show_default="the run's data.max_len"),
-    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Softmax temperature; 0 is greedy."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", "-t", help="Softmax temperature; 0 is greedy.",
+        show_default="the family's: 1, or 0 for flow (a sampled z, each character its most likely)"),
     top_k: int = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same samples."),
@@ -30,12 +32,14 @@ def sample(
     """Print samples from a trained model, one a line."""
     if n < 1:
         raise GentextError(f"--n must be at least 1, got {n}")
-    if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or max_len < 0:
+    if (temperature is not None and temperature < 0) or not 0 < top_p <= 1 or top_k < 0 or max_len < 0:
         raise GentextError("need --temperature >= 0, 0 < --top-p <= 1, --top-k >= 0, --max-len >= 0")
     from gentext.evaluate import one_line, sample_texts
 
     loaded = load_run_on(run, device)
-    sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+    sampling = {"top_k": top_k, "top_p": top_p}
+    if temperature is not None:
+        sampling["temperature"] = temperature
     if prompt:
         if not loaded.model.takes_prompt:
             raise GentextError(f"model {loaded.spec.name!r} does not continue a prompt")

@@ -41,6 +41,10 @@ class TextFlow(TextModel):
     config_class = FlowConfig
     has_latent = True
     default_nll_samples = None  # set from the config
+    # Samples draw z from the flow and give each position its most likely character, as
+    # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the flow's. Temperature 1 draws every character from p(x | z) instead, independently per
+    # position, which is the model the bound scores.
+    default_temperature = 0.0
 
     def __init__(self, config: FlowConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -149,9 +153,9 @@ class TextFlow(TextModel):
         return [row[: int(n)] for row, n in zip(tokens.tolist(), valid.sum(-1).tolist())]
 
     @torch.no_grad()
-    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
-               generator: torch.Generator | None = None) -> list[list[int]]:
+    def sample(self, n: int, max_len: int, *, temperature: float = default_temperature,
+               top_k: int = 0, top_p: float = 1.0, prompt: list[int] | None = None,
+               condition=None, generator: torch.Generator | None = None) -> list[list[int]]:
         """Lengths from the prior, then ``sample_lengths``."""
         device = self.length_prior.logits.device
         lengths = self.length_prior.sample(n, generator).to(device).clamp(max=max(1, max_len - 2))
@@ -159,8 +163,9 @@ class TextFlow(TextModel):
                                    generator=generator)
 
     @torch.no_grad()
-    def sample_lengths(self, lengths: torch.Tensor, *, temperature: float = 1.0, top_k: int = 0,
-                       top_p: float = 1.0, generator: torch.Generator | None = None) -> list[list[int]]:
+    def sample_lengths(self, lengths: torch.Tensor, *, temperature: float = default_temperature,
+                       top_k: int = 0, top_p: float = 1.0,
+                       generator: torch.Generator | None = None) -> list[list[int]]:
         """Sentences of the given lengths (B,): noise for every position, the flow run
         backwards, every position decoded: one parallel pass, no loop over positions."""
         lengths = lengths.to(self.length_prior.logits.device)
