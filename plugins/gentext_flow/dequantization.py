@@ -50,6 +50,14 @@ def one_hot_log_probs(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
     return log_probs.scatter(-1, tokens[..., None], 0.0)
 
 
+def gaussian_sample(mean: torch.Tensor, log_scale: torch.Tensor,
+                    generator: torch.Generator | None = None):
+    """Reparameterised z ~ N(mean, diag(exp(log_scale)^2)), (..., D), and log N(z), (...)."""
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    log_density = -0.5 * (noise.pow(2) + LOG_2PI).sum(-1) - log_scale.sum(-1)
+    return mean + noise * log_scale.exp(), log_density
+
+
 class CategoricalEncoding(nn.Module):
     """q(z | token) per token, and the Bayes decoder p(token | z) it implies."""
 
@@ -70,11 +78,7 @@ class CategoricalEncoding(nn.Module):
     def sample(self, tokens: torch.Tensor, valid: torch.Tensor | None = None,
                generator: torch.Generator | None = None):
         """Reparameterised z ~ q(z | tokens), (B, T, D), and log q(z | tokens) per position (B, T)."""
-        mean, log_scale = self.mean(tokens), self._log_scales(tokens)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        z = mean + noise * log_scale.exp()
-        log_q = -0.5 * (noise.pow(2) + LOG_2PI).sum(-1) - log_scale.sum(-1)
-        return z, log_q
+        return gaussian_sample(self.mean(tokens), self._log_scales(tokens), generator)
 
     def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """The most typical z of each token (B, T, D): its Gaussian's mean."""
@@ -89,29 +93,34 @@ class CategoricalEncoding(nn.Module):
         return joint - torch.logsumexp(joint, dim=-1, keepdim=True)
 
 
-class ContextualEncoding(nn.Module):
+class ContextualPosterior(nn.Module):
+    """q(u | x): a Gaussian per position read from its neighbours (an embedding, then
+    convolutions over positions), shared by ``contextual`` and ``argmax``."""
+
+    def __init__(self, vocab_size: int, dim: int, hidden: int, min_log_scale: float):
+        super().__init__()
+        self.dim, self.min_log_scale = dim, min_log_scale
+        self.embedding = nn.Embedding(vocab_size, hidden)
+        self.encoder = PositionConv([hidden, hidden, hidden, 2 * dim], [5, 5, 1])
+
+    def _posterior(self, tokens, valid):
+        mean, log_scale = self.encoder(self.embedding(tokens), valid).chunk(2, -1)
+        return mean, log_scale.clamp(min=self.min_log_scale)
+
+
+class ContextualEncoding(ContextualPosterior):
     """A latent in place of a dequantisation: q(z | x) and p(x_t | z) read their neighbours
     (convolutions over positions), so the flow becomes the prior of a VAE whose decoder is
     still parallel (FlowSeq, Ma et al. 2019). The bound is the same ELBO; z no longer has to
     name its token alone, which leaves the flow a smoother density to fit."""
 
     def __init__(self, vocab_size: int, dim: int, hidden: int = 128, min_log_scale: float = -4.0):
-        super().__init__()
-        self.dim, self.min_log_scale = dim, min_log_scale
-        self.embedding = nn.Embedding(vocab_size, hidden)
-        self.encoder = PositionConv([hidden, hidden, hidden, 2 * dim], [5, 5, 1])
+        super().__init__(vocab_size, dim, hidden, min_log_scale)
         self.decoder = PositionConv([dim, hidden, hidden, vocab_size], [5, 5, 1])
-
-    def _posterior(self, tokens, valid):
-        mean, log_scale = self.encoder(self.embedding(tokens), valid).chunk(2, -1)
-        return mean, log_scale.clamp(min=self.min_log_scale)
 
     def sample(self, tokens: torch.Tensor, valid: torch.Tensor | None = None,
                generator: torch.Generator | None = None):
-        mean, log_scale = self._posterior(tokens, valid)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        log_q = -0.5 * (noise.pow(2) + LOG_2PI).sum(-1) - log_scale.sum(-1)
-        return mean + noise * log_scale.exp(), log_q
+        return gaussian_sample(*self._posterior(tokens, valid), generator)
 
     def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         return self._posterior(tokens, valid)[0]
@@ -151,7 +160,7 @@ class UniformDequantization(nn.Module):
         return one_hot_log_probs(index, self.vocab_size)
 
 
-class ArgmaxEncoding(nn.Module):
+class ArgmaxEncoding(ContextualPosterior):
     """Binary argmax dequantisation (Hoogeboom et al. 2021, "Argmax Flows"): token c owns the
     orthant of R^D whose signs spell its index in binary, D = ceil(log2 V). q(z | x) is a
     Gaussian per position read from the neighbours (convolutions, as in ``contextual``),
@@ -164,15 +173,9 @@ class ArgmaxEncoding(nn.Module):
     margin = 1e-4
 
     def __init__(self, vocab_size: int, unk_id: int, hidden: int = 128, min_log_scale: float = -4.0):
-        super().__init__()
-        self.vocab_size, self.unk_id, self.min_log_scale = vocab_size, unk_id, min_log_scale
-        self.dim = max(2, math.ceil(math.log2(vocab_size)))  # couplings split channels: D >= 2
-        self.embedding = nn.Embedding(vocab_size, hidden)
-        self.encoder = PositionConv([hidden, hidden, hidden, 2 * self.dim], [5, 5, 1])
-
-    def _posterior(self, tokens, valid):
-        mean, log_scale = self.encoder(self.embedding(tokens), valid).chunk(2, -1)
-        return mean, log_scale.clamp(min=self.min_log_scale)
+        dim = max(2, math.ceil(math.log2(vocab_size)))  # couplings split channels: D >= 2
+        super().__init__(vocab_size, dim, hidden, min_log_scale)
+        self.vocab_size, self.unk_id = vocab_size, unk_id
 
     def _signs(self, tokens: torch.Tensor) -> torch.Tensor:
         return 2.0 * binary_code(tokens, self.dim) - 1.0
@@ -180,10 +183,8 @@ class ArgmaxEncoding(nn.Module):
     def sample(self, tokens: torch.Tensor, valid: torch.Tensor | None = None,
                generator: torch.Generator | None = None):
         """z in the token's orthant, and log q(z | x) = log N(u) - sum_d log softplus'(u_d)."""
-        mean, log_scale = self._posterior(tokens, valid)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        u = mean + noise * log_scale.exp()
-        log_q = (-0.5 * (noise.pow(2) + LOG_2PI) - log_scale - F.logsigmoid(u)).sum(-1)
+        u, log_q_u = gaussian_sample(*self._posterior(tokens, valid), generator)
+        log_q = log_q_u - F.logsigmoid(u).sum(-1)
         return self._signs(tokens) * (F.softplus(u) + self.margin), log_q
 
     def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
