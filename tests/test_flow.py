@@ -338,6 +338,21 @@ def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path):
     assert scored["sample_temperature"] == 0.0
 
 
+def test_byte_level_bpe_is_an_option(cli, corpus, tmp_path):
+    """Byte-level BPE in place of characters: a token spans several bytes, the bound is
+    still reported per byte, and samples are whole sentences."""
+    trained = cli(*tiny_flow_args(corpus, tmp_path / "flow", "--set", "data.tokenizer=bpe",
+                                  "--set", "data.vocab_size=300"))
+    assert trained.exit_code == 0, trained.stderr
+    assert 'tokenizer = "bpe"' in (tmp_path / "flow" / "config.toml").read_text()
+    result = json.loads(cli("eval", tmp_path / "flow", "--json").stdout)
+    assert result["likelihood"] == "bound" and result["bytes"] > result["tokens"]
+    assert result["bits_per_byte"] == pytest.approx(result["nats"] / 0.6931471805599453
+                                                    / result["bytes"], rel=1e-9)
+    sampled = cli("sample", tmp_path / "flow", "--n", 3, "--seed", 0)
+    assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 3
+
+
 def test_interpolation_walks_between_two_sentences_in_base_space(cli, corpus, tmp_path):
     """With uniform dequantisation decoding is exact, so the walk starts and ends on the
     given sentences whatever the (barely trained) flow."""
