@@ -109,6 +109,8 @@ def test_top_k_and_top_p_keep_the_right_tokens():
     assert torch.isfinite(filter_logits(logits, top_p=0.7)).tolist() == [[True, True, False, False]]
     assert torch.isfinite(filter_logits(logits, top_p=0.5)).tolist() == [[True, False, False, False]]
     assert torch.isfinite(filter_logits(logits, top_p=0.96)).all()
+    for tiny in (1e-9, 1e-76):  # 1e-76 rounds to 0 in float32: still the top token is kept
+        assert torch.isfinite(filter_logits(logits, top_p=tiny)).tolist() == [[True, False, False, False]]
 
 
 def test_overfits_a_handful_of_sentences():
