@@ -53,6 +53,20 @@ def test_jsonl_with_labels_loads(tmp_path):
     assert len(everything) == 30 and {e["label"] for e in everything} == {"a", "b"}
 
 
+def test_jsonl_keeps_text_and_label_whatever_the_other_fields_hold(tmp_path):
+    """Fields gentext does not use may change type from line to line, and blank lines may
+    sit between records (pyarrow's schema inference failed on both)."""
+    extras = [[False, 0], {}, [None, None], "x", 3]
+    lines = [json.dumps({"text": f"t {i}", "extra": extras[i % 5],
+                         **({"label": i % 2} if i % 3 else {})}) for i in range(30)]
+    path = tmp_path / "data.jsonl"
+    path.write_text("\n" + "\n\n".join(lines) + "\n")
+    everything = load_splits(DataConfig(source=str(path))).get("all")
+    assert sorted(e["text"] for e in everything) == sorted(f"t {i}" for i in range(30))
+    assert all(set(e) <= {"text", "label"} for e in everything)
+    assert sum("label" in e for e in everything) == 20
+
+
 def test_datasets_folder_keeps_its_own_splits(tmp_path):
     import datasets
 

@@ -1,5 +1,10 @@
 """Loading user data: .txt / .txt.gz (one example a line), .jsonl (a "text" field and an
-optional "label"), or a folder written by ``datasets.save_to_disk``, all through HF datasets.
+optional "label"), or a folder written by ``datasets.save_to_disk``.
+
+Text files and folders go through HF datasets. JSON lines are parsed line by line with the
+standard library: each line is checked anyway, and only "text" and "label" are kept, so other
+fields whose type changes from line to line (which pyarrow's schema inference rejects) are
+left alone instead of failing the file.
 
 Files are checked first (exists, not empty, text, UTF-8) so a bad file is a one-line error
 that says which line is wrong, not a stack trace from deep inside a parser.
@@ -71,8 +76,10 @@ def _load_text(path: Path) -> list[dict]:
     return [{"text": t} for t in dataset["text"] if t.strip()]
 
 
-def _check_json_lines(path: Path, text: str) -> None:
-    """Each non-blank line must be a JSON object with a "text" string; say which one is not."""
+def _json_records(path: Path, text: str) -> list[dict]:
+    """Each non-blank line's "text" and "label"; a line that is not a JSON object with a
+    "text" string is an error that names it."""
+    records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -84,13 +91,13 @@ def _check_json_lines(path: Path, text: str) -> None:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise GentextError(f"data file {str(path)!r}, line {number}: no \"text\" string "
                                'field; each line must look like {"text": "...", "label": "..."}')
+        records.append({key: record[key] for key in ("text", "label") if key in record})
+    return records
 
 
 def _load_json(path: Path) -> list[dict]:
-    _check_json_lines(path, _read_checked(path))
-    datasets = _quiet_datasets()
-    dataset = datasets.load_dataset("json", data_files=str(path), split="train")
-    return _check_examples(_from_dataset(dataset), f"data file {str(path)!r}")
+    records = _json_records(path, _read_checked(path))
+    return _check_examples(records, f"data file {str(path)!r}")
 
 
 def load_folder(path: Path):
