@@ -18,7 +18,7 @@ def register_models(register):
             config=FlowConfig,
             model="gentext_flow.model:TextFlow",
             likelihood="bound",
-            # about 24 minutes on 2 CPU cores; the cap keeps a slower machine under 30
+            # the 25-minute cap, not the step count, bounds a slow machine (under 30 in all)
             train_defaults={"steps": 5000, "eval_every": 1000, "max_minutes": 25.0},
             # flows on text are compared in bits per character
             data_defaults={"tokenizer": "char"},

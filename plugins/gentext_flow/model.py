@@ -42,8 +42,9 @@ class TextFlow(TextModel):
     has_latent = True
     default_nll_samples = None  # set from the config
     # Samples draw z from the flow and give each position its most likely character, as
-    # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the flow's. Temperature 1 draws every character from p(x | z) instead, independently per
-    # position, which is the model the bound scores.
+    # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the flow's.
+    # Temperature 1 draws every character from p(x | z) instead, independently per position,
+    # which is the model the bound scores.
     default_temperature = 0.0
 
     def __init__(self, config: FlowConfig, vocab: Vocab):
