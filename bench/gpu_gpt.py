@@ -134,18 +134,19 @@ def time_sampling(draw, device: str, repeats: int) -> float:
 
 
 def sampling_rows(shape, device, batch: int, repeats: int) -> list[dict]:
-    import dataclasses
+    from gentext.model import SamplingOptions
 
     new, context = shape["new"], PROMPT + shape["new"] + 1
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     ours = gentext_model(shape, device, context).to(dtype).eval()
-    ours.vocab = dataclasses.replace(ours.vocab, eos_id=-1)  # every row runs to full length
     theirs = hf_model(shape, device, context).to(dtype).eval()
     prompt = torch.randint(4, shape["vocab"], (PROMPT,)).tolist()
-    generator = torch.Generator(device=device).manual_seed(0)
+    # every row runs to full length, as transformers' min_new_tokens makes its rows
+    options = SamplingOptions(top_p=0.9, stop_at_eos=False,
+                              generator=torch.Generator(device=device).manual_seed(0))
 
     def ours_draw():
-        rows = ours.sample(batch, new, top_p=0.9, prompt=prompt, generator=generator)
+        rows = ours.sample(batch, options, max_new_tokens=new, prompt=prompt)
         assert all(len(r) == PROMPT + new for r in rows)
 
     ids = torch.tensor([[1, *prompt]] * batch, device=device)

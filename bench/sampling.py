@@ -31,11 +31,13 @@ def load_model(run: str | None, device: str):
 def timed(model, n: int, max_len: int, use_cache: bool, device: str) -> tuple[float, int]:
     """Seconds and tokens for one batch. Both samplers draw the same tokens from the same seed
     (tests/test_gpt.py checks it), so they stop at the same places and do the same work."""
-    generator = torch.Generator(device=device).manual_seed(0)
+    from gentext.model import SamplingOptions
+
+    options = SamplingOptions(seed=0, knobs={"use_cache": use_cache})
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    samples = model.sample(n, max_len, generator=generator, use_cache=use_cache)
+    samples = model.sample(n, options, max_new_tokens=max_len)
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start, sum(len(s) for s in samples)

@@ -139,6 +139,8 @@ def oracle_ids(run, sequences: list[list[int]]) -> tuple[torch.Tensor, int]:
 def nll_test(run, test: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
     """The model's NLL (nats/token) of the oracle's test sequences over their LENGTH word
     positions (not the <eos> prediction), and the share of test words it reads as <unk>."""
+    from gentext.autoregressive import shifted_targets
+    from gentext.model import IGNORE_INDEX
     from gentext.data.batching import collate
 
     tokenizer, model = run.tokenizer, run.model
@@ -150,8 +152,9 @@ def nll_test(run, test: torch.Tensor, batch_size: int = 500) -> tuple[float, flo
     for start in range(0, len(encoded), batch_size):
         rows = [[tokenizer.bos_id, *ids, tokenizer.eos_id] for ids in encoded[start: start + batch_size]]
         batch = collate(rows, tokenizer.pad_id)
-        nll, mask = model._token_nll(batch)
-        nll, mask = nll[:, :LENGTH], mask[:, :LENGTH]
+        inputs, targets = shifted_targets(batch)
+        nll = model.sequence_nats(inputs, targets, model.context(batch))[:, :LENGTH]
+        mask = (targets != IGNORE_INDEX)[:, :LENGTH]
         nats += float((nll * mask).sum())
         count += int(mask.sum())
         unknown += int((batch["tokens"][:, 1: LENGTH + 1] == tokenizer.unk_id).sum())
@@ -164,11 +167,14 @@ def score_run(path: Path, oracle, test: torch.Tensor, samples: int, seed: int) -
     from gentext.checkpoint import load_run
 
     run = load_run(path)
-    generator = torch.Generator().manual_seed(seed)
+    from gentext.model import SamplingOptions
+
+    # one generator for every batch: the samples are one seeded stream
+    options = SamplingOptions(temperature=1.0, generator=torch.Generator().manual_seed(seed))
     sequences = []
     while len(sequences) < samples:
         count = min(1000, samples - len(sequences))
-        sequences += run.model.sample(count, LENGTH, temperature=1.0, generator=generator)
+        sequences += run.model.sample(count, options, max_new_tokens=LENGTH)
     ids, cut = oracle_ids(run, sequences)
     lengths = (ids != -1).sum(dim=1)
     test_nll, unknown = nll_test(run, test)

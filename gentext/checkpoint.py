@@ -7,7 +7,7 @@ Layout of ``runs/<name>/``::
     labels.json        the class labels of the training split, when the data has labels
     model/             gentext.json (format, model, plugin, step, weights' SHA-256),
                        config.json, model.safetensors
-    checkpoints/       state.json + state.safetensors: optimizer, schedule, RNG, data position
+    checkpoints/       state.safetensors (+ a readable state.json): the `TrainingState`
     metrics.jsonl      one JSON object per log or evaluation
     samples.txt        samples drawn at the end of training
     loss.png           the loss curves
@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gentext.config import RunConfig, build_config, read_toml, to_toml
@@ -165,6 +165,11 @@ class Run:
     meta: dict
     spec: object
 
+    @property
+    def likelihood(self) -> str:
+        """What this run's ``nll`` is: exact, bound, estimate or none (its spec says)."""
+        return self.spec.likelihood_of(self.config.model)
+
 
 def _not_a_run(path: Path, why: str) -> GentextError:
     return GentextError(f"{str(path)!r} is not a gentext run ({why}); "
@@ -220,7 +225,7 @@ def load_run(path: Path) -> Run:
     spec = get_model(config.run.model)
     tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)
     vocab = Vocab.of(tokenizer, read_labels(path))
-    model = spec.model_class()(config.model, vocab)
+    model = spec.build(config.model, vocab)
     try:
         missing, unexpected = load_weights(model, str(folder / WEIGHTS_FILE), strict=False)
     except (SafetensorError, RuntimeError, OSError) as exc:
@@ -256,7 +261,7 @@ def save_config(run_dir: Path, config: RunConfig) -> None:
     write_atomic(Path(run_dir) / CONFIG_FILE, to_toml(config))
 
 
-def save_training_state(run_dir: Path, tensors: dict, state: dict) -> None:
+def _save_state_file(run_dir: Path, tensors: dict, state: dict) -> None:
     """Write the resumable state as one safetensors file: the tensors (model weights,
     optimizers, RNG) with everything else as JSON in its metadata. One file, one atomic
     rename: a crash leaves the previous state or the new one. ``state.json`` is a readable
@@ -280,9 +285,8 @@ def save_training_state(run_dir: Path, tensors: dict, state: dict) -> None:
     write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))
 
 
-def load_training_state(run_dir: Path) -> tuple[dict, dict]:
-    """The (tensors, state) written by `save_training_state`; tensors named ``model.*`` are
-    the model's weights at that step."""
+def _load_state_file(run_dir: Path) -> tuple[dict, dict]:
+    """The (tensors, state) written by `_save_state_file`."""
     from safetensors import safe_open
 
     folder = Path(run_dir) / CHECKPOINT_DIR
@@ -300,3 +304,99 @@ def load_training_state(run_dir: Path) -> tuple[dict, dict]:
     for name, original in state.pop("aliases", {}).items():
         tensors[name] = tensors[original]
     return tensors, state
+
+
+@dataclass
+class TrainingState:
+    """Everything a resumed run needs to continue exactly, saved and loaded as one file.
+
+    Keys in ``state.safetensors``: ``model.<parameter>`` (the weights at ``step``),
+    ``optimizer.<name>.<index>.<field>`` (each optimizer's tensors; its param groups go in
+    the JSON), ``rng.cpu`` and ``rng.cuda`` (the random generators). The JSON holds
+    ``step``, ``elapsed_s`` (training seconds, all sessions) and ``data`` (the data position).
+    """
+
+    step: int = 0
+    elapsed_s: float = 0.0
+    data: dict = field(default_factory=lambda: {"epoch": 0, "index": 0})
+    weights: dict = field(default_factory=dict)  # the model's state_dict (may be empty: old runs)
+    optimizers: dict = field(default_factory=dict)  # name -> optimizer.state_dict()
+    rng: dict = field(default_factory=dict)  # "cpu" (and "cuda") -> generator state
+
+    @classmethod
+    def capture(cls, model, optimizers: dict, step: int, elapsed_s: float, data: dict,
+                device: str) -> "TrainingState":
+        """The state of a training run now."""
+        import torch
+
+        rng = {"cpu": torch.get_rng_state()}
+        if device == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state()
+        return cls(step, elapsed_s, dict(data), model.state_dict(),
+                   {name: opt.state_dict() for name, opt in optimizers.items()}, rng)
+
+    def save(self, run_dir: Path) -> None:
+        """Write ``checkpoints/`` atomically (a crash leaves the previous state or this one)."""
+        tensors = {f"model.{k}": v for k, v in self.weights.items()}
+        groups = {}
+        for opt_name, state in self.optimizers.items():
+            tensors.update({f"optimizer.{opt_name}.{index}.{name}": value
+                            for index, values in state["state"].items()
+                            for name, value in values.items() if _is_tensor(value)})
+            groups[opt_name] = state["param_groups"]
+        tensors.update({f"rng.{name}": value for name, value in self.rng.items()})
+        _save_state_file(run_dir, tensors, {"step": self.step, "elapsed_s": self.elapsed_s,
+                                            "data": self.data, "param_groups": groups})
+
+    @classmethod
+    def load(cls, run_dir: Path) -> "TrainingState":
+        """Read ``checkpoints/`` back (a one-line error if it is damaged)."""
+        tensors, state = _load_state_file(run_dir)
+        weights, rng, optimizers = {}, {}, {}
+        for opt_name, groups in state["param_groups"].items():
+            optimizers[opt_name] = {"state": {}, "param_groups": groups}
+        for key, value in tensors.items():
+            kind, _, rest = key.partition(".")
+            if kind == "model":
+                weights[rest] = value
+            elif kind == "rng":
+                rng[rest] = value
+            elif kind == "optimizer":
+                opt_name, index, name = rest.split(".", 2)
+                optimizers[opt_name]["state"].setdefault(int(index), {})[name] = value
+        return cls(state["step"], state["elapsed_s"], state["data"], weights, optimizers, rng)
+
+    def restore_model(self, model, run_dir: Path) -> None:
+        """Load the weights at ``step`` (from ``model/`` for checkpoints that lack them)."""
+        if self.weights:
+            model.load_state_dict(self.weights)
+        else:  # a checkpoint from before the weights travelled with the state
+            from safetensors.torch import load_model as load_weights
+
+            load_weights(model, str(Path(run_dir) / MODEL_DIR / WEIGHTS_FILE))
+
+    def restore_optimizers(self, optimizers: dict) -> None:
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(self.optimizers[name])
+
+    def restore_rng(self, device: str) -> None:
+        import torch
+
+        torch.set_rng_state(self.rng["cpu"])
+        if device == "cuda" and "cuda" in self.rng:
+            torch.cuda.set_rng_state(self.rng["cuda"])
+
+
+def _is_tensor(value) -> bool:
+    import torch
+
+    return torch.is_tensor(value)
+
+
+def saved_step(run_dir: Path) -> int | None:
+    """The step of the run's last checkpoint, or None when it has none (read from the
+    readable copy, without loading tensors)."""
+    try:
+        return json.loads((Path(run_dir) / CHECKPOINT_DIR / STATE_FILE).read_text())["step"]
+    except (OSError, ValueError, KeyError):
+        return None

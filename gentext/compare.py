@@ -9,7 +9,6 @@ batch size and one length for all. Runs trained on different test splits are ref
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -20,7 +19,11 @@ import torch
 from gentext import bleu, metrics
 from gentext.data.batching import encode_split
 from gentext.errors import GentextError
-from gentext.evaluate import conditioning_labels, evaluate, model_device, sample_texts
+from gentext.checkpoint import METRICS_FILE
+from gentext.evaluate import (conditioning_labels, default_max_new_tokens, evaluate, model_device,
+                              sample_texts)
+from gentext.metrics_log import TRAIN, VALID, MetricsLog
+from gentext.model import SamplingOptions
 from gentext.sweep import test_references
 
 THROUGHPUT_BATCH = 64
@@ -41,12 +44,13 @@ def common_test_examples(runs, references: list[str]) -> list[dict]:
     return examples
 
 
+def _log(run_path: Path) -> MetricsLog:
+    return MetricsLog(Path(run_path) / METRICS_FILE)
+
+
 def training_figures(run_path: Path) -> dict:
     """Training minutes and mean tokens/s, read from the run's metrics.jsonl."""
-    path = Path(run_path) / "metrics.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] \
-        if path.is_file() else []
-    train_rows = [r for r in rows if "loss" in r]
+    train_rows = _log(run_path).rows(TRAIN)
     if not train_rows:
         return {"train_minutes": float("nan"), "train_tokens_per_s": float("nan")}
     return {"train_minutes": train_rows[-1]["elapsed_s"] / 60,
@@ -56,39 +60,29 @@ def training_figures(run_path: Path) -> dict:
 @torch.no_grad()
 def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: int = 1) -> float:
     """Sentences per second (the median of ``repeats`` timed batches, after one warm-up) when
-    every one of ``batch`` sentences is ``length`` tokens long: a model given lengths (the
-    flow) is given them; for the others the end token is not honoured for the timing, so all
-    families do the same amount of work. Every family draws at temperature 1."""
-    import dataclasses
-
+    every one of ``batch`` sentences is ``length`` tokens long (rows may not stop at <eos>),
+    so all families do the same amount of work. Every family draws at temperature 1."""
     device = model_device(model)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    saved = model.vocab
-    model.vocab = dataclasses.replace(saved, eos_id=-1)  # no token is the end
-    try:
-        def draw():
-            if hasattr(model, "sample_lengths"):
-                rows = model.sample_lengths(torch.full((batch,), length), temperature=1.0,
-                                            generator=generator)
-            else:
-                rows = model.sample(batch, length, temperature=1.0, generator=generator)
-            if any(len(row) != length for row in rows):
-                raise GentextError(f"{type(model).__name__} cannot sample {length} tokens a "
-                                   "sentence (its context is shorter)")
+    options = SamplingOptions(temperature=1.0, stop_at_eos=False,
+                              generator=torch.Generator(device=device).manual_seed(seed))
 
-        draw()  # warm-up
-        times = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            draw()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        return batch / statistics.median(times)
-    finally:
-        model.vocab = saved
+    def draw():
+        rows = model.sample(batch, options, max_new_tokens=length)
+        if any(len(row) != length for row in rows):
+            raise GentextError(f"{type(model).__name__} cannot sample {length} tokens a "
+                               "sentence (its context is shorter)")
+
+    draw()  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        draw()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return batch / statistics.median(times)
 
 
 def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | None = None,
@@ -104,10 +98,11 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                                         if run.model.max_len is not None])
     rows = []
     for run in runs:
-        result = evaluate(run.model, examples, run.tokenizer, "test", run.spec.likelihood,
+        result = evaluate(run.model, examples, run.tokenizer, "test", run.likelihood,
                           run.config.data.max_len, samples=nll_samples)
-        texts = sample_texts(run.model, run.tokenizer, samples, run.config.data.max_len, seed=seed,
-                             temperature=1.0)  # every family's own distribution
+        texts = sample_texts(run.model, run.tokenizer, samples,
+                             default_max_new_tokens(run.config.data.max_len),
+                             SamplingOptions(temperature=1.0), seed=seed)  # each family's own distribution
         lengths = [len(t.split()) for t in texts]
         row = {"run": str(run.path), "model": run.spec.name,
                "parameters": run.model.num_parameters(), **training_figures(run.path),
@@ -122,9 +117,8 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                "samples": samples,
                "sentences_per_s": sampling_throughput(run.model, throughput_batch, length, seed),
                "throughput_batch": throughput_batch, "throughput_length": length,
-               "kl_per_token": result.extra.get("kl_per_token"),
-               "active_units": result.extra.get("active_units"),
-               "latent_dim": result.extra.get("latent_dim")}
+               "diagnostics": {name: result.extra.get(name)
+                               for name in run.model.capabilities.diagnostics}}
         rows.append(row)
     hashes = {row["test_sha256"] for row in rows}
     if len(hashes) != 1:  # cannot happen with common_test_examples; never mix silently
@@ -149,7 +143,6 @@ def markdown_table(rows: list[dict]) -> str:
         ("BLEU-4 vs test", "bleu-4", ".4f"), ("self-BLEU-4", "self-bleu-4", ".4f"),
         ("distinct-2", "distinct-2", ".4f"), ("mean words", "mean_words", ".1f"),
         ("sd words", "sd_words", ".1f"), ("sentences/s", "sentences_per_s", ",.1f"),
-        ("KL nats/token", "kl_per_token", ".4f"), ("active units", "active_units", "d"),
     ]
     names = [Path(r["run"]).name for r in rows]
     lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(rows)]
@@ -159,12 +152,17 @@ def markdown_table(rows: list[dict]) -> str:
             value = row.get(key)
             if key == "likelihood" and value != "exact" and row.get("nll_samples"):
                 value = f"{value} (k={row['nll_samples']})"
-            if key == "active_units" and value is not None and row.get("latent_dim"):
-                cells.append(f"{value} of {row['latent_dim']}")
-                continue
             cells.append(_figure(value, spec))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    declared = dict.fromkeys(name for row in rows for name in row["diagnostics"])
+    for name in declared:  # what each model declares worth comparing (KL, active units, ...)
+        cells = [_diagnostic(row["diagnostics"].get(name)) for row in rows]
+        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _diagnostic(value) -> str:
+    return _figure(value, ".4f" if isinstance(value, float) else "")
 
 
 def footnote(rows: list[dict]) -> str:
@@ -181,15 +179,13 @@ def validation_curves(run_paths) -> dict[str, list[tuple[float, float]]]:
     """Per run, (training minutes, validation bits/byte) at each validation."""
     curves = {}
     for path in run_paths:
-        rows = [json.loads(line) for line in
-                (Path(path) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-        elapsed = {r["step"]: r["elapsed_s"] for r in rows if "loss" in r}
+        log = _log(path)
+        elapsed = {r["step"]: r["elapsed_s"] for r in log.rows(TRAIN)}
         points = []
-        for row in rows:
-            if row.get("split") == "valid":
-                before = [s for s in elapsed if s <= row["step"]]
-                if before:
-                    points.append((elapsed[max(before)] / 60, row["bits_per_byte"]))
+        for row in log.rows(VALID):
+            before = [s for s in elapsed if s <= row["step"]]
+            if before:
+                points.append((elapsed[max(before)] / 60, row["bits_per_byte"]))
         curves[str(path)] = points
     return curves
 

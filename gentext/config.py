@@ -53,7 +53,7 @@ class TrainConfig:
 
 @dataclass
 class RunSection:
-    model: str = "gpt"  # the model family, as `gentext models` lists them
+    model: str = ""  # the model family, as `gentext models` lists them (always set)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ from gentext.data.batching import Encoded, encode_split, eval_batches
 from gentext.data.splits import texts_sha256
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
+from gentext.model import SamplingOptions
 
 EVAL_BATCH_SIZE = 64
 
@@ -30,7 +32,7 @@ class Evaluation:
     nats: float  # summed negative log-likelihood (or its bound)
     dropped: int  # examples left out as longer than the model's context
     split_sha256: str
-    nll_samples: int | None = None  # k of a stochastic bound, None for the family's default
+    nll_samples: int | None = None  # k of a stochastic bound (None: not stochastic)
     extra: dict = field(default_factory=dict)  # the model's diagnostics (KL, MI, ...)
 
     @property
@@ -46,14 +48,20 @@ class Evaluation:
         return metrics.bits_per_byte(self.nats, self.bytes)
 
     def as_dict(self) -> dict:
+        """Every field and derived figure; the model's diagnostics under "diagnostics", so a
+        diagnostic can never overwrite a field of the evaluation."""
         row = asdict(self)
-        extra = row.pop("extra")
         return {**row, "nats_per_token": self.nats_per_token, "perplexity": self.perplexity,
-                "bits_per_byte": self.bits_per_byte, **extra}
+                "bits_per_byte": self.bits_per_byte, "diagnostics": row.pop("extra")}
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def default_max_new_tokens(max_len: int, prompt: list[int] = ()) -> int:
+    """New tokens a sample may take so it fits ``data.max_len`` (which counts <bos>/<eos>)."""
+    return max(0, max_len - 2 - len(prompt))
 
 
 EVAL_SEED = 0  # stochastic estimators draw the same samples every time a split is scored
@@ -117,7 +125,7 @@ def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str
 
 def conditioning_labels(model) -> tuple[str, ...] | None:
     """The labels a conditional model reads from each batch; None for other models."""
-    return model.vocab.labels if model.conditional else None
+    return model.vocab.labels if model.capabilities.condition else None
 
 
 def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,
@@ -129,27 +137,32 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
     nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size, samples, ranks)
     if not math.isfinite(nats):
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
-    kind = model.likelihood_kind or likelihood
-    return Evaluation(split=split, likelihood=kind,
+    stochastic = model.capabilities.nll_samples is not None
+    return Evaluation(split=split, likelihood=likelihood,
                       tokenizer=tokenizer.name, examples=len(encoded.sequences), tokens=tokens,
                       bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
                       dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
-                      nll_samples=None if kind == "exact" else samples or model.default_nll_samples,
+                      nll_samples=(samples or model.capabilities.nll_samples) if stochastic else None,
                       extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size)
                       if ranks.main else {})
 
 
-def sample_texts(model, tokenizer, n: int, max_len: int, seed: int = 0, batch_size: int = 100,
-                 **sampling) -> list[str]:
-    """Draw ``n`` samples and detokenise them (batched, seeded), at the family's default
-    temperature unless ``sampling`` names one."""
-    sampling.setdefault("temperature", model.default_temperature)
-    generator = torch.Generator(device=model_device(model)).manual_seed(seed)
+def sample_texts(model, tokenizer, n: int, max_new_tokens: int,
+                 options: SamplingOptions | None = None, seed: int = 0, batch_size: int = 100,
+                 prompt: list[int] | None = None, condition: int | None = None) -> list[str]:
+    """Draw ``n`` samples in eval mode and detokenise them (batched; one generator seeded
+    with ``seed`` for all batches unless ``options`` brings one)."""
+    options = options or SamplingOptions()
+    if options.generator is None:
+        generator = torch.Generator(device=model_device(model)).manual_seed(seed)
+        options = dataclasses.replace(options, generator=generator)
     texts = []
-    while len(texts) < n:
-        count = min(batch_size, n - len(texts))
-        sequences = model.sample(count, max_len, generator=generator, **sampling)
-        texts += [tokenizer.decode(s) for s in sequences]
+    with evaluation_mode(model):
+        while len(texts) < n:
+            count = min(batch_size, n - len(texts))
+            rows = model.sample(count, options, max_new_tokens=max_new_tokens, prompt=prompt,
+                                condition=condition)
+            texts += [tokenizer.decode(row) for row in rows]
     return texts
 
 

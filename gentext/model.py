@@ -1,11 +1,26 @@
-"""The contract every model family implements, and helpers families share.
+"""The contract every model family implements, stated once.
 
 The core trains, checkpoints, samples and evaluates any ``TextModel`` the same way; a family
-only says how to compute its loss, how to sample, and how to score a batch honestly.
+says how to compute its loss, how to generate, and how to score a batch honestly, and
+declares what it can do in one ``Capabilities`` value.
 
-Batches are dicts: ``tokens`` (B, T) long, each row <bos> ... <eos> then <pad>;
-``lengths`` (B,) the unpadded lengths; and, for conditional models, ``labels`` (B,) long,
-indices into ``Vocab.labels``.
+Batches are dicts: ``tokens`` (B, T) long, each row ``<bos> ... <eos>`` then ``<pad>``;
+``lengths`` (B,) the unpadded lengths (``<bos>`` and ``<eos>`` included); and, for
+conditional models, ``labels`` (B,) long, indices into ``Vocab.labels``.
+
+Sampling (``TextModel.sample``), exactly:
+
+- ``prompt`` is a list of token ids of the text to continue, *without* ``<bos>``: the model
+  puts ``<bos>`` in front itself.
+- Each returned row is the prompt followed by the new tokens: no ``<bos>``, no ``<eos>``, no
+  ``<pad>``; plain Python lists, one per sample.
+- ``max_new_tokens`` caps the tokens a row gains after its prompt. ``<eos>`` ends a row and is
+  neither returned nor counted. A row that reaches the cap is cut there (it has no ``<eos>``).
+  A model with a context (``max_len``) also stops where its context ends.
+- With ``SamplingOptions(stop_at_eos=False)`` no row ends early: every row is
+  ``max_new_tokens`` long (what a throughput measurement wants).
+- A ``prompt`` or ``condition`` the model cannot take (see its ``capabilities``), or a
+  family knob it does not declare, is a one-line ``GentextError`` raised by the base class.
 
 Training: the loop calls ``training_step`` once per step. The default computes ``loss`` and
 steps one AdamW; a family with several optimizers (a GAN's generator and discriminator)
@@ -15,12 +30,19 @@ the one loop: it schedules, logs, checkpoints and resumes every optimizer the sa
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import nn
+
+from gentext.errors import GentextError
+
+IGNORE_INDEX = -100  # the target of a position that predicts nothing (padding), as in PyTorch
+WHOLE_MODEL = ""  # in Capabilities.compile: the model's own forward (a submodule path, as
+# nn.Module.get_submodule reads it, names any other)
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,38 @@ class Vocab:
     def of(cls, tokenizer, labels: tuple[str, ...] = ()) -> "Vocab":
         return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
                    tokenizer.unk_id, tuple(labels))
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, declared in one place and read by the core and the CLI.
+
+    A family sets the class attribute ``capabilities``; one whose capabilities depend on its
+    config or data assigns ``self.capabilities = dataclasses.replace(...)`` in ``__init__``.
+    The likelihood kind is not here: the ``ModelSpec`` declares it, torch-free."""
+
+    latent: bool = False  # implements encode/decode (reconstruct, interpolate)
+    prompt: bool = False  # sample() can continue a prompt
+    condition: bool = False  # reads batch["labels"] and takes sample(condition=label index)
+    default_temperature: float = 1.0  # what sample() draws at when the options name none
+    nll_samples: int | None = None  # default k of a stochastic bound (None: nll is not stochastic)
+    compile: tuple[str, ...] = ()  # submodules train.compile compiles: the hot path of a step
+    diagnostics: tuple[str, ...] = ()  # keys of diagnostics() worth a row in `gentext compare`
+    sampling_knobs: dict[str, Any] = field(default_factory=dict)  # the family's own sampling
+    # options and their defaults (e.g. {"steps": 64}); a value's type is its default's type
+
+
+@dataclass
+class SamplingOptions:
+    """How to draw: the same for every family; ``knobs`` holds a family's own options."""
+
+    temperature: float | None = None  # None: the family's default; 0: greedy
+    top_k: int = 0  # keep the k most likely tokens (0: all)
+    top_p: float = 1.0  # nucleus: the smallest set of tokens with this much probability
+    seed: int | None = None  # a seed for a fresh generator (used when ``generator`` is None)
+    generator: torch.Generator | None = None  # shared across calls to draw one long sequence
+    stop_at_eos: bool = True  # False: <eos> is never drawn, rows run to max_new_tokens
+    knobs: dict[str, Any] = field(default_factory=dict)  # declared in capabilities.sampling_knobs
 
 
 class StepContext(Protocol):
@@ -58,19 +112,16 @@ class StepContext(Protocol):
 
 
 class TextModel(nn.Module):
-    """Base class of every family. Subclasses set ``config_class`` and implement the rest.
+    """Base class of every family: built from its config dataclass and the ``Vocab``.
 
-    The likelihood protocol: examples are modelled independently, each wrapped in <bos>/<eos>;
-    ``nll`` returns the summed negative log-likelihood in nats over every predicted token
-    (the <eos> included, the <bos> not) and that token count, computed in float32.
+    A family implements ``loss``, ``nll`` and ``generate`` (an autoregressive family gets all
+    three from ``gentext.autoregressive.AutoregressiveModel``). The likelihood protocol:
+    examples are modelled independently, each wrapped in ``<bos>``/``<eos>``; ``nll`` returns
+    the summed negative log-likelihood in nats over every predicted token (the ``<eos>``
+    included, the ``<bos>`` not) and that token count, computed in float32.
     """
 
-    config_class: type = None
-    has_latent: bool = False  # True for families that implement encode/decode
-    takes_prompt: bool = False  # True when sample() can continue a given prefix
-    default_nll_samples: int | None = None  # k that nll() uses when given none (stochastic bounds)
-    conditional: bool = False  # True when the model reads batch["labels"] (set per instance)
-    default_temperature: float = 1.0  # what sample() draws at when the caller names none
+    capabilities: Capabilities = Capabilities()
 
     def __init__(self, config, vocab: Vocab):
         super().__init__()
@@ -83,9 +134,9 @@ class TextModel(nn.Module):
         return None
 
     @property
-    def likelihood_kind(self) -> str | None:
-        """What ``nll`` is for this instance, when it differs from the spec's (else None)."""
-        return None
+    def device(self) -> torch.device:
+        """Where the model's parameters are."""
+        return next(self.parameters()).device
 
     def set_training_progress(self, step: int, total_steps: int) -> None:
         """Called by the loop before each step: schedules inside a model (KL annealing,
@@ -93,7 +144,7 @@ class TextModel(nn.Module):
 
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         """Training objective: a dict with a scalar "loss" (and anything else worth logging)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement loss(batch)")
 
     def make_optimizers(self, train, fused: bool = False) -> dict[str, torch.optim.Optimizer]:
         """The named optimizers ``training_step`` uses; by default one AdamW over everything."""
@@ -124,8 +175,8 @@ class TextModel(nn.Module):
         """(summed nats, number of predicted tokens) with the family's honest estimator.
 
         ``samples`` is for stochastic estimators (the k of an importance-weighted bound);
-        None means the family's default, and exact models ignore it."""
-        raise NotImplementedError
+        None means ``capabilities.nll_samples``, and exact models ignore it."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement nll(batch)")
 
     @torch.no_grad()
     def diagnostics(self, batches) -> dict[str, float]:
@@ -134,23 +185,78 @@ class TextModel(nn.Module):
         return {}
 
     @torch.no_grad()
-    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
-               generator: torch.Generator | None = None) -> list[list[int]]:
-        """``n`` token sequences (no <bos>, stopped before <eos>) of at most ``max_len`` tokens."""
-        raise NotImplementedError
+    def sample(self, n: int, options: SamplingOptions | None = None, *, max_new_tokens: int,
+               prompt: list[int] | None = None, condition: int | None = None) -> list[list[int]]:
+        """``n`` rows of token ids: each the prompt then at most ``max_new_tokens`` new tokens,
+        without <bos> or <eos> (the module docstring states the contract exactly)."""
+        options = self.resolve_options(options or SamplingOptions())
+        if n < 1 or max_new_tokens < 0:
+            raise GentextError(f"sample needs n >= 1 and max_new_tokens >= 0, got {n} and "
+                               f"{max_new_tokens}")
+        if prompt and not self.capabilities.prompt:
+            raise GentextError(f"{type(self).__name__} cannot continue a prompt")
+        if condition is not None and not self.capabilities.condition:
+            raise GentextError(f"{type(self).__name__} is not conditional (it was trained "
+                               "without labels); give no condition")
+        if condition is not None and not 0 <= int(condition) < len(self.vocab.labels):
+            raise GentextError(f"condition {condition} is not a label index of this model "
+                               f"(0 to {len(self.vocab.labels) - 1})")
+        return self.generate(n, options, max_new_tokens, list(prompt or []), condition)
+
+    def resolve_options(self, options: SamplingOptions) -> SamplingOptions:
+        """The options with the family's defaults filled in and its knobs checked and typed."""
+        knobs = dict(self.capabilities.sampling_knobs)
+        for name, value in options.knobs.items():
+            if name not in knobs:
+                valid = ", ".join(knobs) or "none"
+                raise GentextError(f"{type(self).__name__} has no sampling option {name!r}; "
+                                   f"valid: {valid}")
+            knobs[name] = _as_type_of(knobs[name], value, name)
+        temperature = options.temperature
+        if temperature is None:
+            temperature = self.capabilities.default_temperature
+        if temperature < 0 or not 0 < options.top_p <= 1 or options.top_k < 0:
+            raise GentextError("need temperature >= 0, 0 < top_p <= 1 and top_k >= 0")
+        generator = options.generator
+        if generator is None and options.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(options.seed)
+        return dataclasses.replace(options, temperature=temperature, generator=generator,
+                                   knobs=knobs)
+
+    def generate(self, n: int, options: SamplingOptions, max_new_tokens: int,
+                 prompt: list[int], condition: int | None) -> list[list[int]]:
+        """What ``sample`` calls once it has checked its arguments: ``options`` are resolved
+        (temperature set, knobs typed), ``prompt`` is a list (maybe empty)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
 
     def encode(self, batch: dict) -> torch.Tensor:
         """Posterior mean of the latent code of each example (latent families only)."""
-        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+        raise GentextError(f"{type(self).__name__} has no latent space")
 
-    def decode(self, z: torch.Tensor, max_len: int, **sampling) -> list[list[int]]:
+    def decode(self, z: torch.Tensor, options: SamplingOptions | None = None, *,
+               max_new_tokens: int) -> list[list[int]]:
         """Token sequences decoded from latent codes (latent families only)."""
-        raise NotImplementedError(f"{type(self).__name__} has no latent space")
+        raise GentextError(f"{type(self).__name__} has no latent space")
 
     def num_parameters(self) -> int:
         """Distinct trainable parameters (tied weights counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _as_type_of(default, value, name: str):
+    """A sampling knob's value (maybe text from the CLI) as the type of its default."""
+    kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if str(value).lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+                return str(value).lower() in ("true", "1", "yes", "on")
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise GentextError(f"sampling option {name} expects a {kind.__name__}, "
+                           f"got {value!r}") from None
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -169,28 +275,12 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
-def next_token(logits: torch.Tensor, temperature: float, top_k: int, top_p: float,
-               generator: torch.Generator | None) -> torch.Tensor:
-    """Draw one token per row from (B, V) logits; temperature 0 means greedy. Returns (B,)."""
+def draw_tokens(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
+    """Draw one token per row of (B, V) logits under ``options``; temperature 0 is greedy.
+    Returns (B,)."""
     logits = logits.float()
-    if temperature <= 0:
+    if options.temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
-def trim_at_eos(rows: torch.Tensor, eos_id: int) -> list[list[int]]:
-    """Cut each generated row before its first <eos>."""
-    out = []
-    for row in rows.tolist():
-        out.append(row[: row.index(eos_id)] if eos_id in row else row)
-    return out
-
-
-def shifted_targets(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (B, T-1) and next-token targets (B, T-1) with padding targets set to -100."""
-    tokens = batch["tokens"]
-    inputs, targets = tokens[:, :-1], tokens[:, 1:].clone()
-    positions = torch.arange(targets.size(1), device=tokens.device)
-    targets[positions[None, :] >= (batch["lengths"].to(tokens.device)[:, None] - 1)] = -100
-    return inputs, targets
+    probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k,
+                                        options.top_p), dim=-1)
+    return torch.multinomial(probs, 1, generator=options.generator).squeeze(-1)

@@ -3,7 +3,6 @@ temperature sweep, and validation curves against time for a comparison. matplotl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 
@@ -28,10 +27,11 @@ def save_png(figure, out: Path) -> None:
 
 def plot_losses(metrics_path: Path, out: Path) -> None:
     """Training and validation loss (nats/token) against steps, as a PNG."""
+    from gentext.metrics_log import TRAIN, VALID, MetricsLog
+
     plt = _pyplot()
-    rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines()]
-    train_rows = [r for r in rows if "loss" in r]
-    valid_rows = [r for r in rows if r.get("split") == "valid"]
+    log = MetricsLog(metrics_path)
+    train_rows, valid_rows = log.rows(TRAIN), log.rows(VALID)
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], label="train loss")
     axes.plot([r["step"] for r in valid_rows], [r["nats_per_token"] for r in valid_rows],

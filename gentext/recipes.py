@@ -1,10 +1,12 @@
-"""`gentext compare --recipe families`: train the four built-in families on one corpus with
-the same wall-clock budget each, so a comparison measures the families, not their budgets.
+"""`gentext compare --recipe families`: train every family that joins the recipe (its
+``ModelSpec.recipe`` says so) on one corpus with the same wall-clock budget each, so a
+comparison measures the families, not their budgets.
 
 Each family's step costs differ, so the recipe first times a short probe of each, then sets
 ``train.steps`` so that the learning-rate schedule ends near the budget, and caps the run at
-the budget with ``train.max_minutes``. seqgan has two phases of different cost (MLE, then
-adversarial); its probe times both and its phases keep their default proportion.
+the budget with ``train.max_minutes``. A family with two phases of different cost (a GAN's
+MLE, then adversarial steps) names the knob of its first phase; its probe times both and its
+phases keep their default proportion.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import json
 import shutil
 from pathlib import Path
 
+from gentext.checkpoint import METRICS_FILE
 from gentext.config import build_config
 from gentext.errors import GentextError
-from gentext.plugins import get_model
+from gentext.metrics_log import TRAIN, MetricsLog
+from gentext.plugins import get_model, registry
 
-FAMILIES = ("gpt", "seqvae", "seqgan", "flow")
 PROBE_STEPS = 16
 BUDGET_SHARE = 0.85  # of the budget for optimizer steps; validations and start-up take the rest
 VALIDATIONS = 4  # per run, for the validation-against-time curve
 VALID_EXAMPLES = 400  # scored at each validation (the final comparison scores the whole test split)
-PHASES = {"seqgan": "pretrain_steps"}  # families whose first phase ends at a model knob
+
+
+def recipe_families() -> list[str]:
+    """The registered families that join the recipe, in registration order."""
+    return [name for name, spec in registry().models.items() if spec.recipe is not None]
 
 
 def _config(model: str, data: str, overrides: list[str]):
@@ -32,8 +39,7 @@ def _config(model: str, data: str, overrides: list[str]):
 
 
 def _step_seconds(run_dir: Path) -> list[float]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    elapsed = [r["elapsed_s"] for r in rows if "loss" in r]
+    elapsed = [r["elapsed_s"] for r in MetricsLog(run_dir / METRICS_FILE).rows(TRAIN)]
     return [b - a for a, b in zip(elapsed, elapsed[1:])]  # the first step (warm-up) dropped
 
 
@@ -43,7 +49,8 @@ def plan_steps(model: str, data: str, minutes: float, out: Path, console,
     from gentext.train import train
 
     probe = out / f".probe-{model}"
-    phase_knob = PHASES.get(model)
+    spec = get_model(model)
+    phase_knob = spec.recipe.first_phase if spec.recipe else None
     overrides = [f"train.steps={PROBE_STEPS}", f"train.eval_every={PROBE_STEPS}",
                  "train.eval_examples=8", "train.log_every=1", "train.samples=0", *extra]
     if phase_knob:
@@ -56,15 +63,15 @@ def plan_steps(model: str, data: str, minutes: float, out: Path, console,
         return {"steps": max(1, int(budget / (sum(seconds) / len(seconds))))}
     half = PROBE_STEPS // 2 - 1  # deltas before the switch
     first, second = sum(seconds[:half]) / half, sum(seconds[half + 1:]) / len(seconds[half + 1:])
-    spec = get_model(model)
     share = getattr(spec.config(), phase_knob) / spec.train_defaults["steps"]
     steps = max(2, int(budget / (share * first + (1 - share) * second)))
     return {"steps": steps, phase_knob: max(1, int(steps * share))}
 
 
 def train_families(out: Path, minutes: float, data: str = "austen", console=None,
-                   families=FAMILIES, overrides: dict[str, list[str]] | None = None) -> list[Path]:
-    """Train each family into ``out/<family>`` with ``minutes`` of training each. A family
+                   families=None, overrides: dict[str, list[str]] | None = None) -> list[Path]:
+    """Train each family (by default every one that joins the recipe) into ``out/<family>``
+    with ``minutes`` of training each. A family
     whose run already finished with this budget is kept, so an interrupted recipe resumes.
     ``overrides`` adds ``--set`` values per family (the tests shrink the models with it)."""
     from rich.console import Console
@@ -77,7 +84,7 @@ def train_families(out: Path, minutes: float, data: str = "austen", console=None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
-    for model in families:
+    for model in families or recipe_families():
         run_dir = out / model
         done = run_dir / "recipe.json"
         if done.is_file() and json.loads(done.read_text()).get("minutes") == minutes:

@@ -35,6 +35,17 @@ def import_string(path: str):
 
 
 @dataclass(frozen=True)
+class FamilyRecipe:
+    """How a family joins `gentext compare --recipe families` (trained on a matched budget).
+
+    ``first_phase`` names a model knob that counts the steps of a first training phase of a
+    different cost (a GAN's MLE pre-training): the recipe times both phases and keeps their
+    default proportion."""
+
+    first_phase: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model family: its CLI name, config dataclass and (lazily imported) model class."""
 
@@ -42,14 +53,25 @@ class ModelSpec:
     description: str  # one line, shown by `gentext models`
     config: type  # a dataclass with a default for every field
     model: str  # "package.module:Class" of a gentext.model.TextModel subclass
-    likelihood: LikelihoodKind  # what its `nll` is: exact, a bound, an estimate, or none
+    # what its `nll` is: exact, a bound, an estimate, or none; or a function of the config
+    # that says so, for a family whose kind depends on a setting (the one source of the kind)
+    likelihood: LikelihoodKind | Callable[[object], LikelihoodKind]
     train_defaults: dict = field(default_factory=dict)  # [train] defaults this family prefers
     data_defaults: dict = field(default_factory=dict)  # [data] defaults (e.g. its tokenizer)
+    recipe: FamilyRecipe | None = None  # joins `compare --recipe families` when set
 
     def __post_init__(self):
         check_name("model", self.name)
-        if self.likelihood not in LIKELIHOOD_KINDS:
+        if not callable(self.likelihood) and self.likelihood not in LIKELIHOOD_KINDS:
             raise ValueError(f"model {self.name!r}: likelihood must be one of {LIKELIHOOD_KINDS}")
+
+    def likelihood_of(self, config) -> LikelihoodKind:
+        """The likelihood kind of this family's models built from ``config``."""
+        kind = self.likelihood(config) if callable(self.likelihood) else self.likelihood
+        if kind not in LIKELIHOOD_KINDS:
+            raise GentextError(f"model {self.name!r} declares likelihood {kind!r}; "
+                               f"it must be one of {', '.join(LIKELIHOOD_KINDS)}")
+        return kind
 
     def model_class(self):
         """Import and return the model class (this is where torch gets imported)."""
@@ -57,6 +79,10 @@ class ModelSpec:
             return import_string(self.model)
         except ImportError as exc:
             raise GentextError(f"model {self.name!r} could not be imported: {exc}") from exc
+
+    def build(self, config, vocab):
+        """A new model of this family from its config dataclass and the ``Vocab``."""
+        return self.model_class()(config, vocab)
 
 
 @dataclass(frozen=True)

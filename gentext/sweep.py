@@ -15,7 +15,8 @@ from gentext import bleu, metrics
 from gentext.data.pipeline import load_splits
 from gentext.data.splits import texts_sha256
 from gentext.errors import GentextError
-from gentext.evaluate import sample_texts
+from gentext.evaluate import default_max_new_tokens, sample_texts
+from gentext.model import SamplingOptions
 
 ORDERS = (2, 3, 4, 5)
 
@@ -43,8 +44,9 @@ def temperature_sweep(runs, temperatures: list[float], n: int = 1000, seed: int 
     rows = []
     for run in runs:
         for temperature in temperatures:
-            samples = sample_texts(run.model, run.tokenizer, n, run.config.data.max_len,
-                                   seed=seed, temperature=temperature)
+            samples = sample_texts(run.model, run.tokenizer, n,
+                                   default_max_new_tokens(run.config.data.max_len),
+                                   SamplingOptions(temperature=temperature), seed=seed)
             rows.append({"run": str(run.path), "model": run.spec.name, "temperature": temperature,
                          "samples": n, **bleu.bleu_scores(samples, references, ORDERS),
                          "distinct-2": metrics.distinct_n(samples, 2),

@@ -2,14 +2,14 @@
 periodic validation and checkpoints, on ``accelerate`` so the same code runs on a CPU or GPU.
 
 A run resumes exactly: the data order is a function of (seed, epoch), the learning rate a
-function of the step, and the optimizer, RNG and data position are checkpointed, so a resumed
-run follows the loss curve of an uninterrupted one. Ctrl-C checkpoints and stops; a non-finite
-loss stops without saving, keeping the last good checkpoint.
+function of the step, and the optimizer, RNG and data position are checkpointed (one
+`TrainingState`), so a resumed run follows the loss curve of an uninterrupted one. Ctrl-C
+checkpoints and stops; a non-finite loss stops without saving, keeping the last good
+checkpoint. Setup (config, data, tokenizer, model, run directory) lives in `gentext.prepare`.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from dataclasses import dataclass
@@ -18,17 +18,18 @@ from pathlib import Path
 import torch
 
 from gentext import checkpoint
-from gentext.config import RunConfig, TrainConfig
-from gentext.data.batching import BatchStream, encode_split, label_names, may_fit
-from gentext.data.pipeline import load_splits
+from gentext.checkpoint import TrainingState
+from gentext.config import RunConfig
+from gentext.data.batching import BatchStream
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
-from gentext.evaluate import (Evaluation, conditioning_labels, evaluate_encoded, one_line,
+from gentext.evaluate import (Evaluation, default_max_new_tokens, evaluate_encoded, one_line,
                               sample_texts)
-from gentext.model import TextModel, Vocab
+from gentext.metrics_log import TRAIN, VALID, MetricsLog
+from gentext.model import TextModel
 from gentext.plots import plot_losses
 from gentext.plugins import get_model, model_owner, plugins
-from gentext.tokenizer import TextTokenizer, train_tokenizer
+from gentext.prepare import assemble_config, check_train_config, prepare
 
 INTERRUPTED_EXIT_CODE = 130
 
@@ -43,6 +44,20 @@ class TrainResult:
     main: bool = True  # False in the helper processes of a multi-process run (they stay quiet)
 
 
+def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: bool = False,
+          overrides: list[str] = (), console=None, progress: bool = True) -> TrainResult:
+    """Train ``config.run.model`` into the run directory ``out``; ``resume=True`` continues
+    the run in ``out`` exactly (``config`` None: its saved config, with ``overrides``)."""
+    if config is None or overrides:
+        if config is not None:
+            raise GentextError("give a config or overrides of the saved one, not both")
+        if not resume:
+            raise GentextError("a new run needs a config (see gentext.prepare.assemble_config)")
+        config = assemble_config(resume=Path(out), overrides=overrides)
+    return Trainer(config, out, resume=resume, force=force, console=console,
+                   progress=progress).fit()
+
+
 def resolve_device(name: str) -> str:
     """"auto" picks CUDA when present; asking for CUDA without it is an error."""
     if name == "auto":
@@ -52,6 +67,14 @@ def resolve_device(name: str) -> str:
     if name not in ("cpu", "cuda"):
         raise GentextError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return name
+
+
+def compile_hot_path(model: TextModel) -> list[str]:
+    """``torch.compile`` what the model's capabilities name, in place (so state_dict keys
+    stay clean); returns the names compiled."""
+    for name in model.capabilities.compile:
+        model.get_submodule(name).compile()
+    return list(model.capabilities.compile)
 
 
 class _Step:
@@ -115,57 +138,6 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _optimizer_tensors(optimizers: dict) -> tuple[dict, dict]:
-    """Every optimizer's tensors, keyed ``optimizer.<name>.<param>.<field>``, and its groups."""
-    tensors, groups = {}, {}
-    for opt_name, optimizer in optimizers.items():
-        state = optimizer.state_dict()
-        tensors.update({f"optimizer.{opt_name}.{index}.{name}": value
-                        for index, values in state["state"].items()
-                        for name, value in values.items() if torch.is_tensor(value)})
-        groups[opt_name] = state["param_groups"]
-    return tensors, groups
-
-
-def _restore_optimizers(optimizers: dict, tensors: dict, param_groups: dict) -> None:
-    states: dict[str, dict[int, dict]] = {name: {} for name in optimizers}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, opt_name, index, name = key.split(".", 3)
-            states[opt_name].setdefault(int(index), {})[name] = value
-    for opt_name, optimizer in optimizers.items():
-        optimizer.load_state_dict({"state": states[opt_name], "param_groups": param_groups[opt_name]})
-
-
-def _rng_tensors(device: str) -> dict:
-    tensors = {"rng.cpu": torch.get_rng_state()}
-    if device == "cuda":
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    return tensors
-
-
-def _append_metrics(path: Path, row: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row) + "\n")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """On resume, forget rows logged after the checkpoint: they will be logged again."""
-    if path.is_file():
-        rows = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
-        checkpoint.write_atomic(path, "".join(r + "\n" for r in rows))
-
-
-def _check_resume(out: Path, config: RunConfig) -> None:
-    """A resumed run keeps its model, data and tokenizer; only [train] may change."""
-    saved = checkpoint.read_run_config(out)
-    for section in ("run", "data", "model"):
-        if getattr(saved, section) != getattr(config, section):
-            raise GentextError(f"--resume cannot change [{section}] of {str(out)!r}; "
-                               "only [train] settings may differ")
-
-
 def _progress(console, enabled: bool):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
@@ -175,264 +147,187 @@ def _progress(console, enabled: bool):
                     console=console, disable=not enabled, transient=False)
 
 
-@dataclass
-class _Prepared:
-    """What the loop trains on: the tokenizer, the model and the encoded splits."""
+class _Window:
+    """The scalars a model's steps returned since the last log row, summed on the device
+    (read only at log steps: no host sync every step), and the tokens trained on."""
 
-    tokenizer: TextTokenizer
-    model: TextModel
-    train_data: object
-    valid_data: object
+    def __init__(self, device):
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)  # ever, not per window
+        self.device = device
+        self.reset()
 
+    def reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.tokens, self.steps, self.start = 0, 0, time.perf_counter()
 
-def _prepare(config: RunConfig, out: Path, resume: bool, force: bool, spec,
-             ranks: Ranks = Ranks()) -> _Prepared:
-    """Check the request, load the data, make (or reuse) the tokenizer, build the model.
+    def add(self, outputs: dict, tokens: int) -> None:
+        for name, value in outputs.items():
+            value = torch.as_tensor(value).detach().float()
+            self.nonfinite |= ~torch.isfinite(value)
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.tokens += tokens
+        self.steps += 1
 
-    Everything that can fail because of the user's input (data, config, model settings)
-    fails here, before a new run directory is created."""
-    if resume:
-        checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
-        _check_resume(out, config)
-    splits = load_splits(config.data)
-    start = _initial_run(config) if config.train.init and not resume else None
-    corpus = _tokenised_corpus(config)
-    if resume:
-        tokenizer = TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
-    elif start is not None:
-        tokenizer = start.tokenizer
-    elif corpus is not None:
-        tokenizer = TextTokenizer.load(Path(config.data.source) / checkpoint.TOKENIZER_FILE)
-    else:
-        tokenizer = train_tokenizer([e["text"] for e in splits.train
-                                     if may_fit(e["text"], config.data.max_len)],
-                                    config.data.tokenizer, config.data.vocab_size)
-    labels = checkpoint.read_labels(out) if resume else label_names(splits.train)
-    torch.manual_seed(config.train.seed)
-    model: TextModel = spec.model_class()(config.model, Vocab.of(tokenizer, labels))  # checks its config
-    if start is not None:
-        model.load_state_dict(start.model.state_dict())
-    max_len = config.data.max_len
-    if model.max_len is not None and max_len > model.max_len:
-        raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
-                           f"({model.max_len}); lower data.max_len or enlarge the model")
-    if not resume:
-        if ranks.several:  # every process checks the directory before the main one makes it
-            checkpoint.check_new_run_dir(out, force)
-            ranks.barrier()
-        if ranks.main:
-            checkpoint.prepare_run_dir(out, resume=False, force=force)
-            tokenizer.save(out / checkpoint.TOKENIZER_FILE)
-            checkpoint.save_labels(out, labels)
-    if ranks.main:
-        checkpoint.save_config(out, config)
-    ranks.barrier()
-    conditioning = conditioning_labels(model)
-    if corpus is not None:  # memory-mapped token ids, read a batch at a time
-        from gentext.data.memmap import MappedSplit
-
-        train_data = MappedSplit(Path(config.data.source) / "train")
-    else:
-        train_data = encode_split(splits.train, tokenizer, max_len, conditioning)
-    if not train_data.sequences:
-        raise GentextError(f"no training example fits in data.max_len={max_len} tokens")
-    limit = config.train.eval_examples
-    valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len,
-                              conditioning)
-    return _Prepared(tokenizer, model, train_data, valid_data)
+    def means(self, ranks: Ranks) -> tuple[dict[str, float], float]:
+        """Each scalar's mean per step and process, and tokens per second, over all processes."""
+        names = sorted(self.sums)
+        totals = ranks.sum(torch.stack([self.sums[n] for n in names] + [
+            torch.tensor(float(self.tokens), device=self.device)]))
+        means = {name: float(total) / self.steps / ranks.world
+                 for name, total in zip(names, totals[:-1])}
+        return means, float(totals[-1]) / (time.perf_counter() - self.start)
 
 
-def _tokenised_corpus(config: RunConfig) -> dict | None:
-    """The corpus.json of a folder written by `gentext tokenize` (None for other data),
-    checked against the run's data settings."""
-    from gentext.data.memmap import is_corpus_folder, read_corpus
+class Trainer:
+    """One run's training: built from a resolved config (resuming its checkpoint if asked),
+    then ``fit`` runs the loop."""
 
-    if not is_corpus_folder(config.data.source):
-        return None
-    corpus = read_corpus(config.data.source)
-    if corpus["tokenizer"] != config.data.tokenizer:
-        raise GentextError(f"{config.data.source!r} was tokenised with the {corpus['tokenizer']!r} "
-                           f"tokenizer; set data.tokenizer={corpus['tokenizer']}")
-    if corpus["max_len"] > config.data.max_len:
-        raise GentextError(f"{config.data.source!r} holds examples of up to {corpus['max_len']} "
-                           f"tokens; set data.max_len={corpus['max_len']} or tokenise again")
-    return corpus
+    def __init__(self, config: RunConfig, out: Path, *, resume: bool = False,
+                 force: bool = False, console=None, progress: bool = True):
+        from accelerate import Accelerator
+        from rich.console import Console
 
+        self.config, self.out, self.cfg = config, Path(out), config.train
+        self.spec = get_model(config.run.model)
+        check_train_config(self.cfg)
+        self.device = resolve_device(self.cfg.device)
+        self.accelerator = Accelerator(cpu=self.device == "cpu",
+                                       mixed_precision="bf16" if self.device == "cuda" else "no")
+        self.ranks = Ranks.current()
+        if self.ranks.several and self.cfg.batch_size % self.ranks.world:
+            raise GentextError(f"train.batch_size ({self.cfg.batch_size}) must divide by the "
+                               f"number of processes ({self.ranks.world}): it is the global batch")
+        prepared = prepare(config, self.out, resume, force, self.ranks)
+        self.tokenizer, self.train_data = prepared.tokenizer, prepared.train_data
+        self.valid_data = prepared.valid_data
+        # the main process reports; the others stay quiet
+        self.console = console if console and self.ranks.main else Console(
+            stderr=True, quiet=not self.ranks.main)
+        self.progress = progress and self.ranks.main
+        self.log = MetricsLog(self.out / checkpoint.METRICS_FILE)
+        state = TrainingState.load(self.out) if resume else TrainingState()
+        model = prepared.model.to(self.accelerator.device)  # before fused AdamW sees its params
+        if resume:
+            state.restore_model(model, self.out)
+            state.restore_rng(self.device)
+            self.log.truncate_after(state.step)
+        self.model, self.optimizers = self._prepare_optimizers(model, state, resume)
+        self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
+                             self.cfg.steps, self.ranks, self.cfg.seed)
+        if self.device == "cuda" and self.cfg.compile:
+            compile_hot_path(self.model)
+        self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,
+                                  self.cfg.seed, min_rows=self.ranks.world, **state.data)
+        self.step, self.elapsed_before = state.step, state.elapsed_s
+        self.window = _Window(self.accelerator.device)
 
-def _initial_run(config: RunConfig):
-    """The run ``train.init`` names, checked to fit this run's model exactly."""
-    import dataclasses
+    def _prepare_optimizers(self, model: TextModel, state: TrainingState, resume: bool):
+        """The model's optimizers through accelerate (restored when resuming), and the model."""
+        made = model.make_optimizers(self.cfg, fused=self.device == "cuda")
+        if self.ranks.several:  # gradients are averaged by _Step, for any number of optimizers
+            self.ranks.broadcast_parameters(model)
+            prepared = self.accelerator.prepare(*made.values())
+            prepared = prepared if len(made) > 1 else [prepared]
+        else:
+            model, *prepared = self.accelerator.prepare(model, *made.values())
+        optimizers = dict(zip(made, prepared))
+        if resume:
+            state.restore_optimizers(optimizers)
+        return self.accelerator.unwrap_model(model), optimizers
 
-    start = checkpoint.load_run(Path(config.train.init))
-    if start.spec.name != config.run.model:
-        raise GentextError(f"train.init {config.train.init!r} is a {start.spec.name!r} run, "
-                           f"not {config.run.model!r}")
-    if dataclasses.asdict(start.config.model) != dataclasses.asdict(config.model):
-        raise GentextError(f"the [model] settings differ from those of train.init "
-                           f"{config.train.init!r}; a run started from it keeps its model")
-    return start
+    def elapsed(self) -> float:
+        """Training seconds so far, earlier sessions of a resumed run included."""
+        return self.elapsed_before + time.perf_counter() - self.started
 
+    def fit(self) -> TrainResult:
+        """Train until ``train.steps`` (or the time budget, Ctrl-C, or a non-finite loss)."""
+        cfg, status, valid = self.cfg, "finished", None
+        self._announce()
+        budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else None  # seconds of training
+        self.started = time.perf_counter()
+        self.model.train()
+        with InterruptFlag() as interrupt, _progress(self.console, self.progress) as bar:
+            task = bar.add_task("train", total=cfg.steps, completed=self.step, stats="")
+            while self.step < cfg.steps:
+                self._train_step()
+                out_of_time = budget is not None and self.elapsed() >= budget
+                if self.ranks.several:  # stop together: a Ctrl-C or the clock of any process
+                    interrupt.raised, out_of_time = self.ranks.any(interrupt.raised, out_of_time)
+                last = self.step == cfg.steps or out_of_time
+                at_log = self.step % cfg.log_every == 0 or last
+                at_eval = self.step % cfg.eval_every == 0 or last or interrupt.raised
+                if (at_log or at_eval) and self.ranks.any(bool(self.window.nonfinite))[0]:
+                    status = "diverged"
+                    break
+                stats = self._log_training() if at_log else None
+                bar.update(task, completed=self.step, **({"stats": stats} if stats else {}))
+                if at_eval:
+                    valid = self._validate_and_save(bar.console)
+                if interrupt.raised:
+                    status = "interrupted"
+                    break
+                if out_of_time:
+                    break
+        return _finish(status, self.step, self.elapsed(), valid, self.model, self.tokenizer,
+                       self.config, self.out, self.ranks)
 
-def _check_train_config(cfg: TrainConfig) -> None:
-    for name in ("steps", "batch_size", "eval_every", "log_every"):
-        if getattr(cfg, name) < 1:
-            raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.max_minutes < 0:
-        raise GentextError(f"train.max_minutes must be 0 (no limit) or more, got {cfg.max_minutes}")
+    def _announce(self) -> None:
+        self.console.print(
+            f"gentext: training {self.spec.name} ({self.model.num_parameters():,} parameters) "
+            f"on {self.device}, {len(self.train_data.sequences):,} training examples "
+            f"({self.train_data.dropped} longer than {self.config.data.max_len} tokens left "
+            f"out), tokenizer {self.tokenizer.name} -> {self.out}")
 
+    def _train_step(self) -> None:
+        """Set the learning rates, take the next batch, and let the model step."""
+        for name, rate in self.model.learning_rates(self.step, self.cfg).items():
+            for group in self.optimizers[name].param_groups:
+                group["lr"] = rate
+        batch = self.ranks.shard(next(self.stream))
+        tokens = int(batch["lengths"].sum())
+        if self.accelerator.device.type == "cuda":  # pinned host memory: the copy overlaps compute
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        batch = {k: v.to(self.accelerator.device, non_blocking=True) for k, v in batch.items()}
+        self.model.set_training_progress(self.step, self.cfg.steps)
+        self.context.step = self.step
+        self.window.add(self.model.training_step(batch, self.context), tokens)
+        self.step += 1
 
-def train(config: RunConfig, out: Path, *, resume: bool = False, force: bool = False,
-          console=None, progress: bool = True) -> TrainResult:
-    """Train ``config.run.model`` into the run directory ``out``."""
-    from accelerate import Accelerator
-    from rich.console import Console
-    from safetensors.torch import load_model as load_weights
+    def _log_training(self) -> str:
+        """A training row of metrics.jsonl for the window since the last; the bar's text."""
+        means, tokens_per_s = self.window.means(self.ranks)
+        rates = self.model.learning_rates(self.step - 1, self.cfg)
+        lrs = {"lr": next(iter(rates.values()))} if len(rates) == 1 else {
+            f"lr_{name}": rate for name, rate in rates.items()}
+        if self.ranks.main:
+            self.log.append(TRAIN, self.step, {**means, **lrs, "tokens_per_s": tokens_per_s,
+                                               "elapsed_s": self.elapsed()})
+        self.window.reset()
+        return f"loss {means['loss']:.3f}  {tokens_per_s:,.0f} tok/s"
 
-    console = console or Console(stderr=True)
-    out, cfg = Path(out), config.train
-    spec = get_model(config.run.model)
-    plugin = model_owner(spec.name)
-    plugin_version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
-    _check_train_config(cfg)
-    device = resolve_device(cfg.device)
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if device == "cuda" else "no")
-    ranks = Ranks.current()
-    if ranks.several and cfg.batch_size % ranks.world:
-        raise GentextError(f"train.batch_size ({cfg.batch_size}) must divide by the number of "
-                           f"processes ({ranks.world}): it is the global batch")
-    prepared = _prepare(config, out, resume, force, spec, ranks)
-    tokenizer, model, metrics_path = prepared.tokenizer, prepared.model, out / checkpoint.METRICS_FILE
-    progress = progress and ranks.main
-    if not ranks.main:
-        console = Console(quiet=True)
-    model.to(accelerator.device)  # before the optimizer: fused AdamW wants its params on CUDA
-    step, elapsed, position = 0, 0.0, {"epoch": 0, "index": 0}
-    if resume:
-        tensors, state = checkpoint.load_training_state(out)
-        weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
-        if weights:
-            model.load_state_dict(weights)
-        else:  # a checkpoint from before the weights travelled with the state
-            load_weights(model, str(out / checkpoint.MODEL_DIR / checkpoint.WEIGHTS_FILE))
-        step, elapsed, position = state["step"], state["elapsed_s"], state["data"]
-        torch.set_rng_state(tensors["rng.cpu"])
-        if device == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
-        _truncate_metrics(metrics_path, step)
-    made = model.make_optimizers(cfg, fused=device == "cuda")
-    if ranks.several:  # gradients are averaged by _Step, for any number of optimizers
-        ranks.broadcast_parameters(model)
-        prepared_optimizers = accelerator.prepare(*made.values())
-        prepared_optimizers = prepared_optimizers if len(made) > 1 else [prepared_optimizers]
-    else:
-        model, *prepared_optimizers = accelerator.prepare(model, *made.values())
-    optimizers = dict(zip(made, prepared_optimizers))
-    core: TextModel = accelerator.unwrap_model(model)
-    if resume:
-        _restore_optimizers(optimizers, tensors, state["param_groups"])
-    context = _Step(accelerator, optimizers, cfg.grad_clip, cfg.steps, ranks, cfg.seed)
-    if device == "cuda" and cfg.compile:
-        core.compile()  # in place: state_dict keys stay clean, loss() calls the compiled forward
-    stream = BatchStream(prepared.train_data, cfg.batch_size, tokenizer.pad_id, cfg.seed,
-                         min_rows=ranks.world, **position)
+    def _validate_and_save(self, console) -> Evaluation | None:
+        """Score the validation split (logged), then checkpoint."""
+        valid = None
+        if self.valid_data.sequences:
+            valid = evaluate_encoded(self.model, self.valid_data, self.tokenizer, "valid",
+                                     self.spec.likelihood_of(self.config.model),
+                                     samples=self.cfg.valid_nll_samples, ranks=self.ranks)
+            if self.ranks.main:
+                self.log.append(VALID, self.step, valid.as_dict())
+        if self.ranks.main:
+            self._save()
+        if valid is not None:
+            console.print(f"step {self.step}: valid {valid.nats_per_token:.4f} nats/token, "
+                          f"{valid.bits_per_byte:.4f} bits/byte")
+        return valid
 
-    def save(done: int) -> None:
-        if not ranks.main:
-            return
-        checkpoint.save_model(out, core, spec.name, plugin, plugin_version, done)
-        tensors, groups = _optimizer_tensors(optimizers)
-        weights = {f"model.{k}": v for k, v in core.state_dict().items()}
-        checkpoint.save_training_state(out, {**weights, **tensors, **_rng_tensors(device)}, {
-            "step": done, "elapsed_s": elapsed + (time.perf_counter() - started),
-            "data": stream.position(), "param_groups": groups,
-        })
-
-    def validate(done: int) -> Evaluation | None:
-        if not prepared.valid_data.sequences:
-            return None
-        result = evaluate_encoded(core, prepared.valid_data, tokenizer, "valid", spec.likelihood,
-                                  samples=cfg.valid_nll_samples, ranks=ranks)
-        if ranks.main:
-            _append_metrics(metrics_path, {"step": done, **result.as_dict()})
-        return result
-
-    train_data = prepared.train_data
-    console.print(f"gentext: training {spec.name} ({core.num_parameters():,} parameters) on "
-                  f"{device}, {len(train_data.sequences):,} training examples "
-                  f"({train_data.dropped} longer than {config.data.max_len} tokens left out), "
-                  f"tokenizer {tokenizer.name} -> {out}")
-    status, valid, started = "finished", None, time.perf_counter()
-    budget = cfg.max_minutes * 60 if cfg.max_minutes > 0 else None  # seconds of training
-    window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
-    # accumulated on the device and read only at log/eval steps: no host sync every step
-    nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)
-    sums: dict[str, torch.Tensor] = {}  # every scalar the model's loss() returned, summed
-    model.train()
-    with InterruptFlag() as interrupt, _progress(console, progress) as bar:
-        task = bar.add_task("train", total=cfg.steps, completed=step, stats="")
-        while step < cfg.steps:
-            rates = core.learning_rates(step, cfg)
-            for name, optimizer in optimizers.items():
-                for group in optimizer.param_groups:
-                    group["lr"] = rates[name]
-            batch = ranks.shard(next(stream))
-            window_tokens += int(batch["lengths"].sum())
-            if accelerator.device.type == "cuda":  # pinned host memory: the copy overlaps compute
-                batch = {k: v.pin_memory() for k, v in batch.items()}
-            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
-            core.set_training_progress(step, cfg.steps)
-            context.step = step
-            outputs = core.training_step(batch, context)
-            for name, value in outputs.items():
-                value = torch.as_tensor(value).detach().float()
-                nonfinite |= ~torch.isfinite(value)
-                sums[name] = sums[name] + value if name in sums else value
-            step += 1
-            window_steps += 1
-            out_of_time = budget is not None and elapsed + time.perf_counter() - started >= budget
-            if ranks.several:  # stop together: a Ctrl-C or the clock of any process counts
-                interrupt.raised, out_of_time = ranks.any(interrupt.raised, out_of_time)
-            last = step == cfg.steps or out_of_time
-            at_log = step % cfg.log_every == 0 or last
-            at_eval = step % cfg.eval_every == 0 or last or interrupt.raised
-            if (at_log or at_eval) and ranks.any(bool(nonfinite))[0]:
-                status = "diverged"
-                break
-            if at_log:
-                seconds = time.perf_counter() - window_start
-                names = sorted(sums)
-                totals = ranks.sum(torch.stack([sums[n] for n in names] + [
-                    torch.tensor(float(window_tokens), device=accelerator.device)]))
-                window_tokens = float(totals[-1])
-                means = {name: float(total) / window_steps / ranks.world
-                         for name, total in zip(names, totals[:-1])}
-                rates = core.learning_rates(step - 1, cfg)
-                lrs = {"lr": next(iter(rates.values()))} if len(rates) == 1 else {
-                    f"lr_{name}": rate for name, rate in rates.items()}
-                row = {"step": step, **means, **lrs,
-                       "tokens_per_s": window_tokens / seconds,
-                       "elapsed_s": elapsed + time.perf_counter() - started}
-                if ranks.main:
-                    _append_metrics(metrics_path, row)
-                bar.update(task, completed=step,
-                           stats=f"loss {means['loss']:.3f}  {row['tokens_per_s']:,.0f} tok/s")
-                sums.clear()
-                window_tokens, window_steps, window_start = 0, 0, time.perf_counter()
-            else:
-                bar.update(task, completed=step)
-            if at_eval:
-                valid = validate(step)
-                save(step)
-                if valid is not None:
-                    bar.console.print(f"step {step}: valid {valid.nats_per_token:.4f} nats/token, "
-                                      f"{valid.bits_per_byte:.4f} bits/byte")
-            if interrupt.raised:
-                status = "interrupted"
-                break
-            if out_of_time:
-                break
-    return _finish(status, step, elapsed + time.perf_counter() - started, valid, core, tokenizer,
-                   config, out, ranks)
+    def _save(self) -> None:
+        """The model (model/) and the training state (checkpoints/), each written atomically."""
+        plugin = model_owner(self.spec.name)
+        version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
+        checkpoint.save_model(self.out, self.model, self.spec.name, plugin, version, self.step)
+        TrainingState.capture(self.model, self.optimizers, self.step, self.elapsed(),
+                              self.stream.position(), self.device).save(self.out)
 
 
 def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, config: RunConfig,
@@ -445,9 +340,10 @@ def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, con
             raise GentextError("interrupted", exit_code=INTERRUPTED_EXIT_CODE)
         return TrainResult(out, step, seconds, valid, status, main=False)
     if status == "diverged":
+        saved = checkpoint.saved_step(out)
         raise GentextError(
             f"the loss became NaN or infinite before step {step}; stopped without saving. "
-            f"The last good checkpoint (step {_saved_step(out)}) is kept in {str(out)!r}: "
+            f"The last good checkpoint (step {'none' if saved is None else saved}) is kept in {str(out)!r}: "
             "lower train.lr or raise train.warmup_steps, then --resume or --force")
     if status == "finished":
         _write_samples(model, tokenizer, config, out)
@@ -461,17 +357,10 @@ def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, con
     return TrainResult(out, step, seconds, valid, status)
 
 
-def _saved_step(out: Path) -> int | str:
-    try:
-        return json.loads((out / checkpoint.CHECKPOINT_DIR / checkpoint.STATE_FILE).read_text())["step"]
-    except (OSError, ValueError, KeyError):
-        return "none"
-
-
 def _write_samples(model: TextModel, tokenizer, config: RunConfig, out: Path) -> None:
     if config.train.samples <= 0:
         return
-    texts = sample_texts(model, tokenizer, config.train.samples, config.data.max_len,
-                         seed=config.train.seed)
+    texts = sample_texts(model, tokenizer, config.train.samples,
+                         default_max_new_tokens(config.data.max_len), seed=config.train.seed)
     checkpoint.write_atomic(out / "samples.txt", "".join(one_line(t) + "\n" for t in texts))
 

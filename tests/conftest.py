@@ -12,10 +12,30 @@ from typer.testing import CliRunner
 
 from gentext import plugins
 
-# A 1-layer, 32-wide GPT: trains a few steps in well under a second.
-TINY_GPT = ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.block_size=64",
+# Each family at its smallest, as `--set` settings: trains a few steps in about a second.
+# "gpt" is a 1-layer, 32-wide GPT; "toy" is tests/toy_plugin.py's model.
+TINY = {
+    "gpt": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.block_size=64",
             "data.max_len=64", "data.vocab_size=300", "train.batch_size=8",
-            "train.warmup_steps=2", "train.log_every=1", "train.samples=2"]
+            "train.warmup_steps=2", "train.log_every=1", "train.samples=2"],
+    "seqvae": ["model.embedding_dim=16", "model.encoder_hidden=16", "model.decoder_hidden=32",
+               "model.latent_dim=4", "model.iw_samples=5", "data.vocab_size=300",
+               "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
+               "train.samples=2", "train.steps=6", "train.eval_every=3",
+               "train.valid_nll_samples=3"],
+    "seqgan": ["model.embedding_dim=16", "model.hidden_dim=32", "model.disc_embedding_dim=8",
+               "model.disc_filters=4", "model.monitor_samples=10", "data.vocab_size=300",
+               "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
+               "train.samples=3"],
+    "flow": ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
+             "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
+             "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"],
+    "toy": ["train.steps=8", "train.eval_every=4", "train.log_every=1", "train.batch_size=8",
+            "data.vocab_size=300", "train.warmup_steps=2", "train.samples=0"],
+}
+# The run length `tiny_args` sets before a family's tiny settings, where those leave it out.
+SHORT_RUN = {"gpt": ["train.steps=2", "train.eval_every=2"],
+             "flow": ["train.steps=4", "train.eval_every=2"]}
 
 NOUNS = ["Emma", "Harriet", "the letter", "Mr. Knightley", "the carriage", "her sister"]
 VERBS = ["saw", "wrote to", "admired", "forgot", "answered", "waited for"]
@@ -38,18 +58,78 @@ def corpus(tmp_path):
     return path
 
 
-def fit(model, batch: dict, steps: int, lr: float = 1e-2):
-    """Train ``model`` on one batch with Adam for ``steps`` steps; return it in eval mode."""
-    import torch
+@pytest.fixture(scope="session")
+def nouns():
+    """The nouns the tiny corpus is made of (a copy)."""
+    return list(NOUNS)
 
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        loss = model.loss(batch)["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model.eval()
+
+@pytest.fixture(scope="session")
+def tiny_overrides():
+    """tiny_overrides(family): a family's tiny settings (a fresh list), each one `--set` takes."""
+
+    def overrides(family: str) -> list[str]:
+        return list(TINY[family])
+
+    return overrides
+
+
+@pytest.fixture(scope="session")
+def tiny_args():
+    """tiny_args(family, corpus, out, *extra): the arguments of `gentext train` for a tiny run,
+
+        train --model MODEL --data CORPUS --out OUT --quiet *OPTIONS
+              --set B ... (each of BEFORE) --set T ... (each of the family's tiny settings) *EXTRA
+
+    where MODEL is ``model`` (default: the family), OPTIONS is ``options`` (default: none) and
+    BEFORE is ``before`` (default: the family's short run length, if its tiny settings leave
+    the length out). A later `--set` of a key wins, so EXTRA may override anything."""
+
+    def args(family: str, corpus, out, *extra, model: str | None = None, options=(),
+             before=None) -> list:
+        built = ["train", "--model", model or family, "--data", corpus, "--out", out, "--quiet",
+                 *options]
+        for setting in [*(SHORT_RUN.get(family, []) if before is None else before),
+                        *TINY[family]]:
+            built += ["--set", setting]
+        return [*built, *extra]
+
+    return args
+
+
+@pytest.fixture(scope="session")
+def fit():
+    """fit(model, batch, steps, lr=1e-2): train ``model`` on one batch with Adam for ``steps``
+    steps; return it in eval mode."""
+
+    def train(model, batch: dict, steps: int, lr: float = 1e-2):
+        import torch
+
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in range(steps):
+            loss = model.loss(batch)["loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return model.eval()
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def assert_one_line_error():
+    """assert_one_line_error(result, *words): the command failed with exactly one
+    `gentext: error` line on stderr, containing each of ``words``, and no traceback."""
+
+    def check(result, *words):
+        assert result.exit_code != 0
+        assert len(result.error_lines) == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        for word in words:
+            assert word in result.error_lines[0], result.error_lines[0]
+
+    return check
 
 
 class Result:
@@ -89,15 +169,12 @@ def toy_plugin():
 
 
 @pytest.fixture
-def trained_gpt(tmp_path_factory, corpus):
+def trained_gpt(tmp_path_factory, corpus, tiny_args):
     """A tiny gpt run trained on the tiny corpus (6 steps)."""
     from gentext_cli.app import build_app
 
     out = tmp_path_factory.mktemp("runs") / "gpt"
-    args = ["train", "--model", "gpt", "--data", str(corpus), "--out", str(out), "--quiet",
-            "--set", "train.steps=6", "--set", "train.eval_every=3"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+    args = tiny_args("gpt", str(corpus), str(out), before=["train.steps=6", "train.eval_every=3"])
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.stderr + str(result.exception)
     return out

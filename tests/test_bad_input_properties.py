@@ -11,8 +11,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from gentext.config import DataConfig, build_config
 from gentext.data.pipeline import load_splits
 from gentext.errors import GentextError
-from test_bad_input import assert_one_line_error
-from test_cli import tiny_train_args
 
 QUICK = settings(max_examples=40, deadline=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -69,17 +67,17 @@ def test_any_set_override(key, value):
 
 
 @pytest.fixture(scope="module")
-def sampled_run(tmp_path_factory):
+def sampled_run(tmp_path_factory, nouns, tiny_args):
     """One tiny trained gpt for the sampling properties (trained once: they only read it)."""
     from typer.testing import CliRunner
 
-    from conftest import NOUNS
     from gentext_cli.app import build_app
 
     folder = tmp_path_factory.mktemp("props")
     corpus = folder / "corpus.txt"
-    corpus.write_text("\n".join(f"{n} wrote a letter." for n in NOUNS * 10) + "\n")
-    result = CliRunner().invoke(build_app(), [str(a) for a in tiny_train_args(corpus, folder / "run")])
+    corpus.write_text("\n".join(f"{n} wrote a letter." for n in nouns * 10) + "\n")
+    args = tiny_args("gpt", corpus, folder / "run")
+    result = CliRunner().invoke(build_app(), [str(a) for a in args])
     assert result.exit_code == 0, result.stderr
     return folder / "run"
 
@@ -93,7 +91,7 @@ NUMBERS = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=Tru
 def test_any_sampling_numbers(cli, sampled_run, n, temperature, top_p, top_k, max_len):
     before = (sampled_run / "model/model.safetensors").read_bytes()
     result = cli("sample", sampled_run, "--n", n, "--temperature", temperature, "--top-p", top_p,
-                 "--top-k", top_k, "--max-len", max_len)
+                 "--top-k", top_k, "--max-new-tokens", max_len)
     if result.exit_code == 0:
         assert len(result.stdout.splitlines()) == int(n)
     else:
@@ -104,22 +102,23 @@ def test_any_sampling_numbers(cli, sampled_run, n, temperature, top_p, top_k, ma
 
 @QUICK
 @given(prompt=st.text(max_size=30))
-def test_any_prompt_including_unseen_characters(cli, sampled_run, prompt):
-    result = cli("sample", sampled_run, "--n", "2", "--prompt", prompt, "--max-len", "5")
+def test_any_prompt_including_unseen_characters(cli, sampled_run, prompt, assert_one_line_error):
+    result = cli("sample", sampled_run, "--n", "2", "--prompt", prompt, "--max-new-tokens", "5")
     if result.exit_code != 0:
         assert_one_line_error(result)
 
 
-def test_a_10_mb_single_line_is_left_out_quickly(cli, corpus, tmp_path):
+def test_a_10_mb_single_line_is_left_out_quickly(cli, corpus, tmp_path, tiny_args):
     path = tmp_path / "huge.txt"
     huge = "x" * 10_000_000
     path.write_text(corpus.read_text() + huge + "\n" + ("word " * 2_000_000) + "\n")
-    result = cli(*tiny_train_args(path, tmp_path / "r"))
+    result = cli(*tiny_args("gpt", path, tmp_path / "r"))
     assert result.exit_code == 0, result.stderr
     assert "x" * 1000 not in (tmp_path / "r/tokenizer.json").read_text()
 
 
-def test_labels_on_some_lines_only_stop_a_conditional_model_in_one_line(cli, tmp_path):
+def test_labels_on_some_lines_only_stop_a_conditional_model_in_one_line(cli, tmp_path,
+                                                                        assert_one_line_error):
     path = tmp_path / "mixed.jsonl"
     rows = [{"text": f"sentence {i} here.", "label": "a" if i % 2 else "b"} for i in range(60)]
     rows[7].pop("label")
@@ -130,6 +129,6 @@ def test_labels_on_some_lines_only_stop_a_conditional_model_in_one_line(cli, tmp
     assert_one_line_error(result, "has no label")
 
 
-def test_a_batch_larger_than_the_data_trains_on_all_of_it(cli, corpus, tmp_path):
-    result = cli(*tiny_train_args(corpus, tmp_path / "r", "--set", "train.batch_size=100000"))
+def test_a_batch_larger_than_the_data_trains_on_all_of_it(cli, corpus, tmp_path, tiny_args):
+    result = cli(*tiny_args("gpt", corpus, tmp_path / "r", "--set", "train.batch_size=100000"))
     assert result.exit_code == 0, result.stderr

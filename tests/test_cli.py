@@ -3,8 +3,6 @@
 import json
 import math
 
-from conftest import TINY_GPT
-
 
 def test_train_writes_a_complete_run_directory(trained_gpt):
     for name in ("config.toml", "tokenizer.json", "metrics.jsonl", "samples.txt", "loss.png",
@@ -36,7 +34,7 @@ def test_sample_prints_n_lines_and_is_reproducible(cli, trained_gpt):
 
 
 def test_sample_with_prompt_starts_with_it(cli, trained_gpt):
-    result = cli("sample", trained_gpt, "--n", 3, "--prompt", "Emma saw", "--max-len", 10)
+    result = cli("sample", trained_gpt, "--n", 3, "--prompt", "Emma saw", "--max-new-tokens", 10)
     assert result.exit_code == 0, result.stderr
     assert all(line.startswith("Emma saw") for line in result.stdout.splitlines())
 
@@ -101,11 +99,3 @@ def test_resume_of_finished_run_with_more_steps_continues(cli, trained_gpt):
     assert result.exit_code == 0, result.stderr
     meta = json.loads((trained_gpt / "model/gentext.json").read_text())
     assert meta["step"] == 8
-
-
-def tiny_train_args(corpus, out, *extra):
-    args = ["train", "--model", "gpt", "--data", corpus, "--out", out, "--quiet",
-            "--set", "train.steps=2", "--set", "train.eval_every=2"]
-    for override in TINY_GPT:
-        args += ["--set", override]
-    return [*args, *extra]

@@ -4,13 +4,11 @@ report and its plots are written, and the families recipe trains on a time budge
 import json
 
 import pytest
-from conftest import TINY_GPT
-from test_flow import TINY_FLOW, tiny_flow_args
 
 
 @pytest.fixture
-def two_runs(cli, corpus, trained_gpt, tmp_path):
-    flow = cli(*tiny_flow_args(corpus, tmp_path / "flow"))
+def two_runs(cli, corpus, trained_gpt, tmp_path, tiny_args):
+    flow = cli(*tiny_args("flow", corpus, tmp_path / "flow"))
     assert flow.exit_code == 0, flow.stderr
     return trained_gpt, tmp_path / "flow"
 
@@ -30,17 +28,17 @@ def test_table_figures_agree_with_gentext_eval(cli, two_runs):
         assert row["parameters"] > 0 and row["sentences_per_s"] > 0
         assert 0 <= row["bleu-4"] <= 1 and 0 <= row["self-bleu-4"] <= 1
         assert row["train_minutes"] > 0 and row["train_tokens_per_s"] > 0
-    assert rows[0]["kl_per_token"] is None  # gpt has no latent
-    assert rows[1]["kl_per_token"] is not None and rows[1]["active_units"] <= rows[1]["latent_dim"]
+    assert rows[0]["diagnostics"] == {}  # gpt has no latent
+    latent = rows[1]["diagnostics"]  # what the model declares worth comparing
+    assert latent["kl_per_token"] is not None and latent["active_units"] <= latent["latent_dim"]
     table = cli("compare", *two_runs, "--samples", 20).stdout
     assert "| test bits/byte |" in table and "bound (k=16)" in table
+    assert "| kl per token | — |" in table  # a declared diagnostic; gpt declares none
 
 
-def test_runs_with_different_test_splits_are_refused(cli, corpus, trained_gpt, tmp_path):
-    args = ["train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "other", "--quiet",
-            "--set", "train.steps=2", "--set", "data.split_seed=1"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+def test_runs_with_different_test_splits_are_refused(cli, corpus, trained_gpt, tmp_path, tiny_args):
+    args = tiny_args("gpt", corpus, tmp_path / "other",
+                     before=["train.steps=2", "data.split_seed=1"])
     assert cli(*args).exit_code == 0
     result = cli("compare", trained_gpt, tmp_path / "other", "--samples", 5)
     assert result.exit_code != 0 and len(result.error_lines) == 1
@@ -82,11 +80,9 @@ def test_throughput_forces_every_sentence_to_full_length_and_restores_the_model(
     assert run.model.vocab is vocab
 
 
-def test_a_run_stops_at_its_time_budget_and_finishes_normally(cli, corpus, tmp_path):
-    args = ["train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "budget", "--quiet",
-            "--set", "train.steps=10000", "--set", "train.max_minutes=0.0001"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+def test_a_run_stops_at_its_time_budget_and_finishes_normally(cli, corpus, tmp_path, tiny_args):
+    args = tiny_args("gpt", corpus, tmp_path / "budget",
+                     before=["train.steps=10000", "train.max_minutes=0.0001"])
     assert cli(*args).exit_code == 0
     rows = [json.loads(line) for line in (tmp_path / "budget" / "metrics.jsonl").read_text().splitlines()]
     assert max(r["step"] for r in rows) < 10000
@@ -97,11 +93,12 @@ def test_a_run_stops_at_its_time_budget_and_finishes_normally(cli, corpus, tmp_p
     assert negative.exit_code != 0 and "max_minutes" in negative.error_lines[0]
 
 
-def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus, tmp_path):
+def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus, tmp_path,
+                                                                         tiny_overrides):
     from gentext.recipes import train_families
 
-    overrides = {"gpt": [o for o in TINY_GPT if not o.startswith("train.log_every")],
-                 "flow": [o for o in TINY_FLOW if not o.startswith("train.log_every")]}
+    overrides = {family: [o for o in tiny_overrides(family) if not o.startswith("train.log_every")]
+                 for family in ("gpt", "flow")}
     runs = train_families(tmp_path / "fam", 0.05, str(corpus), families=("gpt", "flow"),
                           overrides=overrides)
     assert [r.name for r in runs] == ["gpt", "flow"]
@@ -115,13 +112,12 @@ def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus,
     assert again == runs[:1]
 
 
-def test_recipe_keeps_seqgan_phases_in_their_default_proportion(corpus, tmp_path):
+def test_recipe_keeps_seqgan_phases_in_their_default_proportion(corpus, tmp_path, tiny_overrides):
     from rich.console import Console
-    from test_seqgan import TINY_GAN
 
     from gentext.recipes import plan_steps
 
-    tiny = [o for o in TINY_GAN if not o.startswith("train.log_every")]
+    tiny = [o for o in tiny_overrides("seqgan") if not o.startswith("train.log_every")]
     plan = plan_steps("seqgan", str(corpus), 0.05, tmp_path, Console(quiet=True), tiny)
     assert set(plan) == {"steps", "pretrain_steps"}
     assert plan["pretrain_steps"] == int(plan["steps"] * 1500 / 1700)

@@ -12,9 +12,7 @@ import textwrap
 
 import pytest
 
-from conftest import TINY_GPT
 from gentext import plugins
-from test_bad_input import assert_one_line_error
 
 # Kills the process at the Nth call of safetensors' save_file, after writing half a file: the
 # 1st checkpoint (step 2) is model weights (call 1) and training state (call 2), the 2nd
@@ -53,19 +51,22 @@ def losses(run) -> list[float]:
     return [r["loss"] for r in rows if "tokens_per_s" in r]
 
 
-def train_args(corpus, out, steps=6):
-    args = ["train", "--model", "gpt", "--data", str(corpus), "--out", str(out), "--quiet",
-            "--set", f"train.steps={steps}", "--set", "train.eval_every=2",
-            "--set", "train.log_every=1", "--set", "model.dropout=0"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+@pytest.fixture
+def train_args(tiny_args):
+    """train_args(corpus, out, steps=6): a tiny gpt run without dropout, as strings."""
+
+    def args(corpus, out, steps=6):
+        return tiny_args("gpt", str(corpus), str(out),
+                         before=[f"train.steps={steps}", "train.eval_every=2",
+                                 "train.log_every=1", "model.dropout=0"])
+
     return args
 
 
 @pytest.mark.parametrize("kill_at,after_rename", [(3, False), (4, False), (3, True)],
                          ids=["writing-weights", "writing-state", "weights-renamed-meta-not"])
 def test_sigkill_while_checkpointing_keeps_a_loadable_run_that_resumes(
-        kill_at, after_rename, cli, corpus, tmp_path):
+        kill_at, after_rename, cli, corpus, tmp_path, train_args):
     out = tmp_path / "run"
     environment = {**os.environ, "KILL_AT": str(kill_at)}
     if after_rename:
@@ -88,19 +89,20 @@ def test_sigkill_while_checkpointing_keeps_a_loadable_run_that_resumes(
     assert losses(out) == pytest.approx(losses(tmp_path / "straight"), rel=1e-5)
 
 
-def test_a_run_from_a_newer_gentext_is_refused_naming_the_file(cli, trained_gpt):
+def test_a_run_from_a_newer_gentext_is_refused_naming_the_file(cli, trained_gpt,
+                                                               assert_one_line_error):
     meta_path = trained_gpt / "model/gentext.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "format_version": 99}))
     assert_one_line_error(cli("eval", trained_gpt), "gentext.json", "format version 99", "upgrade")
 
 
-def test_a_missing_config_is_named(cli, trained_gpt):
+def test_a_missing_config_is_named(cli, trained_gpt, assert_one_line_error):
     (trained_gpt / "config.toml").unlink()
     assert_one_line_error(cli("sample", trained_gpt), "no config.toml")
 
 
-def test_a_damaged_training_state_is_named_on_resume(cli, trained_gpt):
+def test_a_damaged_training_state_is_named_on_resume(cli, trained_gpt, assert_one_line_error):
     state = trained_gpt / "checkpoints/state.safetensors"
     state.write_bytes(state.read_bytes()[:100])
     assert_one_line_error(cli("train", "--resume", "--out", trained_gpt, "--quiet"),
@@ -125,7 +127,8 @@ class RaisingPlugin:
         raise RuntimeError("bug in register_commands")
 
 
-def test_a_plugin_whose_hooks_raise_leaves_the_others_working(cli, corpus, tmp_path, capsys):
+def test_a_plugin_whose_hooks_raise_leaves_the_others_working(cli, corpus, tmp_path, capsys,
+                                                              train_args):
     plugins.register_plugin(RaisingPlugin(), name="raising")
     try:
         listed = cli("models", "--json")
@@ -182,7 +185,7 @@ def test_a_pickle_planted_where_weights_belong_is_refused_unopened(cli, trained_
     assert not marker.exists()
 
 
-def test_nothing_reaches_the_network(cli, corpus, tmp_path, monkeypatch):
+def test_nothing_reaches_the_network(cli, corpus, tmp_path, monkeypatch, train_args):
     attempts = []
 
     def refuse(*args, **kwargs):

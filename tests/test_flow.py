@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import NOUNS
+from gentext.model import SamplingOptions
 
 from gentext_flow.couplings import Coupling, CouplingStack, coupling_mask
 
@@ -226,9 +226,11 @@ def test_importance_weighted_bound_is_never_looser_than_the_single_sample_one(de
 @pytest.mark.parametrize("dequantization", DEQUANTIZATIONS)
 def test_samples_come_out_in_one_pass_with_lengths_from_the_prior(dequantization):
     model = tiny_flow(dequantization).eval()
-    samples = model.sample(50, max_len=7, generator=torch.Generator().manual_seed(0))
+    samples = model.sample(50, SamplingOptions(seed=0), max_new_tokens=5)
     assert len(samples) == 50
-    assert all(1 <= len(s) <= 5 for s in samples)  # at most max_len minus <bos>/<eos>
+    assert all(1 <= len(s) <= 5 for s in samples)
+    full = model.sample(4, SamplingOptions(seed=0, stop_at_eos=False), max_new_tokens=5)
+    assert [len(s) for s in full] == [5] * 4  # rows that may not stop are full length
     assert all(0 <= t < 12 for s in samples for t in s)
     assert len({len(s) for s in samples}) > 1  # varied lengths, not fixed chunks
 
@@ -302,24 +304,11 @@ def test_decoding_an_encoding_gives_the_sentence_back(dequantization):
     codes = model.eval().encode(collate(sentences, pad_id=0))
     assert codes.shape == (3, 5, model.dim + 1)
     assert codes[..., -1].tolist() == [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1] * 5]  # where it ends
-    assert model.decode(codes, max_len=10) == [s[1:-1] for s in sentences]
+    assert model.decode(codes, max_new_tokens=10) == [s[1:-1] for s in sentences]
 
 
-TINY_FLOW = ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
-             "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
-             "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"]
-
-
-def tiny_flow_args(corpus, out, *extra):
-    args = ["train", "--model", "flow", "--data", corpus, "--out", out, "--quiet",
-            "--set", "train.steps=4", "--set", "train.eval_every=2"]
-    for override in TINY_FLOW:
-        args += ["--set", override]
-    return args + list(extra)
-
-
-def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path):
-    trained = cli(*tiny_flow_args(corpus, tmp_path / "flow"))
+def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path, tiny_args):
+    trained = cli(*tiny_args("flow", corpus, tmp_path / "flow"))
     assert trained.exit_code == 0, trained.stderr
     config = (tmp_path / "flow" / "config.toml").read_text()
     assert 'tokenizer = "char"' in config  # the family's data default
@@ -338,11 +327,11 @@ def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path):
     assert scored["sample_temperature"] == 0.0
 
 
-def test_byte_level_bpe_is_an_option(cli, corpus, tmp_path):
+def test_byte_level_bpe_is_an_option(cli, corpus, tmp_path, tiny_args):
     """Byte-level BPE in place of characters: a token spans several bytes, the bound is
     still reported per byte, and samples are whole sentences."""
-    trained = cli(*tiny_flow_args(corpus, tmp_path / "flow", "--set", "data.tokenizer=bpe",
-                                  "--set", "data.vocab_size=300"))
+    trained = cli(*tiny_args("flow", corpus, tmp_path / "flow", "--set", "data.tokenizer=bpe",
+                             "--set", "data.vocab_size=300"))
     assert trained.exit_code == 0, trained.stderr
     assert 'tokenizer = "bpe"' in (tmp_path / "flow" / "config.toml").read_text()
     result = json.loads(cli("eval", tmp_path / "flow", "--json").stdout)
@@ -353,11 +342,13 @@ def test_byte_level_bpe_is_an_option(cli, corpus, tmp_path):
     assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 3
 
 
-def test_interpolation_walks_between_two_sentences_in_base_space(cli, corpus, tmp_path):
+def test_interpolation_walks_between_two_sentences_in_base_space(cli, corpus, tmp_path, tiny_args,
+                                                                 nouns):
     """With uniform dequantisation decoding is exact, so the walk starts and ends on the
     given sentences whatever the (barely trained) flow."""
-    first, second = f"{NOUNS[0]} saw the letter.", "Harriet forgot."
-    trained = cli(*tiny_flow_args(corpus, tmp_path / "flow", "--set", "model.dequantization=uniform"))
+    first, second = f"{nouns[0]} saw the letter.", "Harriet forgot."
+    trained = cli(*tiny_args("flow", corpus, tmp_path / "flow",
+                             "--set", "model.dequantization=uniform"))
     assert trained.exit_code == 0, trained.stderr
     walk = json.loads(cli("interpolate", tmp_path / "flow", first, second, "--steps", 5,
                           "--json").stdout)

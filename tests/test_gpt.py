@@ -6,9 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import fit
 from gentext.data.batching import collate
-from gentext.model import Vocab, filter_logits
+from gentext.model import SamplingOptions, Vocab, filter_logits
 from gentext_gpt.config import GPTConfig
 from gentext_gpt.model import GPT
 
@@ -31,7 +30,7 @@ def test_padded_vocabulary_rows_are_never_predicted():
     logits = model(torch.tensor([[1, 5, 6]]))
     assert logits.shape == (1, 3, 128)
     assert torch.isinf(logits[..., VOCAB.size:]).all() and torch.isfinite(logits[..., :VOCAB.size]).all()
-    samples = model.sample(50, 20, generator=torch.Generator().manual_seed(0))
+    samples = model.sample(50, SamplingOptions(seed=0), max_new_tokens=20)
     assert max(max(s, default=0) for s in samples) < VOCAB.size
 
 
@@ -58,9 +57,11 @@ def test_padding_does_not_change_an_examples_nll():
 def test_cached_sampling_gives_the_same_tokens_as_recomputing_the_prefix():
     model = tiny()
     for settings in ({}, {"top_k": 5}, {"top_p": 0.8, "temperature": 0.7}, {"prompt": [30, 31]}):
-        cached = model.sample(8, 20, generator=torch.Generator().manual_seed(1), **settings)
-        full = model.sample(8, 20, generator=torch.Generator().manual_seed(1), use_cache=False,
-                            **settings)
+        prompt = settings.pop("prompt", None)
+        cached = model.sample(8, SamplingOptions(seed=1, **settings), max_new_tokens=20,
+                              prompt=prompt)
+        full = model.sample(8, SamplingOptions(seed=1, knobs={"use_cache": False}, **settings),
+                            max_new_tokens=20, prompt=prompt)
         assert cached == full, settings
         assert any(len(s) > 3 for s in cached)
 
@@ -76,10 +77,19 @@ def test_cache_logits_match_full_forward():
                           atol=1e-5)
 
 
-def test_prompted_samples_start_with_the_prompt_and_respect_max_len():
+def test_prompted_samples_start_with_the_prompt_and_respect_max_new_tokens():
     model = tiny()
-    samples = model.sample(4, 5, prompt=[40, 41], generator=torch.Generator().manual_seed(0))
+    samples = model.sample(4, SamplingOptions(seed=0), max_new_tokens=5, prompt=[40, 41])
     assert all(s[:2] == [40, 41] and len(s) <= 2 + 5 for s in samples)
+    assert any(len(s) == 2 + 5 for s in samples)  # an untrained model rarely stops early
+
+
+def test_sampling_stops_at_the_models_context():
+    """block_size 24: <bos>, a 2-token prompt and at most 21 new tokens."""
+    model = tiny()
+    rows = model.sample(3, SamplingOptions(seed=0, stop_at_eos=False), max_new_tokens=100,
+                        prompt=[40, 41])
+    assert [len(r) for r in rows] == [2 + 21] * 3
 
 
 def test_matches_transformers_gpt2_logits():
@@ -113,14 +123,14 @@ def test_top_k_and_top_p_keep_the_right_tokens():
         assert torch.isfinite(filter_logits(logits, top_p=tiny)).tolist() == [[True, False, False, False]]
 
 
-def test_overfits_a_handful_of_sentences():
+def test_overfits_a_handful_of_sentences(fit):
     rows = [(1, 10, 11, 12, 13, 2), (1, 20, 21, 22, 2), (1, 30, 31, 2)]
     batch = batch_of(*rows)
     model = fit(tiny(), batch, steps=150)
     nats, count = model.nll(batch)
     # what is left is the choice of first word: one of three, log 3 nats for each sentence
     assert float(nats) == pytest.approx(3 * math.log(3), abs=0.2)
-    greedy = model.sample(1, 10, temperature=0, prompt=[20])
+    greedy = model.sample(1, SamplingOptions(temperature=0), max_new_tokens=10, prompt=[20])
     assert greedy == [[20, 21, 22]]
 
 
@@ -128,7 +138,7 @@ def test_too_long_prompt_is_a_clear_error():
     from gentext.errors import GentextError
 
     with pytest.raises(GentextError, match="context"):
-        tiny().sample(1, 5, prompt=list(range(5, 30)))
+        tiny().sample(1, max_new_tokens=5, prompt=list(range(5, 30)))
 
 
 def test_width_must_divide_by_heads():

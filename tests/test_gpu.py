@@ -4,16 +4,12 @@ machines without a GPU; bench/gpu_gpt.py and bench/gpu_smoke.py measure them."""
 import pytest
 import torch
 
-from conftest import TINY_GPT
-
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-def test_compiled_bf16_training_on_cuda_writes_a_run(cli, corpus, tmp_path):
-    args = ["train", "--model", "gpt", "--data", corpus, "--out", tmp_path / "r", "--quiet",
-            "--device", "cuda", "--compile", "--set", "train.steps=4", "--set", "train.eval_every=2"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+def test_compiled_bf16_training_on_cuda_writes_a_run(cli, corpus, tmp_path, tiny_args):
+    args = tiny_args("gpt", corpus, tmp_path / "r", options=["--device", "cuda", "--compile"],
+                     before=["train.steps=4", "train.eval_every=2"])
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     assert cli("eval", tmp_path / "r", "--device", "cuda").exit_code == 0
@@ -27,9 +23,11 @@ def test_cuda_cached_sampling_gives_the_uncached_tokens():
     model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, dropout=0.0),
                 Vocab(size=50, pad_id=0, bos_id=1, eos_id=2)).cuda().eval()
     draws = []
+    from gentext.model import SamplingOptions
+
     for use_cache in (True, False):
-        generator = torch.Generator(device="cuda").manual_seed(0)
-        draws.append(model.sample(8, 40, generator=generator, use_cache=use_cache))
+        draws.append(model.sample(8, SamplingOptions(seed=0, knobs={"use_cache": use_cache}),
+                                  max_new_tokens=40))
     assert draws[0] == draws[1]
 
 

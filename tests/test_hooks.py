@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_GPT
 from gentext import hookspecs, plugins
 
 PLUGINS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -51,14 +50,11 @@ def test_every_hook_is_documented_and_tested():
         assert f"test_hook_{hook}" in tests, f"hook {hook} has no test_hook_{hook}"
 
 
-def test_hook_register_models(register_documented, cli, corpus, tmp_path):
+def test_hook_register_models(register_documented, cli, corpus, tmp_path, tiny_args):
     register_documented("register_models")
     listed = cli("models", "--json")
     assert "my-gpt" in {row["name"] for row in json.loads(listed.stdout)}
-    args = ["train", "--model", "my-gpt", "--data", corpus, "--out", tmp_path / "run", "--quiet",
-            "--set", "train.steps=2"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+    args = tiny_args("gpt", corpus, tmp_path / "run", model="my-gpt", before=["train.steps=2"])
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     assert cli("sample", tmp_path / "run", "--n", "2").exit_code == 0

@@ -48,9 +48,7 @@ def test_a_truncated_token_file_is_refused(corpus, tokenizer, tmp_path):
         MappedSplit(tmp_path / "tok")
 
 
-def test_a_tokenised_corpus_folder_trains_and_evaluates(cli, tmp_path):
-    from conftest import TINY_GPT
-
+def test_a_tokenised_corpus_folder_trains_and_evaluates(cli, tmp_path, tiny_args):
     lines = [f"Sentence number {i} was written by {['Emma', 'Anne', 'Fanny'][i % 3]}." for i in range(400)]
     source = tmp_path / "big.txt"
     source.write_text("\n".join(lines) + "\n")
@@ -65,10 +63,8 @@ def test_a_tokenised_corpus_folder_trains_and_evaluates(cli, tmp_path):
     again = cli("tokenize", source, "--out", tmp_path / "again", "--vocab-size", "300",
                 "--max-len", "64")
     assert (tmp_path / "again/valid.txt").read_text() == (folder / "valid.txt").read_text()
-    args = ["train", "--model", "gpt", "--data", folder, "--out", tmp_path / "run", "--quiet",
-            "--set", "train.steps=3", "--set", "train.eval_every=3"]
-    for override in TINY_GPT:
-        args += ["--set", override]
+    args = tiny_args("gpt", folder, tmp_path / "run",
+                     before=["train.steps=3", "train.eval_every=3"])
     trained = cli(*args)
     assert trained.exit_code == 0, trained.stderr
     scored = cli("eval", tmp_path / "run", "--json")

@@ -42,13 +42,11 @@ class Duplicate:
 duplicate_plugin = Duplicate()
 
 
-def test_fixture_plugin_appears_in_models_and_trains(cli, toy_plugin, corpus, tmp_path):
+def test_fixture_plugin_appears_in_models_and_trains(cli, toy_plugin, corpus, tmp_path, tiny_args):
     listed = {row["name"]: row for row in json.loads(cli("models", "--json").stdout)}
     assert listed["toy"]["plugin"] == "toy-plugin" and listed["toy"]["likelihood"] == "exact"
     assert "gpt" in listed
-    from test_training import toy_args
-
-    result = cli(*toy_args(corpus, tmp_path / "r"))
+    result = cli(*tiny_args("toy", corpus, tmp_path / "r"))
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "r/model/model.safetensors").is_file()
     assert cli("sample", tmp_path / "r", "--n", 3).exit_code == 0

@@ -15,9 +15,6 @@ from gentext_seqgan.model import SeqGAN, discriminator_loss, generator_loss
 from gentext_seqgan.relaxation import inverse_temperature, relaxed_one_hot
 
 VOCAB = Vocab(size=30, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
-TINY_GAN = ["model.embedding_dim=16", "model.hidden_dim=32", "model.disc_embedding_dim=8",
-            "model.disc_filters=4", "model.monitor_samples=10", "data.vocab_size=300",
-            "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1", "train.samples=3"]
 
 
 def tiny(**overrides) -> SeqGAN:
@@ -29,6 +26,12 @@ def tiny(**overrides) -> SeqGAN:
 
 def overrides(*settings):
     return [arg for setting in settings for arg in ("--set", setting)]
+
+
+@pytest.fixture
+def tiny_gan(tiny_overrides):
+    """The family's tiny settings (conftest's table)."""
+    return tiny_overrides("seqgan")
 
 
 def test_gumbel_softmax_samples_are_distributions_that_harden_as_temperature_falls():
@@ -164,9 +167,9 @@ def test_pretraining_schedule_does_not_depend_on_the_adversarial_length():
 
 
 @pytest.mark.parametrize("estimator", ["gumbel", "reinforce"])
-def test_a_resumed_gan_run_ends_with_the_same_weights(cli, corpus, tmp_path, estimator):
+def test_a_resumed_gan_run_ends_with_the_same_weights(cli, corpus, tmp_path, estimator, tiny_gan):
     common = ["--model", "seqgan", "--data", corpus, "--quiet",
-              *overrides(*TINY_GAN, "model.pretrain_steps=3", f"model.estimator={estimator}",
+              *overrides(*tiny_gan, "model.pretrain_steps=3", f"model.estimator={estimator}",
                          "model.rollouts=2", "train.eval_every=100")]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert cli("train", *common, "--out", straight, "--set", "train.steps=7").exit_code == 0
@@ -199,11 +202,11 @@ def two_class_data(tmp_path):
     return path, words
 
 
-def test_conditional_gan_samples_the_label_asked_for(cli, tmp_path, two_class_data):
+def test_conditional_gan_samples_the_label_asked_for(cli, tmp_path, two_class_data, tiny_gan):
     data, words = two_class_data
     out = tmp_path / "cgan"
     result = cli("train", "--model", "seqgan", "--data", data, "--out", out, "--quiet",
-                 *overrides(*TINY_GAN, "data.tokenizer=word", "data.vocab_size=20",
+                 *overrides(*tiny_gan, "data.tokenizer=word", "data.vocab_size=20",
                             "train.lr=0.01", "train.steps=160", "model.pretrain_steps=150",
                             "train.eval_every=80"))
     assert result.exit_code == 0, result.stderr
@@ -220,13 +223,13 @@ def test_conditional_gan_samples_the_label_asked_for(cli, tmp_path, two_class_da
     assert evaluated.exit_code == 0 and json.loads(evaluated.stdout)["likelihood"] == "exact"
 
 
-def test_labels_missing_on_some_lines_is_a_one_line_error(cli, tmp_path):
+def test_labels_missing_on_some_lines_is_a_one_line_error(cli, tmp_path, tiny_gan):
     data = tmp_path / "mixed.jsonl"
     lines = [{"text": f"line {i}", "label": "a" if i % 2 else "b"} for i in range(30)]
     lines[7] = {"text": "no label here"}
     data.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     result = cli("train", "--model", "seqgan", "--data", data, "--out", tmp_path / "r",
-                 "--quiet", *overrides(*TINY_GAN, "train.steps=2"))
+                 "--quiet", *overrides(*tiny_gan, "train.steps=2"))
     assert result.exit_code == 1
     assert len(result.error_lines) == 1 and "has no label" in result.error_lines[0]
     assert not (tmp_path / "r" / "checkpoints").exists()
@@ -237,10 +240,10 @@ def test_label_on_an_unconditional_run_is_refused(cli, trained_gpt):
     assert result.exit_code == 1 and "is not conditional" in result.error_lines[0]
 
 
-def test_sweep_reports_quality_and_diversity_per_temperature(cli, corpus, tmp_path):
+def test_sweep_reports_quality_and_diversity_per_temperature(cli, corpus, tmp_path, tiny_gan):
     run = tmp_path / "gan"
     assert cli("train", "--model", "seqgan", "--data", corpus, "--out", run, "--quiet",
-               *overrides(*TINY_GAN, "train.steps=4", "model.pretrain_steps=2")).exit_code == 0
+               *overrides(*tiny_gan, "train.steps=4", "model.pretrain_steps=2")).exit_code == 0
     plot, save = tmp_path / "sweep.png", tmp_path / "sweep.json"
     result = cli("sweep", run, "--temperatures", "0.5,1.5", "-n", "12", "--plot", plot,
                  "--save", save)
@@ -253,13 +256,13 @@ def test_sweep_reports_quality_and_diversity_per_temperature(cli, corpus, tmp_pa
     assert plot.stat().st_size > 1000
 
 
-def test_sweep_refuses_runs_with_different_test_splits(cli, corpus, tmp_path):
+def test_sweep_refuses_runs_with_different_test_splits(cli, corpus, tmp_path, tiny_gan):
     other = tmp_path / "other.txt"
     other.write_text("".join(f"another sentence number {i}.\n" for i in range(40)), encoding="utf-8")
     runs = []
     for name, data in (("a", corpus), ("b", other)):
         runs.append(tmp_path / name)
         assert cli("train", "--model", "seqgan", "--data", data, "--out", runs[-1], "--quiet",
-                   *overrides(*TINY_GAN, "train.steps=2", "model.pretrain_steps=2")).exit_code == 0
+                   *overrides(*tiny_gan, "train.steps=2", "model.pretrain_steps=2")).exit_code == 0
     result = cli("sweep", *runs, "-n", "4")
     assert result.exit_code == 1 and "different test splits" in result.error_lines[0]

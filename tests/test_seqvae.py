@@ -6,20 +6,16 @@ import math
 import pytest
 import torch
 
-from conftest import NOUNS, fit
 from gentext.data.batching import collate
-from gentext.model import Vocab
+from gentext.estimators import (active_units, elbo_bound, gaussian_kl, importance_weighted_bound,
+                                mutual_information)
+from gentext.model import SamplingOptions, Vocab
+from gentext.plugins import get_model
 from gentext_seqvae.annealing import kl_weight
-from gentext_seqvae.bounds import (active_units, elbo_bound, gaussian_kl, importance_weighted_bound,
-                                   mutual_information)
 from gentext_seqvae.config import SeqVAEConfig
 from gentext_seqvae.model import SeqVAE
 
 VOCAB = Vocab(size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
-TINY_VAE = ["model.embedding_dim=16", "model.encoder_hidden=16", "model.decoder_hidden=32",
-            "model.latent_dim=4", "model.iw_samples=5", "data.vocab_size=300",
-            "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1", "train.samples=2",
-            "train.steps=6", "train.eval_every=3", "train.valid_nll_samples=3"]
 
 
 def tiny(**overrides) -> SeqVAE:
@@ -37,7 +33,7 @@ ROWS = [(1, 10, 11, 12, 13, 2), (1, 10, 11, 12, 14, 2), (1, 10, 11, 15, 2), (1, 
 
 
 @pytest.fixture(scope="module")
-def fitted() -> SeqVAE:
+def fitted(fit) -> SeqVAE:
     """A tiny VAE trained to fit ROWS, so its decoder depends on z (free bits let it encode)."""
     return fit(tiny(latent_dim=8, free_bits=1.0, kl_schedule="constant"), batch_of(*ROWS), steps=300)
 
@@ -137,13 +133,16 @@ def test_word_dropout_zero_is_a_no_op_and_keeps_bos_and_padding():
 
 def test_tiny_vae_overfits_sentences_sharing_first_words_and_reconstructs_each(fitted):
     """The sentences share their first words, so the decoder can only tell them apart by z."""
-    decoded = fitted.decode(fitted.encode(batch_of(*ROWS)), 10, temperature=0)
+    decoded = fitted.decode(fitted.encode(batch_of(*ROWS)), SamplingOptions(temperature=0),
+                            max_new_tokens=10)
     assert decoded == [list(r[1:-1]) for r in ROWS]
 
 
 def test_latent_dim_zero_is_the_same_decoder_as_an_exact_lm():
     model = tiny(latent_dim=0).eval()
-    assert not model.has_latent and model.likelihood_kind == "exact"
+    assert not model.capabilities.latent and model.capabilities.nll_samples is None
+    assert get_model("seqvae").likelihood_of(model.config) == "exact"
+    assert get_model("seqvae").likelihood_of(SeqVAEConfig()) == "bound"
     assert not hasattr(model, "encoder")
     first, count = model.nll(batch_of(*ROWS), samples=50)
     assert float(first) == pytest.approx(float(model.nll(batch_of(*ROWS))[0]))
@@ -162,30 +161,25 @@ def test_mutual_information_and_active_units_see_collapse():
     assert mutual_information(informative, torch.full((200, 4), -4.0)) <= math.log(200) + 1e-6
 
 
-def tiny_vae_args(corpus, out, *extra):
-    args = ["train", "--model", "seqvae", "--data", corpus, "--out", out, "--quiet"]
-    for override in TINY_VAE:
-        args += ["--set", override]
-    return [*args, *extra]
-
-
 @pytest.fixture
-def trained_vae(cli, corpus, tmp_path):
-    result = cli(*tiny_vae_args(corpus, tmp_path / "vae"))
+def trained_vae(cli, corpus, tmp_path, tiny_args):
+    result = cli(*tiny_args("seqvae", corpus, tmp_path / "vae"))
     assert result.exit_code == 0, result.stderr
     return tmp_path / "vae"
 
 
 def test_training_logs_elbo_terms_and_validation_diagnostics(trained_vae):
-    rows = [json.loads(line) for line in (trained_vae / "metrics.jsonl").read_text().splitlines()]
-    train_rows = [r for r in rows if "loss" in r]
+    from gentext.metrics_log import MetricsLog
+
+    log = MetricsLog(trained_vae / "metrics.jsonl")
+    train_rows, valid = log.rows("train"), log.rows("valid")
     assert {"rec_per_sentence", "kl_per_sentence", "kl_weight", "neg_elbo_per_token"} <= set(train_rows[0])
-    valid = [r for r in rows if r.get("split") == "valid"]
     assert valid[-1]["likelihood"] == "bound" and valid[-1]["nll_samples"] == 3
+    diagnostics = valid[-1]["diagnostics"]
     for key in ("neg_elbo_per_sentence", "kl_per_token", "mutual_information", "active_units"):
-        assert key in valid[-1]
+        assert key in diagnostics
     # the IW bound (nats) is never looser than the -ELBO, here both per token
-    assert valid[-1]["nats_per_token"] <= valid[-1]["neg_elbo_per_token"] + 0.05
+    assert valid[-1]["nats_per_token"] <= diagnostics["neg_elbo_per_token"] + 0.05
 
 
 def test_eval_reports_a_labelled_bound_and_is_reproducible(cli, trained_vae):
@@ -193,18 +187,18 @@ def test_eval_reports_a_labelled_bound_and_is_reproducible(cli, trained_vae):
     again = json.loads(cli("eval", trained_vae, "--json", "--nll-samples", 4).stdout)
     assert first["likelihood"] == "bound" and first["nll_samples"] == 4
     assert first["nats"] == again["nats"]
-    assert 0 <= first["active_units"] <= 4
+    assert 0 <= first["diagnostics"]["active_units"] <= 4
     text = cli("eval", trained_vae).stdout
     assert "upper bound" in text and "k=5" in text and "mutual_information" in text
 
 
-def test_sample_reconstruct_interpolate_on_a_tiny_run(cli, trained_vae):
+def test_sample_reconstruct_interpolate_on_a_tiny_run(cli, trained_vae, nouns):
     sampled = cli("sample", trained_vae, "--n", 3)
     assert sampled.exit_code == 0 and len(sampled.stdout.split("\n")) == 4
-    rebuilt = cli("reconstruct", trained_vae, f"{NOUNS[0]} saw the letter.", "Harriet forgot.")
+    rebuilt = cli("reconstruct", trained_vae, f"{nouns[0]} saw the letter.", "Harriet forgot.")
     assert rebuilt.exit_code == 0, rebuilt.stderr
     lines = rebuilt.stdout.splitlines()
-    assert lines[0] == f"> {NOUNS[0]} saw the letter." and lines[1].startswith("= ")
+    assert lines[0] == f"> {nouns[0]} saw the letter." and lines[1].startswith("= ")
     assert len(lines) == 4
     walk = cli("interpolate", trained_vae, "Emma saw the letter.", "Harriet forgot her sister.",
                "--steps", 5, "--json")
@@ -212,20 +206,21 @@ def test_sample_reconstruct_interpolate_on_a_tiny_run(cli, trained_vae):
     assert [p["t"] for p in points] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
 
 
-def test_models_without_a_latent_space_refuse_latent_commands(cli, trained_gpt, corpus, tmp_path):
+def test_models_without_a_latent_space_refuse_latent_commands(cli, trained_gpt, corpus, tmp_path,
+                                                              tiny_args):
     for args in (["reconstruct", trained_gpt, "a sentence"], ["interpolate", trained_gpt, "a", "b"]):
         result = cli(*args)
         assert result.exit_code != 0 and len(result.error_lines) == 1
         assert "has no latent space" in result.error_lines[0]
-    lm = cli(*tiny_vae_args(corpus, tmp_path / "lm", "--set", "model.latent_dim=0"))
+    lm = cli(*tiny_args("seqvae", corpus, tmp_path / "lm", "--set", "model.latent_dim=0"))
     assert lm.exit_code == 0, lm.stderr
     assert "no latent space" in cli("reconstruct", tmp_path / "lm", "x").stderr
     assert json.loads(cli("eval", tmp_path / "lm", "--json").stdout)["likelihood"] == "exact"
 
 
-def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path):
-    result = cli(*tiny_vae_args(corpus, tmp_path / "r", "--set", "model.kl_schedule=cosine"))
+def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_args):
+    result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", "model.kl_schedule=cosine"))
     assert result.exit_code != 0 and "model.kl_schedule" in result.error_lines[0]
-    result = cli(*tiny_vae_args(corpus, tmp_path / "r", "--set", "model.cell=transformer"))
+    result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", "model.cell=transformer"))
     assert result.exit_code != 0 and "model.cell" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying

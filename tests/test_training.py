@@ -9,25 +9,17 @@ from gentext.config import TrainConfig
 from gentext.optim import warmup_cosine as learning_rate
 
 
-def toy_args(corpus, out, *extra):
-    args = ["train", "--model", "toy", "--data", corpus, "--out", out, "--quiet",
-            "--set", "train.steps=8", "--set", "train.eval_every=4", "--set", "train.log_every=1",
-            "--set", "train.batch_size=8", "--set", "data.vocab_size=300",
-            "--set", "train.warmup_steps=2", "--set", "train.samples=0"]
-    return [*args, *extra]
-
-
 def losses(run):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]
 
 
-def test_resume_continues_the_same_loss_curve(cli, toy_plugin, corpus, tmp_path):
-    straight = cli(*toy_args(corpus, tmp_path / "straight"))
+def test_resume_continues_the_same_loss_curve(cli, toy_plugin, corpus, tmp_path, tiny_args):
+    straight = cli(*tiny_args("toy", corpus, tmp_path / "straight"))
     assert straight.exit_code == 0, straight.stderr
     # the same run, stopped by Ctrl-C during step 3 (it checkpoints after finishing that
     # step), then resumed in a new invocation
-    stopped = cli(*toy_args(corpus, tmp_path / "resumed", "--set", "model.interrupt_at=3"))
+    stopped = cli(*tiny_args("toy", corpus, tmp_path / "resumed", "--set", "model.interrupt_at=3"))
     assert stopped.exit_code == 130
     assert "checkpoint saved at step 3" in stopped.stderr
     assert json.loads((tmp_path / "resumed/checkpoints/state.json").read_text())["step"] == 3
@@ -40,9 +32,10 @@ def test_resume_continues_the_same_loss_curve(cli, toy_plugin, corpus, tmp_path)
     assert (tmp_path / "resumed/model/model.safetensors").read_bytes() == same
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(cli, toy_plugin, corpus, tmp_path):
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(cli, toy_plugin, corpus, tmp_path,
+                                                       tiny_args):
     run = tmp_path / "r"
-    result = cli(*toy_args(corpus, run, "--set", "model.nan_at=6"))
+    result = cli(*tiny_args("toy", corpus, run, "--set", "model.nan_at=6"))
     assert result.exit_code != 0
     assert "NaN" in result.stderr and "step 4" in result.stderr
     meta = json.loads((run / "model/gentext.json").read_text())
@@ -50,16 +43,16 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(cli, toy_plugin, corpus, 
     assert cli("eval", run).exit_code == 0  # and it still loads and evaluates
 
 
-def test_resume_refuses_to_change_the_model(cli, toy_plugin, corpus, tmp_path):
-    assert cli(*toy_args(corpus, tmp_path / "r")).exit_code == 0
+def test_resume_refuses_to_change_the_model(cli, toy_plugin, corpus, tmp_path, tiny_args):
+    assert cli(*tiny_args("toy", corpus, tmp_path / "r")).exit_code == 0
     result = cli("train", "--resume", "--out", tmp_path / "r", "--set", "model.dropout=0.5")
     assert result.exit_code != 0 and "cannot change [model]" in result.stderr
 
 
-def test_force_replaces_a_run(cli, toy_plugin, corpus, tmp_path):
-    assert cli(*toy_args(corpus, tmp_path / "r")).exit_code == 0
+def test_force_replaces_a_run(cli, toy_plugin, corpus, tmp_path, tiny_args):
+    assert cli(*tiny_args("toy", corpus, tmp_path / "r")).exit_code == 0
     (tmp_path / "r/stale.txt").write_text("old")
-    assert cli(*toy_args(corpus, tmp_path / "r", "--force")).exit_code == 0
+    assert cli(*tiny_args("toy", corpus, tmp_path / "r", "--force")).exit_code == 0
     assert not (tmp_path / "r/stale.txt").exists()
 
 
@@ -73,11 +66,9 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert all(a >= b for a, b in zip(decay, decay[1:]))
 
 
-def test_validation_loss_falls_while_training(cli, corpus, tmp_path):
-    from test_cli import tiny_train_args
-
-    result = cli(*tiny_train_args(corpus, tmp_path / "r", "--set", "train.steps=40",
-                                  "--set", "train.eval_every=20", "--set", "train.lr=0.01"))
+def test_validation_loss_falls_while_training(cli, corpus, tmp_path, tiny_args):
+    result = cli(*tiny_args("gpt", corpus, tmp_path / "r", "--set", "train.steps=40",
+                            "--set", "train.eval_every=20", "--set", "train.lr=0.01"))
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
     valid = [r["nats_per_token"] for r in rows if r.get("split") == "valid"]

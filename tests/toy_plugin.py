@@ -4,11 +4,11 @@ import signal
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from gentext.autoregressive import AutoregressiveModel
 from gentext.hookspecs import hookimpl
-from gentext.model import TextModel, next_token, shifted_targets, trim_at_eos
+from gentext.model import Capabilities
 from gentext.specs import ModelSpec
 
 
@@ -19,8 +19,9 @@ class ToyConfig:
     interrupt_at: int = 0  # send ourselves SIGINT at this training call (0: never)
 
 
-class ToyBigram(TextModel):
-    config_class = ToyConfig
+class ToyBigram(AutoregressiveModel):
+    # a family knob, so the tests can see one reach the model from `gentext sample --option`
+    capabilities = Capabilities(prompt=True, sampling_knobs={"banned": -1})
 
     def __init__(self, config: ToyConfig, vocab):
         super().__init__(config, vocab)
@@ -28,35 +29,23 @@ class ToyBigram(TextModel):
         self.drop = nn.Dropout(config.dropout)
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))  # saved with the weights
 
-    def logits(self, tokens):
-        return self.drop(self.table(tokens))
+    def start(self, rows, context, options):
+        return None if options is None else options.knobs["banned"]
+
+    def step(self, inputs, banned):
+        logits = self.drop(self.table(inputs))
+        if banned is not None and banned >= 0:  # the knob: a token that is never drawn
+            logits = logits.index_fill(-1, torch.tensor([banned]), float("-inf"))
+        return logits, banned
 
     def loss(self, batch):
         self.calls += 1
-        inputs, targets = shifted_targets(batch)
-        loss = F.cross_entropy(self.logits(inputs).flatten(0, 1), targets.flatten())
+        loss = super().loss(batch)["loss"]
         if self.config.interrupt_at and int(self.calls) == self.config.interrupt_at:
             signal.raise_signal(signal.SIGINT)
         if self.config.nan_at and int(self.calls) >= self.config.nan_at:
             loss = loss * float("nan")
         return {"loss": loss}
-
-    @torch.no_grad()
-    def nll(self, batch, samples=None):
-        inputs, targets = shifted_targets(batch)
-        nats = F.cross_entropy(self.logits(inputs).float().flatten(0, 1), targets.flatten(),
-                               reduction="sum")
-        return nats, int((targets != -100).sum())
-
-    @torch.no_grad()
-    def sample(self, n, max_len, *, temperature=1.0, top_k=0, top_p=1.0, prompt=None,
-               condition=None, generator=None):
-        token = torch.full((n,), self.vocab.bos_id, dtype=torch.long)
-        rows = []
-        for _ in range(max_len):
-            token = next_token(self.logits(token), temperature, top_k, top_p, generator)
-            rows.append(token)
-        return trim_at_eos(torch.stack(rows, dim=1), self.vocab.eos_id)
 
 
 class ToyPlugin:

@@ -36,13 +36,15 @@ def evaluate(
     """Score a split: nats/token, perplexity, bits per byte, and what kind of figure it is."""
     from gentext.checkpoint import write_atomic
     from gentext.data.pipeline import load_splits
-    from gentext.evaluate import evaluate as score_split, sample_metrics, sample_texts
+    from gentext.evaluate import default_max_new_tokens, sample_metrics, sample_texts
+    from gentext.evaluate import evaluate as score_split
+    from gentext.model import SamplingOptions
     from gentext.plugins import registry
 
     if temperature is not None and temperature < 0:
         raise GentextError(f"--temperature must be 0 or more, got {temperature}")
     loaded = load_run_on(run, device)
-    if loaded.spec.likelihood == "none":
+    if loaded.likelihood == "none":
         raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
     if batch_size < 1:
         raise GentextError(f"--batch-size must be at least 1, got {batch_size}")
@@ -50,15 +52,16 @@ def evaluate(
     if nll_samples < 0:
         raise GentextError(f"--nll-samples must be positive, got {nll_samples}")
     result = score_split(loaded.model, splits.get(split), loaded.tokenizer, split,
-                         loaded.spec.likelihood, loaded.config.data.max_len, batch_size,
+                         loaded.likelihood, loaded.config.data.max_len, batch_size,
                          samples=nll_samples or None)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **result.as_dict()}
     if samples > 0:
         if temperature is None:
-            temperature = loaded.model.default_temperature
-        texts = sample_texts(loaded.model, loaded.tokenizer, samples, loaded.config.data.max_len,
-                             temperature=temperature)
+            temperature = loaded.model.capabilities.default_temperature
+        texts = sample_texts(loaded.model, loaded.tokenizer, samples,
+                             default_max_new_tokens(loaded.config.data.max_len),
+                             SamplingOptions(temperature=temperature))
         report["sample_temperature"] = temperature
         references = {"train": [e["text"] for e in splits.train], "test": [e["text"] for e in splits.test]}
         report["sample_metrics"] = sample_metrics(texts, references, registry().metrics)

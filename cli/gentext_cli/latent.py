@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -15,15 +15,15 @@ from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_r
 TEMPERATURE_OPTION = typer.Option(0.0, "--temperature", "-t",
                                   help="0 decodes greedily; above 0 samples at that temperature.")
 SEED_OPTION = typer.Option(0, "--seed", help="Random seed for sampled decoding.")
-MAX_LEN_OPTION = typer.Option(0, "--max-len", help="Most tokens per sentence.",
-                              show_default="the run's data.max_len")
+MAX_NEW_TOKENS_OPTION = typer.Option(None, "--max-new-tokens", help="Most tokens per sentence.",
+                                     show_default="what fits the run's data.max_len")
 
 
 def _latent_run(run: Path, device: str, command: str):
     loaded = load_run_on(run, device)
-    if not loaded.model.has_latent:
+    if not loaded.model.capabilities.latent:
         raise GentextError(f"model {loaded.spec.name!r} has no latent space; {command} needs a "
-                           "model that encodes and decodes (seqvae or flow)")
+                           "model that encodes and decodes (see `gentext models`)")
     return loaded
 
 
@@ -40,14 +40,16 @@ def _encode(loaded, sentences: list[str]):
     return loaded.model.encode({k: v.to(device) for k, v in batch.items()})
 
 
-def _decode(loaded, z, max_len: int, temperature: float, seed: int) -> list[str]:
-    import torch
+def _decode(loaded, z, max_new_tokens: int | None, temperature: float, seed: int) -> list[str]:
+    from gentext.evaluate import default_max_new_tokens, one_line
+    from gentext.model import SamplingOptions
 
-    from gentext.evaluate import one_line
-
-    generator = torch.Generator(device=z.device).manual_seed(seed)
-    rows = loaded.model.decode(z, max_len or loaded.config.data.max_len, temperature=temperature,
-                               generator=generator)
+    if max_new_tokens is None:
+        max_new_tokens = default_max_new_tokens(loaded.config.data.max_len)
+    if max_new_tokens < 0:
+        raise GentextError(f"--max-new-tokens must be 0 or more, got {max_new_tokens}")
+    rows = loaded.model.decode(z, SamplingOptions(temperature=temperature, seed=seed),
+                               max_new_tokens=max_new_tokens)
     return [one_line(loaded.tokenizer.decode(row)) for row in rows]
 
 
@@ -57,13 +59,13 @@ def reconstruct(
                                           show_default=False),
     temperature: float = TEMPERATURE_OPTION,
     seed: int = SEED_OPTION,
-    max_len: int = MAX_LEN_OPTION,
+    max_new_tokens: Optional[int] = MAX_NEW_TOKENS_OPTION,
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):
     """Encode each sentence to its posterior mean and decode it back."""
     loaded = _latent_run(run, device, "reconstruct")
-    outputs = _decode(loaded, _encode(loaded, sentences), max_len, temperature, seed)
+    outputs = _decode(loaded, _encode(loaded, sentences), max_new_tokens, temperature, seed)
     if as_json:
         typer.echo(json.dumps([{"input": s, "output": o} for s, o in zip(sentences, outputs)], indent=2))
         return
@@ -78,7 +80,7 @@ def interpolate(
     steps: int = typer.Option(5, "--steps", help="Points on the line, both ends included."),
     temperature: float = TEMPERATURE_OPTION,
     seed: int = SEED_OPTION,
-    max_len: int = MAX_LEN_OPTION,
+    max_new_tokens: Optional[int] = MAX_NEW_TOKENS_OPTION,
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):
@@ -92,7 +94,7 @@ def interpolate(
     times = torch.linspace(0, 1, steps, device=ends.device)
     weights = times.view(-1, *[1] * (ends.dim() - 1))  # codes may be vectors or sequences of them
     z = (1 - weights) * ends[0] + weights * ends[1]
-    outputs = _decode(loaded, z, max_len, temperature, seed)
+    outputs = _decode(loaded, z, max_new_tokens, temperature, seed)
     if as_json:
         typer.echo(json.dumps([{"t": t, "output": o} for t, o in zip(times.tolist(), outputs)],
                               indent=2))

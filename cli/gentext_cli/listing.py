@@ -21,7 +21,8 @@ def models(as_json: bool = JSON_OPTION):
     from gentext.plugins import registry
 
     found = registry()
-    rows = [(name, found.owner[("model", name)], spec.likelihood, spec.description)
+    rows = [(name, found.owner[("model", name)], spec.likelihood_of(spec.config()),
+             spec.description)
             for name, spec in sorted(found.models.items())]
     if as_json:
         keys = ("name", "plugin", "likelihood", "description")

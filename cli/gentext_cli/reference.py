@@ -13,7 +13,8 @@ HEADER = """# CLI reference
 Every `gentext` command with its arguments and options, generated from the CLI itself
 (`python -m gentext_cli.reference > docs/cli.md`; the test suite checks this page against the
 app, so it cannot drift). Plugins may add commands of their own; `gentext --help` lists
-everything installed. Any command's `--help` prints the same text.
+everything installed. Any command's `--help` prints the same text. The built-in gpt plugin
+adds two, `gentext export` and `gentext import` (see [transformers interop](interop.md)).
 """
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -14,8 +14,9 @@ from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_r
 def sample(
     run: Path = RUN_ARGUMENT,
     n: int = typer.Option(10, "--n", "-n", help="How many samples."),
-    max_len: int = typer.Option(0, "--max-len", help="Most tokens per sample.",
-                                 show_default="the run's data.max_len"),
+    max_new_tokens: Optional[int] = typer.Option(
+        None, "--max-new-tokens", help="Most tokens each sample gains after the prompt (<eos> "
+        "not counted).", show_default="what fits the run's data.max_len"),
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Softmax temperature; 0 is greedy.",
         show_default="the family's: 1, or 0 for flow (a sampled z, each character its most likely)"),
@@ -26,28 +27,30 @@ def sample(
     label: Optional[str] = typer.Option(None, "--label", help="Class to generate (conditional "
                                         "models, trained on data with a \"label\" field).",
                                         show_default="a random class each sample"),
+    knobs: List[str] = typer.Option([], "--option", help="A family's own sampling option, "
+                                    "name=value (repeatable; e.g. use_cache=false for gpt)."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):
     """Print samples from a trained model, one a line."""
     if n < 1:
         raise GentextError(f"--n must be at least 1, got {n}")
-    if (temperature is not None and temperature < 0) or not 0 < top_p <= 1 or top_k < 0 or max_len < 0:
-        raise GentextError("need --temperature >= 0, 0 < --top-p <= 1, --top-k >= 0, --max-len >= 0")
-    from gentext.evaluate import one_line, sample_texts
+    if (temperature is not None and temperature < 0) or not 0 < top_p <= 1 or top_k < 0 \
+            or (max_new_tokens is not None and max_new_tokens < 0):
+        raise GentextError("need --temperature >= 0, 0 < --top-p <= 1, --top-k >= 0, "
+                           "--max-new-tokens >= 0")
+    from gentext.evaluate import default_max_new_tokens, one_line, sample_texts
+    from gentext.model import SamplingOptions
 
     loaded = load_run_on(run, device)
-    sampling = {"top_k": top_k, "top_p": top_p}
-    if temperature is not None:
-        sampling["temperature"] = temperature
-    if prompt:
-        if not loaded.model.takes_prompt:
-            raise GentextError(f"model {loaded.spec.name!r} does not continue a prompt")
-        sampling["prompt"] = loaded.tokenizer.encode(prompt)
-    if label is not None:
-        sampling["condition"] = label_index(loaded, label)
-    texts = sample_texts(loaded.model, loaded.tokenizer, n, max_len or loaded.config.data.max_len,
-                         seed=seed, **sampling)
+    options = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p,
+                              knobs=parse_knobs(knobs))
+    ids = loaded.tokenizer.encode(prompt) if prompt else []
+    if max_new_tokens is None:
+        max_new_tokens = default_max_new_tokens(loaded.config.data.max_len, ids)
+    condition = label_index(loaded, label) if label is not None else None
+    texts = sample_texts(loaded.model, loaded.tokenizer, n, max_new_tokens, options, seed=seed,
+                         prompt=ids, condition=condition)
     if as_json:
         import json
 
@@ -57,9 +60,20 @@ def sample(
             typer.echo(one_line(text))
 
 
+def parse_knobs(pairs: list[str]) -> dict[str, str]:
+    """``["steps=64"]`` as ``{"steps": "64"}``; the model types and checks each value."""
+    knobs = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise GentextError(f"--option expects name=value, got {pair!r}")
+        knobs[name.strip()] = value.strip()
+    return knobs
+
+
 def label_index(loaded, label: str) -> int:
     """The index of ``label`` among the classes a conditional run was trained on."""
-    if not loaded.model.conditional:
+    if not loaded.model.capabilities.condition:
         raise GentextError(f"model {loaded.spec.name!r} in {str(loaded.path)!r} is not conditional "
                            "(it was trained without labels); drop --label")
     labels = loaded.model.vocab.labels

@@ -2,7 +2,7 @@
 couplings, a length prior), registered like any plugin."""
 
 from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.specs import FamilyRecipe, ModelSpec
 from gentext_flow.config import FlowConfig
 
 __version__ = "0.1.0"
@@ -22,5 +22,6 @@ def register_models(register):
             train_defaults={"steps": 5000, "eval_every": 1000, "max_minutes": 25.0},
             # flows on text are compared in bits per character
             data_defaults={"tokenizer": "char"},
+            recipe=FamilyRecipe(),
         )
     )

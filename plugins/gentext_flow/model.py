@@ -11,12 +11,13 @@ for every position at once, run the couplings backwards, decode every position a
 
 from __future__ import annotations
 
-import math
+import dataclasses
 
 import torch
 
 from gentext.errors import GentextError
-from gentext.model import TextModel, Vocab, filter_logits
+from gentext.estimators import active_units, importance_weighted_bound
+from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, filter_logits
 from gentext_flow.config import FlowConfig
 from gentext_flow.couplings import COUPLINGS, CouplingStack
 from gentext_flow.dequantization import (
@@ -38,14 +39,14 @@ def check_config(config: FlowConfig) -> None:
 
 
 class TextFlow(TextModel):
-    config_class = FlowConfig
-    has_latent = True
-    default_nll_samples = None  # set from the config
-    # Samples draw z from the flow and give each position its most likely character, as
-    # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the flow's.
-    # Temperature 1 draws every character from p(x | z) instead, independently per position,
-    # which is the model the bound scores.
-    default_temperature = 0.0
+    capabilities = Capabilities(
+        latent=True, compile=("flow",),
+        diagnostics=("kl_per_token", "active_units", "latent_dim"),
+        # Samples draw z from the flow and give each position its most likely character, as
+        # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the
+        # flow's. Temperature 1 draws every character from p(x | z) instead, independently
+        # per position, which is the model the bound scores.
+        default_temperature=0.0)
 
     def __init__(self, config: FlowConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -62,7 +63,7 @@ class TextFlow(TextModel):
         self.flow = CouplingStack(self.dim, config.hidden, config.layers, config.coupling,
                                   config.kernel, config.bins)
         self.length_prior = LengthPrior(config.max_len)
-        self.default_nll_samples = config.iw_samples
+        self.capabilities = dataclasses.replace(TextFlow.capabilities, nll_samples=config.iw_samples)
         self.kl_weight = 1.0  # the training loss's weight on log p(z) - log q(z | x)
 
     def set_training_progress(self, step: int, total_steps: int) -> None:
@@ -119,8 +120,7 @@ class TextFlow(TextModel):
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
         """The importance-weighted bound (Burda et al. 2016): -log mean_k w_k, summed."""
         k = samples or self.config.iw_samples
-        log_w = self.log_weights(batch, k).float()
-        bound = -(torch.logsumexp(log_w, dim=1) - math.log(k))
+        bound = importance_weighted_bound(self.log_weights(batch, k).float(), dim=1)
         return bound.sum(), int((batch["lengths"] - 1).sum())
 
     @torch.no_grad()
@@ -139,42 +139,47 @@ class TextFlow(TextModel):
             centres.append(self.encoding.center(content, valid)[valid].float())
         figures = {f"{name}_per_token": total / tokens for name, total in totals.items()}
         centres = torch.cat(centres)
-        figures["active_units"] = int((centres.var(dim=0) > 0.01).sum()) if len(centres) > 1 else 0
+        figures["active_units"] = active_units(centres)
         figures["latent_dim"] = self.dim
         return figures
 
-    def _decode_tokens(self, z: torch.Tensor, valid: torch.Tensor, temperature: float,
-                       top_k: int, top_p: float, generator) -> list[list[int]]:
+    def _decode_tokens(self, z: torch.Tensor, valid: torch.Tensor,
+                       options: SamplingOptions) -> list[list[int]]:
         log_probs = self.encoding.log_decoder(z, valid)  # (B, L, V), every position at once
-        if temperature <= 0:
+        if options.temperature <= 0:
             tokens = log_probs.argmax(-1)
         else:
-            flat = filter_logits(log_probs.flatten(0, 1) / temperature, top_k, top_p)
-            tokens = torch.multinomial(torch.softmax(flat, -1), 1, generator=generator).view(z.shape[:2])
+            flat = filter_logits(log_probs.flatten(0, 1) / options.temperature, options.top_k,
+                                 options.top_p)
+            tokens = torch.multinomial(torch.softmax(flat, -1), 1,
+                                       generator=options.generator).view(z.shape[:2])
         return [row[: int(n)] for row, n in zip(tokens.tolist(), valid.sum(-1).tolist())]
 
-    @torch.no_grad()
-    def sample(self, n: int, max_len: int, *, temperature: float = default_temperature,
-               top_k: int = 0, top_p: float = 1.0, prompt: list[int] | None = None,
-               condition=None, generator: torch.Generator | None = None) -> list[list[int]]:
-        """Lengths from the prior, then ``sample_lengths``."""
+    def generate(self, n: int, options: SamplingOptions, max_new_tokens: int,
+                 prompt: list[int], condition) -> list[list[int]]:
+        """Lengths from the prior (at most ``max_new_tokens``; exactly that many when rows
+        may not stop early), then ``sample_lengths``."""
         device = self.length_prior.logits.device
-        lengths = self.length_prior.sample(n, generator).to(device).clamp(max=max(1, max_len - 2))
-        return self.sample_lengths(lengths, temperature=temperature, top_k=top_k, top_p=top_p,
-                                   generator=generator)
+        if options.stop_at_eos:
+            lengths = self.length_prior.sample(n, options.generator).to(device)
+            lengths = lengths.clamp(max=max(1, max_new_tokens))
+        else:
+            lengths = torch.full((n,), max(1, max_new_tokens), device=device)
+        return self.sample_lengths(lengths, options)
 
     @torch.no_grad()
-    def sample_lengths(self, lengths: torch.Tensor, *, temperature: float = default_temperature,
-                       top_k: int = 0, top_p: float = 1.0,
-                       generator: torch.Generator | None = None) -> list[list[int]]:
+    def sample_lengths(self, lengths: torch.Tensor,
+                       options: SamplingOptions | None = None) -> list[list[int]]:
         """Sentences of the given lengths (B,): noise for every position, the flow run
         backwards, every position decoded: one parallel pass, no loop over positions."""
+        options = self.resolve_options(options or SamplingOptions())
         lengths = lengths.to(self.length_prior.logits.device)
         width = int(lengths.max())
         valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
-        u = torch.randn((len(lengths), width, self.dim), generator=generator, device=lengths.device)
+        u = torch.randn((len(lengths), width, self.dim), generator=options.generator,
+                        device=lengths.device)
         z = self.flow.inverse(u * valid[..., None], valid)
-        return self._decode_tokens(z, valid, temperature, top_k, top_p, generator)
+        return self._decode_tokens(z, valid, options)
 
     def encode(self, batch: dict) -> torch.Tensor:
         """Each sentence's point in the flow's base space, from its tokens' typical encodings,
@@ -184,12 +189,14 @@ class TextFlow(TextModel):
         u = self.flow(self.encoding.center(tokens, valid) * valid[..., None], valid)[0]
         return torch.cat([u * valid[..., None], valid[..., None].to(u.dtype)], dim=-1)
 
-    def decode(self, u: torch.Tensor, max_len: int, **sampling) -> list[list[int]]:
+    @torch.no_grad()
+    def decode(self, u: torch.Tensor, options: SamplingOptions | None = None, *,
+               max_new_tokens: int) -> list[list[int]]:
         """Sentences from base-space points as ``encode`` gives them: the flow run backwards,
-        then each position decoded (greedily at temperature 0)."""
+        then each position decoded (greedily at temperature 0). A point's length is its own
+        (the last channel), cut to ``max_new_tokens``."""
+        options = self.resolve_options(options or SamplingOptions())
         valid = u[..., -1] > 0.5
         u = u[..., :-1] * valid[..., None]
         z = self.flow.inverse(u, valid)
-        return self._decode_tokens(z, valid, sampling.get("temperature", 0.0),
-                                   sampling.get("top_k", 0), sampling.get("top_p", 1.0),
-                                   sampling.get("generator"))
+        return [row[:max_new_tokens] for row in self._decode_tokens(z, valid, options)]

@@ -5,7 +5,7 @@ stays torch-free so listing models is fast (the model class is named by import s
 """
 
 from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.specs import FamilyRecipe, ModelSpec
 from gentext_gpt.config import GPTConfig
 
 __version__ = "0.1.0"
@@ -20,5 +20,14 @@ def register_models(register):
             config=GPTConfig,
             model="gentext_gpt.model:GPT",
             likelihood="exact",
+            recipe=FamilyRecipe(),
         )
     )
+
+
+@hookimpl
+def register_commands(app):
+    """`gentext export` / `gentext import`: to and from transformers' GPT2LMHeadModel."""
+    from gentext_gpt.commands import register
+
+    register(app)

@@ -6,16 +6,28 @@ attention, tanh-GELU MLP, a final LayerNorm and an output layer tied to the inpu
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gentext.autoregressive import AutoregressiveModel
 from gentext.errors import GentextError
-from gentext.model import TextModel, Vocab, next_token, shifted_targets, trim_at_eos
+from gentext.model import WHOLE_MODEL, Capabilities, SamplingOptions, Vocab
 from gentext_gpt.config import GPTConfig
 
 KVCache = list  # per layer: [keys (B, nh, T_max, hs), values (B, nh, T_max, hs)]
+
+
+@dataclass
+class DecodingState:
+    """Where generation stands: the KV cache and the next position, or (without a cache)
+    every token so far, which each step feeds again."""
+
+    cache: KVCache | None
+    position: int = 0
+    tokens: torch.Tensor | None = None
 
 
 class CausalSelfAttention(nn.Module):
@@ -72,11 +84,13 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT(TextModel):
+class GPT(AutoregressiveModel):
     """Decoder-only Transformer LM; its ``nll`` is exact."""
 
-    config_class = GPTConfig
-    takes_prompt = True
+    capabilities = Capabilities(
+        prompt=True, compile=(WHOLE_MODEL,),
+        # use_cache=false recomputes the whole prefix each step (the reference for the cache)
+        sampling_knobs={"use_cache": True})
 
     def __init__(self, config: GPTConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -129,20 +143,6 @@ class GPT(TextModel):
             logits[..., self.vocab.size :] = float("-inf")
         return logits
 
-    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        inputs, targets = shifted_targets(batch)
-        logits = self(inputs)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
-        return {"loss": loss}
-
-    @torch.no_grad()
-    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
-        inputs, targets = shifted_targets(batch)
-        logits = self(inputs).float()  # log-probabilities in float32 even under bf16 autocast
-        nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
-                               reduction="sum")
-        return nats, int((targets != -100).sum())
-
     def new_cache(self, batch: int, device, dtype) -> KVCache:
         """Preallocated keys and values for ``batch`` sequences of up to block_size tokens."""
         shape = (batch, self.config.n_head, self.config.block_size,
@@ -150,37 +150,22 @@ class GPT(TextModel):
         return [[torch.empty(shape, device=device, dtype=dtype) for _ in range(2)]
                 for _ in self.transformer.h]
 
-    @torch.no_grad()
-    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
-               generator: torch.Generator | None = None, use_cache: bool = True) -> list[list[int]]:
-        """Ancestral sampling from <bos> (and the prompt), with a KV cache unless asked not to.
+    def start(self, rows: int, context, options: SamplingOptions | None) -> DecodingState | None:
+        """No state for teacher forcing; a KV cache for sampling unless asked not to."""
+        if options is None:
+            return None
+        if not options.knobs.get("use_cache", True):
+            return DecodingState(cache=None)
+        weight = self.transformer.wte.weight
+        return DecodingState(self.new_cache(rows, weight.device, weight.dtype))
 
-        The returned sequences include the prompt tokens."""
-        device = self.transformer.wte.weight.device
-        prefix = [self.vocab.bos_id, *(prompt or [])]
-        budget = min(max_len, self.config.block_size - len(prefix))
-        if budget < 1:
-            raise GentextError(f"the prompt is {len(prefix) - 1} tokens; the model's context is "
-                               f"{self.config.block_size} tokens")
-        tokens = torch.tensor([prefix] * n, dtype=torch.long, device=device)
-        cache = self.new_cache(n, device, self.transformer.wte.weight.dtype) if use_cache else None
-        finished = torch.zeros(n, dtype=torch.bool, device=device)
-        logits = self(tokens, cache, 0)[:, -1]
-        # asking whether every row has ended costs a host-device sync: on a GPU ask every 16
-        # tokens (rows that ended are filled with <eos> and trimmed, so the output is the same)
-        check_every = 16 if device.type == "cuda" else 1
-        for position in range(budget):
-            token = next_token(logits, temperature, top_k, top_p, generator)
-            token = token.masked_fill(finished, self.vocab.eos_id)
-            tokens = torch.cat([tokens, token[:, None]], dim=1)
-            finished |= token == self.vocab.eos_id
-            if tokens.size(1) >= self.config.block_size:
-                break
-            if position % check_every == check_every - 1 and finished.all():
-                break
-            if cache is not None:
-                logits = self(token[:, None], cache, tokens.size(1) - 1)[:, -1]
-            else:
-                logits = self(tokens)[:, -1]
-        return trim_at_eos(tokens[:, 1:], self.vocab.eos_id)
+    def step(self, inputs: torch.Tensor, state: DecodingState | None):
+        """Logits after each input; through the cache (one token at a time after the prompt)."""
+        if state is None:
+            return self(inputs), None
+        if state.cache is None:
+            state.tokens = inputs if state.tokens is None else torch.cat([state.tokens, inputs], 1)
+            return self(state.tokens)[:, -inputs.size(1):], state
+        logits = self(inputs, state.cache, state.position)
+        state.position += inputs.size(1)
+        return logits, state

@@ -2,7 +2,7 @@
 any plugin."""
 
 from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.specs import FamilyRecipe, ModelSpec
 from gentext_seqgan.config import SeqGANConfig
 
 __version__ = "0.1.0"
@@ -19,5 +19,6 @@ def register_models(register):
             likelihood="exact",  # the generator is autoregressive: its test NLL is exact
             # MLE pre-training takes the first model.pretrain_steps; the rest are adversarial
             train_defaults={"steps": 1700, "eval_every": 300, "batch_size": 64},
+            recipe=FamilyRecipe(first_phase="pretrain_steps"),
         )
     )

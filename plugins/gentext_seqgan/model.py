@@ -14,12 +14,15 @@ teacher-forced negative log-likelihood (given the label, for a conditional GAN).
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 
 from gentext import metrics
+from gentext.autoregressive import AutoregressiveModel, trim_at_eos
 from gentext.errors import GentextError
-from gentext.model import StepContext, TextModel, Vocab, next_token, shifted_targets, trim_at_eos
+from gentext.model import Capabilities, SamplingOptions, StepContext, Vocab
 from gentext.optim import adamw, warmup_cosine
 from gentext_seqgan.config import SeqGANConfig
 from gentext_seqgan.networks import Discriminator, Generator
@@ -77,17 +80,21 @@ def token_diversity(sequences: list[list[int]], prefix: str) -> dict[str, float]
             f"{prefix}_mean_tokens": metrics.mean_words(rows)}
 
 
-class SeqGAN(TextModel):
-    """LSTM generator + CNN discriminator; the generator alone is what samples and is scored."""
+class SeqGAN(AutoregressiveModel):
+    """LSTM generator + CNN discriminator; the generator alone is what samples and is scored.
 
-    config_class = SeqGANConfig
-    takes_prompt = True
+    The generator is the autoregressive part (``step``): maximum likelihood, the exact
+    ``nll`` and sampling come from the shared base; the adversarial generation below keeps
+    its own loops (relaxed one-hots, roll-outs) over the same step."""
+
+    capabilities = Capabilities(prompt=True, compile=("generator", "discriminator"))
 
     def __init__(self, config: SeqGANConfig, vocab: Vocab):
         super().__init__(config, vocab)
         check_config(config)
         num_labels = len(vocab.labels) if config.conditional else 0
-        self.conditional = num_labels > 0
+        if num_labels:
+            self.capabilities = dataclasses.replace(SeqGAN.capabilities, condition=True)
         self.generator = Generator(vocab.size, config.embedding_dim, config.hidden_dim,
                                    config.dropout, num_labels, config.label_dim)
         self.discriminator = Discriminator(
@@ -95,28 +102,16 @@ class SeqGAN(TextModel):
             range(config.disc_min_width, config.disc_max_width + 1), config.disc_filters,
             config.disc_dropout, num_labels)
 
-    # --- likelihood -------------------------------------------------------------------
+    # --- the generator as the autoregressive step --------------------------------------
 
-    def _labels(self, batch: dict) -> torch.Tensor | None:
-        return batch["labels"] if self.conditional else None
+    def step(self, inputs: torch.Tensor, state):
+        """The generator's logits; the state is (LSTM state, labels or None)."""
+        lstm_state, labels = state
+        logits, lstm_state = self.generator(inputs, labels, lstm_state)
+        return logits, (lstm_state, labels)
 
-    def _token_nll(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-position negative log-likelihood (B, T-1) in float32 and its mask."""
-        inputs, targets = shifted_targets(batch)
-        logits, _ = self.generator(inputs, self._labels(batch))
-        nll = F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
-                              reduction="none")
-        return nll, targets != -100
-
-    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Maximum likelihood, in nats per token: the pre-training objective."""
-        nll, mask = self._token_nll(batch)
-        return {"loss": nll.sum() / mask.sum()}
-
-    @torch.no_grad()
-    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
-        nll, mask = self._token_nll(batch)
-        return nll.sum(), int(mask.sum())
+    def start(self, rows: int, context, options):
+        return None, context  # the LSTM starts from zeros; the labels ride along
 
     # --- training: MLE, then adversarial ----------------------------------------------
 
@@ -149,7 +144,7 @@ class SeqGAN(TextModel):
         rank, world = getattr(context, "rank", 0), getattr(context, "world_size", 1)
         rows = slice(0, len(range(rank, config.adversarial_batch_size, world)))
         real = batch["tokens"][rows, 1:]  # the discriminator reads what the generator writes
-        labels = self._labels(batch)
+        labels = self.context(batch)
         labels = None if labels is None else labels[rows]
         n, cap = real.size(0), config.max_generated_len
         relaxed = beta if config.estimator == "gumbel" else None
@@ -208,10 +203,10 @@ class SeqGAN(TextModel):
         them without <eos>, which the discriminator spots, teaching the generator to stop early.
         ``noise`` (a `KeyedNoise`) supplies each position's uniform noise; by default the
         global generator does."""
-        inputs, state, outputs, tokens = self._first_inputs(n), None, [], []
+        inputs, state, outputs, tokens = self._first_inputs(n), self.start(n, labels, None), [], []
         ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
         for _ in range(max_length):
-            logits, state = self.generator(inputs, labels, state)
+            logits, state = self.step(inputs, state)
             uniform = None if noise is None else noise(n, logits.device)
             if beta is None and uniform is None:
                 token = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)[:, 0]
@@ -256,10 +251,10 @@ class SeqGAN(TextModel):
         mean at that position as a baseline."""
         rollouts, pad = self.config.rollouts, self.vocab.pad_id
         with torch.no_grad():
-            inputs, state, tokens, states = self._first_inputs(n), None, [], []
+            inputs, state, tokens, states = self._first_inputs(n), self.start(n, labels, None), [], []
             ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
             for _ in range(length):
-                logits, state = self.generator(inputs, labels, state)
+                logits, state = self.step(inputs, state)
                 inputs = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)
                 tokens.append(inputs[:, 0])
                 states.append(state)
@@ -276,10 +271,10 @@ class SeqGAN(TextModel):
                     labels_t = labels
                 else:
                     prefix = tokens[:, : t + 1].repeat_interleave(rollouts, dim=0)
-                    h, c = (s.repeat_interleave(rollouts, dim=1) for s in states[t])
-                    inputs, state, tail = prefix[:, -1:], (h, c), []
+                    h, c = (s.repeat_interleave(rollouts, dim=1) for s in states[t][0])
+                    inputs, state, tail = prefix[:, -1:], ((h, c), repeated_labels), []
                     for _ in range(length - t - 1):
-                        logits, state = self.generator(inputs, repeated_labels, state)
+                        logits, state = self.step(inputs, state)
                         inputs = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)
                         tail.append(inputs[:, 0])
                     completed = torch.cat([prefix, torch.stack(tail, dim=1)], dim=1)
@@ -290,39 +285,9 @@ class SeqGAN(TextModel):
             advantage = rewards - rewards.mean(dim=0, keepdim=True)
             alive = ~self._after_eos(tokens)
         inputs = torch.cat([self._first_inputs(n), tokens[:, :-1]], dim=1)
-        logits, _ = self.generator(inputs, labels)
+        logits, _ = self.step(inputs, self.start(n, labels, None))
         log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[..., None])[..., 0]
         return -(log_probs * advantage * alive).sum() / alive.sum()
-
-    @torch.no_grad()
-    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
-               generator: torch.Generator | None = None) -> list[list[int]]:
-        """Ancestral sampling from the generator; ``condition`` is a label index (a conditional
-        GAN draws one label per sample uniformly when it is None). Samples include the prompt."""
-        device = self.generator.head.weight.device
-        labels = None
-        if self.conditional:
-            if condition is None:
-                labels = torch.randint(len(self.vocab.labels), (n,), generator=generator,
-                                       device=device)
-            else:
-                labels = torch.full((n,), int(condition), dtype=torch.long, device=device)
-        elif condition is not None:
-            raise GentextError("this model is not conditional: it was trained without labels")
-        prefix = [self.vocab.bos_id, *(prompt or [])]
-        tokens = torch.tensor([prefix] * n, dtype=torch.long, device=device)
-        logits, state = self.generator(tokens, labels)
-        finished = torch.zeros(n, dtype=torch.bool, device=device)
-        for _ in range(max_len):
-            token = next_token(logits[:, -1], temperature, top_k, top_p, generator)
-            token = token.masked_fill(finished, self.vocab.eos_id)
-            tokens = torch.cat([tokens, token[:, None]], dim=1)
-            finished |= token == self.vocab.eos_id
-            if finished.all():
-                break
-            logits, state = self.generator(token[:, None], labels, state)
-        return trim_at_eos(tokens[:, 1:], self.vocab.eos_id)
 
     @torch.no_grad()
     def diagnostics(self, batches) -> dict[str, float]:
@@ -335,6 +300,6 @@ class SeqGAN(TextModel):
 
         max_len = max(int(b["lengths"].max()) for b in batches)
         generator = torch.Generator(device=self.generator.head.weight.device).manual_seed(0)
-        samples = self.sample(count, max_len, generator=generator)
+        samples = self.sample(count, SamplingOptions(generator=generator), max_new_tokens=max_len)
         rows = [" ".join(map(str, s)) for s in samples]
         return {**token_diversity(samples, "sample"), "sample_self_bleu_4": self_bleu(rows, 4)}

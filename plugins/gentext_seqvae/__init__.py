@@ -1,7 +1,7 @@
 """The seqvae family: a sentence VAE (Bowman et al. 2016), registered like any plugin."""
 
 from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.specs import FamilyRecipe, ModelSpec
 from gentext_seqvae.config import SeqVAEConfig
 
 __version__ = "0.1.0"
@@ -15,9 +15,15 @@ def register_models(register):
             description="sentence VAE: RNN encoder, Gaussian latent, RNN decoder (IW bound)",
             config=SeqVAEConfig,
             model="gentext_seqvae.model:SeqVAE",
-            likelihood="bound",
+            likelihood=likelihood_kind,
             # an RNN step costs about what the default gpt's does; the IW bound at validation
             # costs k decoder passes, so validate less often
             train_defaults={"steps": 1200, "eval_every": 300},
+            recipe=FamilyRecipe(),
         )
     )
+
+
+def likelihood_kind(config: SeqVAEConfig) -> str:
+    """The importance-weighted bound; with no latent (latent_dim 0) the decoder's exact NLL."""
+    return "bound" if config.latent_dim else "exact"

@@ -9,16 +9,18 @@ Its likelihood is a bound: ``nll`` is the importance-weighted bound of Burda et 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from gentext.autoregressive import AutoregressiveModel, shifted_targets
 from gentext.errors import GentextError
-from gentext.model import TextModel, Vocab, next_token, shifted_targets, trim_at_eos
+from gentext.estimators import (active_units, gaussian_kl, importance_weighted_bound,
+                                log_normal, mutual_information)
+from gentext.model import IGNORE_INDEX, Capabilities, SamplingOptions, Vocab
 from gentext_seqvae.annealing import SCHEDULES, kl_weight
-from gentext_seqvae.bounds import (active_units, gaussian_kl, importance_weighted_bound,
-                                   log_normal, mutual_information)
 from gentext_seqvae.config import SeqVAEConfig
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -40,10 +42,15 @@ def check_config(config: SeqVAEConfig) -> None:
         raise GentextError("the decoder must see z: set model.z_init or model.z_every_step")
 
 
-class SeqVAE(TextModel):
-    """Sentence VAE; with ``latent_dim = 0`` the same decoder as a plain RNN language model."""
+class SeqVAE(AutoregressiveModel):
+    """Sentence VAE; with ``latent_dim = 0`` the same decoder as a plain RNN language model.
 
-    config_class = SeqVAEConfig
+    Its decoder is the autoregressive part: ``step`` reads z (the context) through the RNN's
+    initial state and/or every input, so sampling and decoding z are the shared loop."""
+
+    capabilities = Capabilities(
+        latent=True, compile=("encoder", "decoder", "output"),
+        diagnostics=("kl_per_token", "active_units", "latent_dim"))
 
     def __init__(self, config: SeqVAEConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -63,20 +70,13 @@ class SeqVAE(TextModel):
         self.decoder = rnn(config.embedding_dim + z_inputs, hidden, batch_first=True)
         self.output = nn.Linear(hidden, vocab.size)
         self.progress = 0.0  # share of training done, for the KL schedule
+        if not latent:  # a plain language model: exact likelihood, no latent space
+            self.capabilities = Capabilities(compile=("decoder", "output"))
+        else:
+            self.capabilities = dataclasses.replace(SeqVAE.capabilities,
+                                                    nll_samples=config.iw_samples)
 
     # --- what the core asks of a model -------------------------------------------------
-
-    @property
-    def has_latent(self) -> bool:
-        return self.config.latent_dim > 0
-
-    @property
-    def likelihood_kind(self) -> str | None:
-        return None if self.has_latent else "exact"
-
-    @property
-    def default_nll_samples(self) -> int | None:
-        return self.config.iw_samples if self.has_latent else None
 
     def set_training_progress(self, step: int, total_steps: int) -> None:
         self.progress = step / max(1, total_steps)
@@ -122,12 +122,30 @@ class SeqVAE(TextModel):
         dropped &= inputs != self.vocab.pad_id
         return inputs.masked_fill(dropped, self.vocab.unk_id)
 
+    def step(self, inputs: torch.Tensor, state):
+        """The decoder as the autoregressive step; the state is (RNN state, z)."""
+        rnn_state, z = state
+        logits, rnn_state = self.decoder_logits(inputs, z, rnn_state)
+        return logits, (rnn_state, z)
+
+    def start(self, rows: int, context, options):
+        return None, context  # the RNN's initial state is made from z by decoder_logits
+
+    def context(self, batch: dict):
+        """The exact ``nll`` of a plain language model (latent_dim 0) reads no z; with a latent,
+        ``loss`` and ``nll`` draw z from the posterior themselves."""
+        return None
+
+    def sampling_context(self, n: int, condition, generator):
+        """z from the prior N(0, I), or nothing for a plain language model."""
+        if not self.capabilities.latent:
+            return None
+        return torch.randn((n, self.config.latent_dim), generator=generator, device=self.device)
+
     def reconstruction(self, inputs: torch.Tensor, targets: torch.Tensor,
                        z: torch.Tensor | None) -> torch.Tensor:
         """-log p(x | z) per sentence (B,), in nats, computed in float32."""
-        logits, _ = self.decoder_logits(inputs, z)
-        return F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
-                               reduction="none").sum(dim=1)
+        return self.sequence_nats(inputs, targets, z).sum(dim=1)
 
     @staticmethod
     def reparameterise(mu: torch.Tensor, logvar: torch.Tensor,
@@ -141,9 +159,9 @@ class SeqVAE(TextModel):
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         """The negative ELBO per token, with the KL term annealed and floored by free bits."""
         inputs, targets = shifted_targets(batch)
-        tokens = (targets != -100).sum()
+        tokens = (targets != IGNORE_INDEX).sum()
         decoder_inputs = self.word_dropout(inputs)
-        if not self.has_latent:
+        if not self.capabilities.latent:
             rec = self.reconstruction(decoder_inputs, targets, None)
             return {"loss": rec.sum() / tokens, "rec_per_sentence": rec.mean().detach()}
         mu, logvar = self.posterior(batch)
@@ -181,10 +199,9 @@ class SeqVAE(TextModel):
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
         """The IW bound on -log p(x) with k samples (exact when there is no latent)."""
-        inputs, targets = shifted_targets(batch)
-        tokens = int((targets != -100).sum())
-        if not self.has_latent:
-            return self.reconstruction(inputs, targets, None).sum(), tokens
+        if not self.capabilities.latent:
+            return super().nll(batch)
+        tokens = int((batch["lengths"] - 1).sum())
         bound = importance_weighted_bound(self.log_weights(batch, samples or self.config.iw_samples))
         return bound.sum(), tokens
 
@@ -192,7 +209,7 @@ class SeqVAE(TextModel):
     def diagnostics(self, batches) -> dict[str, float]:
         """ELBO, reconstruction and KL per sentence and per token; mutual information I(x; z);
         active units. One posterior sample per example."""
-        if not self.has_latent:
+        if not self.capabilities.latent:
             return {}
         mus, logvars, rec_total, kl_total, tokens = [], [], 0.0, 0.0, 0
         for batch in batches:
@@ -200,7 +217,7 @@ class SeqVAE(TextModel):
             mu, logvar = self.posterior(batch)
             rec_total += float(self.reconstruction(inputs, targets, self.reparameterise(mu, logvar)).sum())
             kl_total += float(gaussian_kl(mu, logvar).sum())
-            tokens += int((targets != -100).sum())
+            tokens += int((targets != IGNORE_INDEX).sum())
             mus.append(mu.float())
             logvars.append(logvar.float())
         mu, logvar = torch.cat(mus), torch.cat(logvars)
@@ -222,38 +239,15 @@ class SeqVAE(TextModel):
     @torch.no_grad()
     def encode(self, batch: dict) -> torch.Tensor:
         """Posterior means (B, latent_dim)."""
-        if not self.has_latent:
+        if not self.capabilities.latent:
             raise GentextError("this seqvae was trained with model.latent_dim=0: it has no latent space")
         return self.posterior(batch)[0]
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor | None, max_len: int, *, temperature: float = 1.0,
-               top_k: int = 0, top_p: float = 1.0, generator: torch.Generator | None = None,
-               n: int | None = None) -> list[list[int]]:
-        """Generate from latent codes z (B, d) token by token (``n`` rows when z is None)."""
-        device = self.output.weight.device
-        rows = z.size(0) if z is not None else n
-        token = torch.full((rows,), self.vocab.bos_id, dtype=torch.long, device=device)
-        finished = torch.zeros(rows, dtype=torch.bool, device=device)
-        state, generated = None, []
-        for _ in range(max_len):
-            logits, state = self.decoder_logits(token[:, None], z, state)
-            token = next_token(logits[:, -1], temperature, top_k, top_p, generator)
-            token = token.masked_fill(finished, self.vocab.eos_id)
-            generated.append(token)
-            finished |= token == self.vocab.eos_id
-            if finished.all():
-                break
-        return trim_at_eos(torch.stack(generated, dim=1), self.vocab.eos_id)
-
-    @torch.no_grad()
-    def sample(self, n: int, max_len: int, *, temperature: float = 1.0, top_k: int = 0,
-               top_p: float = 1.0, prompt: list[int] | None = None, condition=None,
-               generator: torch.Generator | None = None) -> list[list[int]]:
-        """z from the prior N(0, I), then decode."""
-        z = None
-        if self.has_latent:
-            z = torch.randn((n, self.config.latent_dim), generator=generator,
-                            device=self.output.weight.device)
-        return self.decode(z, max_len, temperature=temperature, top_k=top_k, top_p=top_p,
-                           generator=generator, n=n)
+    def decode(self, z: torch.Tensor, options: SamplingOptions | None = None, *,
+               max_new_tokens: int) -> list[list[int]]:
+        """Generate from latent codes z (B, d) token by token."""
+        if not self.capabilities.latent:
+            raise GentextError("this seqvae was trained with model.latent_dim=0: it has no latent space")
+        options = self.resolve_options(options or SamplingOptions())
+        return self.autoregress(z.size(0), z, options, max_new_tokens)

@@ -3,7 +3,7 @@
 import torch
 from typer.testing import CliRunner
 
-from gentext.model import Vocab
+from gentext.model import SamplingOptions, Vocab
 from gentext_bigram.config import BigramConfig
 from gentext_bigram.model import Bigram
 
@@ -20,7 +20,7 @@ def test_nll_counts_every_predicted_token_and_learns_a_bigram():
         optimizer.zero_grad()
         model.loss(batch)["loss"].backward()
         optimizer.step()
-    assert model.sample(3, 5, temperature=0) == [[4, 5]] * 3
+    assert model.sample(3, SamplingOptions(temperature=0), max_new_tokens=5) == [[4, 5]] * 3
 
 
 def test_the_plugin_is_listed_by_gentext():

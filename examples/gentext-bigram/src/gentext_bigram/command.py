@@ -24,7 +24,8 @@ def bigram_next(
     if not ids:
         raise GentextError("give some text to look up")
     with torch.no_grad():
-        probs = torch.softmax(loaded.model(torch.tensor([ids[-1:]]))[0, -1].float(), dim=-1)
+        logits, _ = loaded.model.step(torch.tensor([ids[-1:]]), None)
+        probs = torch.softmax(logits[0, -1].float(), dim=-1)
     values, tokens = probs.topk(min(top, probs.numel()))
     for value, token in zip(values.tolist(), tokens.tolist()):
         typer.echo(f"{loaded.tokenizer.tokenizer.id_to_token(token)!r}\t{value:.3f}")

@@ -5,4 +5,4 @@ from dataclasses import dataclass
 
 @dataclass
 class BigramConfig:
-    smoothing: float = 0.0  # label smoothing of the training loss (0: plain maximum likelihood)
+    uniform_start: bool = True  # start from uniform next-token probabilities (else random logits)

@@ -1,5 +1,8 @@
 """transformers interop: a gpt run as a ``GPT2LMHeadModel`` folder, and such a folder as a run.
 
+It lives in the gpt plugin (the core knows no family) and reaches the CLI as the plugin's
+``gentext export`` and ``gentext import`` commands.
+
 gentext's gpt is GPT-2's architecture with the same parameter names, so the conversion is a
 renaming-free copy with two differences: transformers stores GPT-2's linear layers as
 ``Conv1D`` (weights transposed), and gentext pads its embedding rows to a multiple of 64 for
@@ -18,6 +21,9 @@ import json
 from pathlib import Path
 
 from gentext.errors import GentextError
+from gentext_gpt.config import GPTConfig
+
+MODEL_NAME = "gpt"  # the name this plugin registers its model under
 
 FORMATS = ("hf",)
 TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -95,14 +101,14 @@ def export_hf(run_dir: Path, out: Path, force: bool = False) -> Path:
     from gentext.checkpoint import load_run
 
     run = load_run(run_dir)
-    if run.spec.name != "gpt":
+    if run.spec.name != MODEL_NAME:
         raise GentextError(f"only gpt runs export to transformers (GPT2LMHeadModel); "
                            f"{str(run_dir)!r} is a {run.spec.name!r} run")
     out = Path(out)
     _prepare_out(out, force)
     to_hf_model(run.model).save_pretrained(out, safe_serialization=True)
     hf_tokenizer_of(run.tokenizer).save_pretrained(out)
-    provenance = {"exported_from": str(run_dir), "model": "gpt", "step": run.meta.get("step"),
+    provenance = {"exported_from": str(run_dir), "model": MODEL_NAME, "step": run.meta.get("step"),
                   "data": run.config.data.source, "tokenizer": run.tokenizer.name}
     (out / "gentext.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     return out
@@ -124,8 +130,6 @@ def _read_hf_config(folder: Path) -> dict:
 
 def gpt_config_from_hf(config: dict):
     """gentext's ``GPTConfig`` for a GPT-2 config dict, or an error naming what differs."""
-    from gentext_gpt.config import GPTConfig
-
     width = config.get("n_embd", 768)
     if config.get("n_inner") not in (None, 4 * width):
         raise GentextError(f"n_inner {config['n_inner']} is not 4 x n_embd; gentext's gpt "
@@ -169,14 +173,14 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
     if hf_config.get("vocab_size") != tokenizer.vocab_size:
         raise GentextError(f"the model has {hf_config.get('vocab_size')} vocabulary rows but its "
                            f"tokenizer has {tokenizer.vocab_size} tokens")
-    spec = get_model("gpt")
+    spec = get_model(MODEL_NAME)
     model_config = gpt_config_from_hf(hf_config)
-    table = {"run": {"model": "gpt"}, "model": vars(model_config),
+    table = {"run": {"model": MODEL_NAME}, "model": vars(model_config),
              "data": {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
                       "max_len": min(128, model_config.block_size)}}
-    run_config = build_config("gpt", spec.config, table, train_defaults=spec.train_defaults,
+    run_config = build_config(MODEL_NAME, spec.config, table, train_defaults=spec.train_defaults,
                               data_defaults=spec.data_defaults)
-    model = spec.model_class()(model_config, Vocab.of(tokenizer))
+    model = spec.build(model_config, Vocab.of(tokenizer))
     try:
         state = load_file(str(weights))
     except Exception as exc:  # noqa: BLE001 - any damage means the same thing to the user
@@ -204,7 +208,7 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
     checkpoint.prepare_run_dir(out, resume=False, force=force)
     tokenizer.save(out / checkpoint.TOKENIZER_FILE)
     checkpoint.save_config(out, run_config)
-    plugin = model_owner("gpt")
+    plugin = model_owner(MODEL_NAME)
     version = next((p.version for p in plugins() if p.name == plugin), "unknown")
-    checkpoint.save_model(out, model, "gpt", plugin, version, step=0)
+    checkpoint.save_model(out, model, MODEL_NAME, plugin, version, step=0)
     return out

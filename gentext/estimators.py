@@ -1,5 +1,6 @@
-"""The estimators of a Gaussian-latent VAE: KL, log-densities, the importance-weighted bound,
-and the diagnostics of posterior collapse (mutual information, active units)."""
+"""Estimators shared by families with a latent variable: Gaussian densities, the
+importance-weighted bound, and the diagnostics of posterior collapse (mutual information,
+active units). seqvae and flow both call these; a plugin with a latent space may too."""
 
 from __future__ import annotations
 
@@ -26,16 +27,17 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0,
     return (-0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp())).sum(-1)
 
 
-def importance_weighted_bound(log_weights: torch.Tensor) -> torch.Tensor:
+def importance_weighted_bound(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """-log p(x) <= -log (1/k) sum_i w_i, w_i = p(x, z_i) / q(z_i | x), z_i ~ q (Burda et al.
-    2016, eq. 8). ``log_weights`` is (k, B); returns the bound per example (B,)."""
-    k = log_weights.size(0)
-    return -(torch.logsumexp(log_weights, dim=0) - math.log(k))
+    2016, eq. 8). ``log_weights`` holds the k draws along ``dim``; returns the bound per
+    example, that dimension reduced."""
+    k = log_weights.size(dim)
+    return -(torch.logsumexp(log_weights, dim=dim) - math.log(k))
 
 
-def elbo_bound(log_weights: torch.Tensor) -> torch.Tensor:
+def elbo_bound(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """-ELBO per example from the same weights: -(1/k) sum_i log w_i (never below the IW bound)."""
-    return -log_weights.mean(dim=0)
+    return -log_weights.mean(dim=dim)
 
 
 def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256,
@@ -56,8 +58,9 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256,
     return float(neg_entropy - torch.cat(log_qz).mean())
 
 
-def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
-    """Latent dimensions whose posterior mean varies across the data: Var_x(mu_d) > threshold."""
-    if mu.size(0) < 2:
+def active_units(codes: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
+    """Latent dimensions whose posterior mean varies across the data: Var_x(mu_d) > threshold.
+    ``codes``: (N, d), one posterior mean per example (or per position)."""
+    if codes.size(0) < 2:
         return 0
-    return int((mu.double().var(dim=0) > threshold).sum())
+    return int((codes.double().var(dim=0) > threshold).sum())

@@ -1,4 +1,5 @@
-"""`gentext export` and `gentext import`: a gpt run to and from a transformers folder."""
+"""`gentext export` and `gentext import`: a gpt run to and from a transformers folder. The gpt
+plugin adds them through ``register_commands``, as any plugin adds its commands."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from pathlib import Path
 
 import typer
 
-from gentext_cli.options import RUN_ARGUMENT
 
 FORMAT_OPTION = typer.Option("hf", "--format", "-f",
                              help="hf: a transformers GPT2LMHeadModel folder with its tokenizer.")
 FORCE_OPTION = typer.Option(False, "--force", help="Replace an existing folder of the same kind.")
+
+
+RUN_ARGUMENT = typer.Argument(..., metavar="RUN", help="A gpt run directory written by "
+                              "`gentext train`.", show_default=False)
 
 
 def export(
@@ -20,7 +24,7 @@ def export(
     force: bool = FORCE_OPTION,
 ):
     """Write a gpt run as a transformers model folder (GPT2LMHeadModel + PreTrainedTokenizerFast)."""
-    from gentext.interop import check_format, export_hf
+    from gentext_gpt.interop import check_format, export_hf
 
     check_format(fmt)
     export_hf(run, out, force=force)
@@ -37,7 +41,7 @@ def import_(
     force: bool = FORCE_OPTION,
 ):
     """Make a gpt run from a local transformers GPT-2 folder, to evaluate, sample or train on."""
-    from gentext.interop import check_format, import_hf
+    from gentext_gpt.interop import check_format, import_hf
 
     check_format(fmt)
     import_hf(folder, out, force=force)
@@ -46,5 +50,6 @@ def import_(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `gentext export` and `gentext import` to the CLI."""
     app.command("export")(export)
     app.command("import")(import_)

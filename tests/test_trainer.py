@@ -1,0 +1,110 @@
+"""The trainer from Python, the training state and metrics.jsonl: what the CLI does, a script
+does the same way."""
+
+import json
+
+import pytest
+
+from gentext.errors import GentextError
+from gentext.metrics_log import MetricsLog
+from gentext.prepare import assemble_config
+from gentext.train import train
+
+
+
+@pytest.fixture
+def toy_config(corpus, tiny_overrides):
+    """toy_config(*extra): the tiny toy run's config on the tiny corpus."""
+    return lambda *extra: assemble_config("toy", overrides=[
+        f"data.source={corpus}", *tiny_overrides("toy"), *extra])
+
+
+def train_losses(run):
+    return [(row["step"], row["loss"]) for row in MetricsLog(run / "metrics.jsonl").rows("train")]
+
+
+def test_a_python_caller_resumes_with_changed_train_settings(toy_plugin, toy_config, tmp_path):
+    from gentext.checkpoint import read_run_config
+
+    assert train(toy_config("train.steps=4"), tmp_path / "r", progress=False).step == 4
+    # the saved config with one [train] setting changed, as `gentext train --resume --set`
+    resumed = train(None, tmp_path / "r", resume=True, overrides=["train.steps=8"],
+                    progress=False)
+    assert resumed.status == "finished" and resumed.step == 8
+    assert [s for s, _ in train_losses(tmp_path / "r")] == list(range(1, 9))
+    assert read_run_config(tmp_path / "r").train.steps == 8
+    with pytest.raises(GentextError, match=r"cannot change \[model\]"):
+        train(None, tmp_path / "r", resume=True, overrides=["model.dropout=0.5"])
+
+
+def test_resuming_from_python_equals_an_uninterrupted_run(toy_plugin, toy_config, tmp_path):
+    """Stopped by Ctrl-C at step 3, resumed from Python with the run's saved config."""
+    train(toy_config(), tmp_path / "straight", progress=False)
+    with pytest.raises(GentextError, match="checkpoint saved at step 3"):
+        train(toy_config("model.interrupt_at=3"), tmp_path / "resumed", progress=False)
+    train(None, tmp_path / "resumed", resume=True, progress=False)
+    expected, got = train_losses(tmp_path / "straight"), train_losses(tmp_path / "resumed")
+    assert [loss for _, loss in got] == pytest.approx([loss for _, loss in expected], rel=1e-6)
+
+
+def test_a_new_run_needs_a_config(tmp_path):
+    with pytest.raises(GentextError, match="needs a config"):
+        train(None, tmp_path / "r")
+
+
+def test_every_metrics_row_has_a_kind_and_reserved_names_are_refused(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    log.append("train", 1, {"loss": 2.0})
+    log.append("valid", 1, {"split": "valid", "nats_per_token": 1.5,
+                            "diagnostics": {"loss": 9.0, "split": "x"}})  # nested: harmless
+    assert [row["kind"] for row in log.rows()] == ["train", "valid"]
+    assert log.rows("train")[0]["loss"] == 2.0 and log.rows("valid")[0]["split"] == "valid"
+    with pytest.raises(ValueError, match="'kind'"):
+        log.append("train", 2, {"kind": "valid"})
+    with pytest.raises(ValueError, match="kind"):
+        log.append("eval", 2, {})
+
+
+def test_logs_written_before_rows_had_a_kind_are_read(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 1, "loss": 3.0}) + "\n"
+                    + json.dumps({"step": 1, "split": "valid", "nats_per_token": 2.5}) + "\n"
+                    + json.dumps({"step": 2, "loss": 2.0}) + "\n")
+    log = MetricsLog(path)
+    assert [r["step"] for r in log.rows("train")] == [1, 2]
+    assert log.rows("valid")[0]["nats_per_token"] == 2.5
+    log.truncate_after(1)
+    assert [(r["kind"], r["step"]) for r in log.rows()] == [("train", 1), ("valid", 1)]
+
+
+def test_a_diagnostic_named_like_a_field_cannot_corrupt_an_evaluation():
+    from gentext.evaluate import Evaluation
+
+    evaluation = Evaluation(split="valid", likelihood="bound", tokenizer="t", examples=1,
+                            tokens=10, bytes=20, nats=5.0, dropped=0, split_sha256="abc",
+                            extra={"split": "oops", "nats": -1.0})
+    row = evaluation.as_dict()
+    assert row["split"] == "valid" and row["nats"] == 5.0
+    assert row["diagnostics"] == {"split": "oops", "nats": -1.0}
+
+
+def test_the_training_state_round_trips(tmp_path):
+    import torch
+
+    from gentext.checkpoint import TrainingState
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    state = TrainingState.capture(model, {"model": optimizer}, step=7, elapsed_s=1.5,
+                                  data={"epoch": 1, "index": 4}, device="cpu")
+    state.save(tmp_path)
+    loaded = TrainingState.load(tmp_path)
+    assert (loaded.step, loaded.elapsed_s, loaded.data) == (7, 1.5, {"epoch": 1, "index": 4})
+    assert torch.equal(loaded.weights["weight"], model.weight)
+    again = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters())
+    loaded.restore_optimizers({"model": again})
+    exp_avg = optimizer.state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(again.state_dict()["state"][0]["exp_avg"], exp_avg)
+    assert torch.equal(loaded.rng["cpu"], state.rng["cpu"])
