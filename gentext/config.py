@@ -79,13 +79,14 @@ def _type_name(kind) -> str:
             type(None): "none"}.get(kind, str(kind))
 
 
-def _coerce(value, kind, key: str, from_text: bool):
-    """Turn ``value`` (TOML value, or text from --set) into ``kind`` or raise a one-line error."""
+def coerce(value, kind, key: str, from_text: bool):
+    """Turn ``value`` (TOML value, or text from --set) into ``kind`` or raise a one-line error
+    naming ``key`` (e.g. "config key train.steps")."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(kind):
             try:
-                return _coerce(value, option, key, from_text)
+                return coerce(value, option, key, from_text)
             except GentextError:
                 continue
     elif origin is typing.Literal:
@@ -121,7 +122,7 @@ def _coerce(value, kind, key: str, from_text: bool):
             return value
     else:
         raise TypeError(f"config field {key} has an unsupported type {kind!r}")
-    raise GentextError(f"config key {key} expects {_type_name(kind)}, got {value!r}")
+    raise GentextError(f"{key} expects {_type_name(kind)}, got {value!r}")
 
 
 def _fields(section) -> dict[str, typing.Any]:
@@ -142,7 +143,8 @@ def _set(config: RunConfig, section_name: str, key: str, value, from_text: bool)
             f"unknown config key {section_name}.{key}; valid keys in [{section_name}]: "
             f"{', '.join(fields)}"
         )
-    setattr(section, key, _coerce(value, fields[key], f"{section_name}.{key}", from_text))
+    setattr(section, key, coerce(value, fields[key], f"config key {section_name}.{key}",
+                                 from_text))
 
 
 def parse_override(text: str) -> tuple[str, str, str]:

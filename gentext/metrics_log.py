@@ -62,9 +62,3 @@ class MetricsLog:
         if self.path.is_file():
             kept = [row for row in self._read() if row["step"] <= step]
             write_atomic(self.path, "".join(json.dumps(row) + "\n" for row in kept))
-
-
-def training_minutes(log: MetricsLog) -> float | None:
-    """Training minutes at the last training row, or None when nothing was logged."""
-    rows = log.rows(TRAIN)
-    return rows[-1]["elapsed_s"] / 60 if rows else None

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from gentext.config import coerce
 from gentext.errors import GentextError
 
 IGNORE_INDEX = -100  # the target of a position that predicts nothing (padding), as in PyTorch
@@ -211,7 +212,8 @@ class TextModel(nn.Module):
                 valid = ", ".join(knobs) or "none"
                 raise GentextError(f"{type(self).__name__} has no sampling option {name!r}; "
                                    f"valid: {valid}")
-            knobs[name] = _as_type_of(knobs[name], value, name)
+            knobs[name] = coerce(value, type(knobs[name]), f"sampling option {name}",
+                                 from_text=isinstance(value, str))
         temperature = options.temperature
         if temperature is None:
             temperature = self.capabilities.default_temperature
@@ -241,22 +243,6 @@ class TextModel(nn.Module):
     def num_parameters(self) -> int:
         """Distinct trainable parameters (tied weights counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
-def _as_type_of(default, value, name: str):
-    """A sampling knob's value (maybe text from the CLI) as the type of its default."""
-    kind = type(default)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    try:
-        if kind is bool:
-            if str(value).lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-                return str(value).lower() in ("true", "1", "yes", "on")
-            raise ValueError(value)
-        return kind(value)
-    except (TypeError, ValueError):
-        raise GentextError(f"sampling option {name} expects a {kind.__name__}, "
-                           f"got {value!r}") from None
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

@@ -148,7 +148,7 @@ def test_what_a_model_cannot_take_is_refused_by_the_base_class():
         gpt.sample(2, max_new_tokens=3, condition=0)
     with pytest.raises(GentextError, match="no sampling option 'steps'; valid: use_cache"):
         gpt.sample(2, SamplingOptions(knobs={"steps": "4"}), max_new_tokens=3)
-    with pytest.raises(GentextError, match="expects a bool"):
+    with pytest.raises(GentextError, match="sampling option use_cache expects true or false"):
         gpt.sample(2, SamplingOptions(knobs={"use_cache": "maybe"}), max_new_tokens=3)
     with pytest.raises(GentextError, match="temperature"):
         gpt.sample(2, SamplingOptions(temperature=-1), max_new_tokens=3)
