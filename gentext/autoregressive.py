@@ -134,12 +134,10 @@ class AutoregressiveModel(TextModel):
         logits, state = self.step(tokens, self.start(n, context, options))
         finished = torch.zeros(n, dtype=torch.bool, device=tokens.device)
         check_every = CUDA_FINISHED_CHECK_EVERY if tokens.device.type == "cuda" else 1
+        never = self.never_drawn(options, tokens.device)
         drawn = []
         for position in range(budget):
-            next_logits = logits[:, -1]
-            if not options.stop_at_eos:  # full-length rows: <eos> cannot be drawn
-                next_logits = next_logits.index_fill(-1, torch.tensor([eos], device=tokens.device),
-                                                     float("-inf"))
+            next_logits = logits[:, -1].index_fill(-1, never, float("-inf"))
             token = draw_tokens(next_logits, options).masked_fill(finished, eos)
             drawn.append(token)
             finished |= token == eos

@@ -190,6 +190,14 @@ def read_run_config(path: Path) -> RunConfig:
     name = model_name_of(table)
     if not name:
         raise _not_a_run(path, f"{CONFIG_FILE} names no model")
+    from gentext.plugins import registry
+
+    if name not in registry().models:
+        meta = _read_meta(path / MODEL_DIR / META_FILE) or {}
+        if meta.get("plugin"):
+            raise GentextError(f"{str(path)!r} is a {name!r} run made with plugin "
+                               f"{meta['plugin']!r} {meta.get('plugin_version', '')}, which is "
+                               "not installed; install that plugin to use the run")
     spec = get_model(name)
     return build_config(name, spec.config, table, train_defaults=spec.train_defaults,
                         data_defaults=spec.data_defaults)

@@ -171,6 +171,26 @@ def one_line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
-def sample_metrics(samples: list[str], references: dict[str, list[str]], specs: dict) -> dict:
-    """Every registered sample metric, each against the split it names."""
-    return {name: spec.compute(samples, references[spec.references]) for name, spec in specs.items()}
+def sample_metrics(samples: list[str], references: dict[str, list[str]], specs: dict,
+                   owners: dict | None = None) -> dict:
+    """Every registered sample metric, each against the split it names. A metric that raises
+    or gives something other than a number loses its own row, with one warning line naming
+    its plugin (``owners``: name -> plugin); the other metrics are kept."""
+    import numbers
+    import sys
+
+    figures = {}
+    for name, spec in specs.items():
+        where = f"metric {name!r} (plugin {(owners or {}).get(name, 'unknown')!r})"
+        try:
+            value = spec.compute(samples, references[spec.references])
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure costs its row only
+            print(f"gentext: warning: {where} failed: {type(exc).__name__}: {exc} (left out)",
+                  file=sys.stderr)
+            continue
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            print(f"gentext: warning: {where} gave {type(value).__name__} {value!r:.40}, not a "
+                  "number (left out)", file=sys.stderr)
+            continue
+        figures[name] = float(value)
+    return figures

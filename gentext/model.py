@@ -231,6 +231,14 @@ class TextModel(nn.Module):
         (temperature set, knobs typed), ``prompt`` is a list (maybe empty)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
 
+    def never_drawn(self, options: SamplingOptions, device) -> torch.Tensor:
+        """Token ids no sampled position may hold: <bos> and <pad> (they never follow a
+        sentence's start), and <eos> when rows may not stop early."""
+        ids = [self.vocab.bos_id, self.vocab.pad_id]
+        if not options.stop_at_eos:
+            ids.append(self.vocab.eos_id)
+        return torch.tensor(ids, device=device)
+
     def encode(self, batch: dict) -> torch.Tensor:
         """Posterior mean of the latent code of each example (latent families only)."""
         raise GentextError(f"{type(self).__name__} has no latent space")
@@ -243,6 +251,21 @@ class TextModel(nn.Module):
     def num_parameters(self) -> int:
         """Distinct trainable parameters (tied weights counted once)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def contract_gaps(cls) -> str | None:
+    """What a model class lacks to keep the contract, in words, or None when it keeps it:
+    a ``TextModel`` subclass whose family methods are implemented, not inherited stubs."""
+    if not (isinstance(cls, type) and issubclass(cls, TextModel)):
+        return f"is {cls!r:.60}, not a subclass of gentext.model.TextModel"
+    from gentext.autoregressive import AutoregressiveModel
+
+    base = AutoregressiveModel if issubclass(cls, AutoregressiveModel) else TextModel
+    needed = ("step",) if base is AutoregressiveModel else ("loss", "nll", "generate")
+    missing = [name for name in needed if getattr(cls, name) is getattr(base, name)]
+    if missing:
+        return f"does not implement {', '.join(f'{m}()' for m in missing)}"
+    return None
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

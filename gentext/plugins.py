@@ -135,14 +135,33 @@ def registry() -> Registry:
                 plugin = manager.get_name(impl.plugin)
                 offered: list = []
 
-                def register(spec, offered=offered):
+                def register(spec, offered=offered, kind=kind):
+                    expected = SPEC_TYPES[kind]
+                    if not isinstance(spec, expected):
+                        raise TypeError(f"register() takes a {expected.__name__}, got "
+                                        f"{type(spec).__name__}")
                     offered.append(spec)
 
-                _call_hook(plugin, f"register_{kind}s", impl.function, register=register)
+                hook_name = f"register_{kind}s"
+                if not _call_hook(plugin, hook_name, impl.function, register=register):
+                    continue
+                if not offered:
+                    _warn(f"plugin {plugin!r}: {hook_name} registered nothing; call "
+                          f"register({SPEC_TYPES[kind].__name__}(...)) rather than returning it")
                 for spec in offered:  # all of a plugin's registrations, or none if it raised
                     found.add(kind, table, spec, plugin)
         _registry = found
     return _registry
+
+
+SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "metric": MetricSpec}
+
+
+def _warn(message: str) -> None:
+    """One warning line about a plugin (an error under GENTEXT_STRICT_PLUGINS=1)."""
+    if _strict():
+        raise GentextError(message)
+    print(f"gentext: warning: {message}", file=sys.stderr)
 
 
 def _call_hook(plugin: str, hook: str, function, **arguments) -> bool:
@@ -186,11 +205,53 @@ def plugins() -> list[PluginInfo]:
 
 
 def add_commands(app) -> None:
-    """Let each plugin add its commands to the CLI app, once per plugin and app."""
+    """Let each plugin add its commands to the CLI app, once per plugin and app. A command
+    name already taken (a built-in one, or another plugin's) is an error naming both; a
+    plugin command that raises is one line naming the plugin."""
     manager = plugin_manager()
     done = app.__dict__.setdefault("_gentext_plugins_with_commands", set())
+    owners = app.__dict__.setdefault("_gentext_command_owners", {})
+    for info in app.registered_commands:
+        owners.setdefault(_command_name(info), "gentext")
     for impl in manager.hook.register_commands.get_hookimpls():
         name = manager.get_name(impl.plugin)
-        if name not in done:
-            _call_hook(name, "register_commands", impl.function, app=app)
-            done.add(name)
+        if name in done:
+            continue
+        before = len(app.registered_commands)
+        _call_hook(name, "register_commands", impl.function, app=app)
+        done.add(name)
+        added = app.registered_commands[before:]
+        for info in added:
+            command = _command_name(info)
+            if command in owners:
+                del app.registered_commands[before:]
+                raise GentextError(f"command {command!r} is registered by both plugin "
+                                   f"{owners[command]!r} and plugin {name!r}; uninstall one "
+                                   "of them" + (" (built-in commands cannot be replaced)"
+                                                if owners[command] == "gentext" else ""))
+            owners[command] = name
+            info.callback = _isolated(info.callback, name, command)
+
+
+def _command_name(info) -> str:
+    """The name a Typer command is called by."""
+    return info.name or info.callback.__name__.lower().replace("_", "-")
+
+
+def _isolated(callback, plugin: str, command: str):
+    """A plugin command whose unexpected exceptions become one line naming the plugin."""
+    import functools
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except (GentextError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - click's own exits pass through below
+            if type(exc).__module__.startswith(("click", "typer")):
+                raise
+            raise GentextError(f"command {command!r} of plugin {plugin!r} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
+
+    return run

@@ -17,6 +17,7 @@ LIKELIHOOD_KINDS = ("exact", "bound", "estimate", "none")
 
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+IMPORT_STRING = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 def check_name(kind: str, name: str) -> None:
@@ -31,7 +32,25 @@ def import_string(path: str):
     module_name, _, attribute = path.partition(":")
     if not attribute:
         raise ValueError(f"import string {path!r} must look like 'package.module:Name'")
-    return getattr(importlib.import_module(module_name), attribute)
+    module = importlib.import_module(module_name)
+    if not hasattr(module, attribute):
+        raise ImportError(f"module {module_name!r} has no {attribute!r}")
+    return getattr(module, attribute)
+
+
+def check_config_class(owner: str, config) -> None:
+    """A config must be a dataclass (the class, not an instance) with a default for every
+    field: gentext builds it with no arguments, then applies the run's settings."""
+    import dataclasses
+
+    if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
+        raise ValueError(f"{owner}: config must be a dataclass class (e.g. the class "
+                         f"MyConfig, decorated with @dataclass), got {config!r:.60}")
+    missing = [f.name for f in dataclasses.fields(config)
+               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{owner}: config field(s) {', '.join(missing)} of "
+                         f"{config.__name__} need a default")
 
 
 @dataclass(frozen=True)
@@ -61,9 +80,20 @@ class ModelSpec:
     recipe: FamilyRecipe | None = None  # joins `compare --recipe families` when set
 
     def __post_init__(self):
+        """What can be checked without importing the model (and torch): a mistake here is a
+        one-line warning naming the plugin when it registers, not a traceback later."""
         check_name("model", self.name)
+        owner = f"model {self.name!r}"
         if not callable(self.likelihood) and self.likelihood not in LIKELIHOOD_KINDS:
-            raise ValueError(f"model {self.name!r}: likelihood must be one of {LIKELIHOOD_KINDS}")
+            raise ValueError(f"{owner}: likelihood must be one of {', '.join(LIKELIHOOD_KINDS)} "
+                             f"(or a function of the config), got {self.likelihood!r}")
+        if not isinstance(self.model, str) or not IMPORT_STRING.fullmatch(self.model):
+            raise ValueError(f"{owner}: model must be an import string 'package.module:Class' "
+                             f"(so listing models never imports torch), got {self.model!r:.60}")
+        check_config_class(owner, self.config)
+        for name in ("train_defaults", "data_defaults"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{owner}: {name} must be a dict of settings")
 
     def likelihood_of(self, config) -> LikelihoodKind:
         """The likelihood kind of this family's models built from ``config``."""
@@ -74,11 +104,20 @@ class ModelSpec:
         return kind
 
     def model_class(self):
-        """Import and return the model class (this is where torch gets imported)."""
+        """Import and return the model class (this is where torch gets imported), checked to
+        be a ``TextModel`` that implements what the contract asks of it."""
         try:
-            return import_string(self.model)
-        except ImportError as exc:
-            raise GentextError(f"model {self.name!r} could not be imported: {exc}") from exc
+            cls = import_string(self.model)
+        except Exception as exc:  # noqa: BLE001 - any failure of a plugin's module, one line
+            raise GentextError(f"model {self.name!r} could not be imported from "
+                               f"{self.model!r}: {type(exc).__name__}: {exc}") from exc
+        from gentext.model import contract_gaps
+
+        gaps = contract_gaps(cls)
+        if gaps:
+            raise GentextError(f"model {self.name!r} ({self.model}) {gaps}; see "
+                               "docs/plugins.md, 'The model contract'")
+        return cls
 
     def build(self, config, vocab):
         """A new model of this family from its config dataclass and the ``Vocab``."""

@@ -245,3 +245,50 @@ def test_a_familys_own_sampling_option_reaches_it_from_gentext_sample(cli, toy_p
     unknown = cli("sample", run, "--option", "steps=4")
     assert unknown.exit_code == 1 and len(unknown.error_lines) == 1
     assert "no sampling option 'steps'; valid: banned" in unknown.error_lines[0]
+
+
+@pytest.mark.parametrize("family", list(TINY))
+def test_gentext_testing_passes_for_every_built_in_family(family):
+    from gentext.testing import check_model
+
+    spec = get_model(family)
+    check_model(spec, spec.config(**TINY[family]))
+
+
+def test_gentext_testing_passes_for_the_test_plugin(toy_plugin):
+    from gentext.testing import check_model
+
+    check_model("toy")
+
+
+def _planted(mistake: str):
+    """The toy model with one planted mistake of those plugin authors make."""
+    from toy_plugin import ToyBigram, ToyConfig
+
+    class Planted(ToyBigram):
+        def nll(self, batch, samples=None):
+            nats, count = super().nll(batch)
+            return (nats / count, count) if mistake == "mean" else (nats, count)
+
+        def generate(self, n, options, max_new_tokens, prompt, condition):
+            rows = super().generate(n, options, max_new_tokens, prompt, condition)
+            if mistake != "padded":
+                return rows
+            width = max(len(r) for r in rows)
+            return torch.tensor([r + [self.vocab.pad_id] * (width - len(r)) for r in rows])
+
+    from gentext.testing import VOCAB
+
+    return Planted(ToyConfig(dropout=0.0), VOCAB)
+
+
+@pytest.mark.parametrize("mistake, rule", [
+    ("mean", "nll is a sum over sentences, not a mean"),
+    ("padded", "returns a list of n rows"),
+])
+def test_gentext_testing_catches_the_plugin_authors_mistakes(mistake, rule):
+    from gentext.testing import ContractViolation, check_model
+
+    with pytest.raises(ContractViolation, match=rule):
+        check_model(_planted(mistake))
+    check_model(_planted("none"))  # the same model without the mistake passes

@@ -69,4 +69,4 @@ def test_the_examples_own_tests_pass_once_installed(installed, tmp_path):
                              "--rootdir", str(EXAMPLE), str(EXAMPLE / "tests")],
                             env=installed, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout

@@ -35,7 +35,9 @@ def fresh_plugins(monkeypatch):
 class Duplicate:
     @hookimpl
     def register_models(self, register):
-        register(ModelSpec(name="gpt", description="a second gpt", config=dict,
+        from toy_plugin import ToyConfig
+
+        register(ModelSpec(name="gpt", description="a second gpt", config=ToyConfig,
                            model="x:Y", likelihood="exact"))
 
 

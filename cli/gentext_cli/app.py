@@ -84,9 +84,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version_cal
 
 
 def _add_builtin_commands() -> None:
-    from gentext_cli import compare, corpus, evaluate, latent, listing, sample, sweep, train
+    from gentext_cli import (compare, corpus, evaluate, latent, listing, sample, scaffold, sweep,
+                             train)
 
-    for module in (train, sample, evaluate, sweep, compare, latent, corpus, listing):
+    for module in (train, sample, evaluate, sweep, compare, latent, corpus, listing, scaffold):
         module.register(app)
 
 

@@ -64,7 +64,9 @@ def evaluate(
                              SamplingOptions(temperature=temperature))
         report["sample_temperature"] = temperature
         references = {"train": [e["text"] for e in splits.train], "test": [e["text"] for e in splits.test]}
-        report["sample_metrics"] = sample_metrics(texts, references, registry().metrics)
+        found = registry()
+        owners = {name: found.owner[("metric", name)] for name in found.metrics}
+        report["sample_metrics"] = sample_metrics(texts, references, found.metrics, owners)
     if data is None:
         write_atomic(Path(run) / f"eval-{split}.json", json.dumps(report, indent=2) + "\n")
     if as_json:

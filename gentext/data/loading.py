@@ -52,7 +52,13 @@ def _read_checked(path: Path) -> str:
 
 
 def _check_examples(examples: list[dict], where: str) -> list[dict]:
+    if not isinstance(examples, (list, tuple)):
+        raise GentextError(f"{where} gave {type(examples).__name__}, not a list of "
+                           "{\"text\": ...} examples")
     for number, example in enumerate(examples, start=1):
+        if not isinstance(example, dict):
+            raise GentextError(f"{where}: example {number} is a {type(example).__name__}, not "
+                               "a {\"text\": ...} dict")
         text = example.get("text")
         if not isinstance(text, str):
             raise GentextError(f"{where}: example {number} has no \"text\" string field")
@@ -116,14 +122,20 @@ def load_folder(path: Path):
     return _check_examples(_from_dataset(loaded), f"dataset {str(path)!r}")
 
 
-def load_source(source: str, registered: dict):
+def load_source(source: str, registered: dict, owners: dict | None = None):
     """Examples for ``--data``: a registered corpus name, a file, or a datasets folder.
 
     Returns a list of examples, or a dict of split name -> examples for a folder that
-    already holds splits.
+    already holds splits. A registered dataset whose ``load()`` raises or returns something
+    else than examples is a one-line error naming its plugin (``owners``: name -> plugin).
     """
     if source in registered:
-        return _check_examples(registered[source].load(), f"dataset {source!r}")
+        where = f"dataset {source!r} (plugin {(owners or {}).get(source, 'unknown')!r})"
+        try:
+            examples = registered[source].load()
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure, reported in one line
+            raise GentextError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
+        return _check_examples(examples, where)
     path = Path(source).expanduser()
     if not path.exists():
         names = ", ".join(sorted(registered)) or "none"

@@ -17,7 +17,9 @@ def load_splits(data: DataConfig, source: str | None = None) -> Splits:
     """
     from gentext.plugins import registry
 
-    loaded = load_source(source or data.source, registry().datasets)
+    found = registry()
+    owners = {name: found.owner[("dataset", name)] for name in found.datasets}
+    loaded = load_source(source or data.source, found.datasets, owners)
     if isinstance(loaded, dict):
         named = {SPLIT_ALIASES[k]: v for k, v in loaded.items() if k in SPLIT_ALIASES}
         if set(named) == {"train", "valid", "test"}:

@@ -146,6 +146,9 @@ class TextFlow(TextModel):
     def _decode_tokens(self, z: torch.Tensor, valid: torch.Tensor,
                        options: SamplingOptions) -> list[list[int]]:
         log_probs = self.encoding.log_decoder(z, valid)  # (B, L, V), every position at once
+        # a position inside a sentence holds none of <bos>, <pad>, <eos> (its end is the length)
+        specials = self.never_drawn(dataclasses.replace(options, stop_at_eos=False), z.device)
+        log_probs = log_probs.index_fill(-1, specials, float("-inf"))
         if options.temperature <= 0:
             tokens = log_probs.argmax(-1)
         else:

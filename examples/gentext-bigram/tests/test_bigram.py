@@ -23,6 +23,12 @@ def test_nll_counts_every_predicted_token_and_learns_a_bigram():
     assert model.sample(3, SamplingOptions(temperature=0), max_new_tokens=5) == [[4, 5]] * 3
 
 
+def test_the_model_keeps_gentexts_contract():
+    from gentext.testing import check_model
+
+    check_model("bigram")  # nll a sum, <eos> counted, sampling semantics, save and load
+
+
 def test_the_plugin_is_listed_by_gentext():
     from gentext_cli.app import build_app
 
