@@ -46,7 +46,7 @@ def token_nats(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def trim_at_eos(rows: torch.Tensor, eos_id: int) -> list[list[int]]:
-    """Cut each row (B, L) before its first <eos>."""
+    """Cut each row (B, L) before its first ``<eos>``."""
     out = []
     for row in rows.tolist():
         out.append(row[: row.index(eos_id)] if eos_id in row else row)
@@ -102,7 +102,7 @@ class AutoregressiveModel(TextModel):
 
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
-        """The exact summed -log p(x) (every predicted token, <eos> included) and the count."""
+        """The exact summed -log p(x) (every predicted token, ``<eos>`` included) and the count."""
         inputs, targets = shifted_targets(batch)
         nats = self.sequence_nats(inputs, targets, self.context(batch))
         return nats.sum(), int((targets != IGNORE_INDEX).sum())
@@ -117,8 +117,8 @@ class AutoregressiveModel(TextModel):
     @torch.no_grad()
     def autoregress(self, n: int, context: Any, options: SamplingOptions, max_new_tokens: int,
                     prompt: list[int] = ()) -> list[list[int]]:
-        """Ancestral sampling of ``n`` rows after <bos> and ``prompt``, given ``context``:
-        one token a step until every row has drawn <eos> or ``max_new_tokens`` are drawn.
+        """Ancestral sampling of ``n`` rows after ``<bos>`` and ``prompt``, given ``context``:
+        one token a step until every row has drawn ``<eos>`` or ``max_new_tokens`` are drawn.
         Rows are returned as ``sample`` states: the prompt, then the new tokens."""
         prompt, eos = list(prompt), self.vocab.eos_id
         prefix = [self.vocab.bos_id, *prompt]

@@ -60,7 +60,7 @@ def training_figures(run_path: Path) -> dict:
 @torch.no_grad()
 def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: int = 1) -> float:
     """Sentences per second (the median of ``repeats`` timed batches, after one warm-up) when
-    every one of ``batch`` sentences is ``length`` tokens long (rows may not stop at <eos>),
+    every one of ``batch`` sentences is ``length`` tokens long (rows may not stop at ``<eos>``),
     so all families do the same amount of work. Every family draws at temperature 1."""
     device = model_device(model)
     options = SamplingOptions(temperature=1.0, stop_at_eos=False,

@@ -37,7 +37,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100  # linear warm-up from 0 to lr
     weight_decay: float = 0.1  # AdamW decay on matrices (not on biases, norms, embeddings' positions)
-    beta1: float = 0.9
+    beta1: float = 0.9  # AdamW's decay of its running mean of gradients
     beta2: float = 0.99  # a little lower than 0.999: steadier for small batches
     grad_clip: float = 1.0  # clip the global gradient norm (0 turns it off)
     eval_every: int = 200  # validate and checkpoint every N steps

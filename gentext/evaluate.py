@@ -33,6 +33,7 @@ class Evaluation:
     dropped: int  # examples left out as longer than the model's context
     split_sha256: str
     nll_samples: int | None = None  # k of a stochastic bound (None: not stochastic)
+    keeps_99: int | None = None  # the data.max_len under which 99% of the split would fit
     extra: dict = field(default_factory=dict)  # the model's diagnostics (KL, MI, ...)
 
     @property
@@ -60,7 +61,8 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def default_max_new_tokens(max_len: int, prompt: list[int] = ()) -> int:
-    """New tokens a sample may take so it fits ``data.max_len`` (which counts <bos>/<eos>)."""
+    """New tokens a sample may take so it fits ``data.max_len`` (which counts ``<bos>`` and
+    ``<eos>``)."""
     return max(0, max_len - 2 - len(prompt))
 
 
@@ -142,6 +144,7 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
                       tokenizer=tokenizer.name, examples=len(encoded.sequences), tokens=tokens,
                       bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
                       dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
+                      keeps_99=encoded.keeps_99,
                       nll_samples=(samples or model.capabilities.nll_samples) if stochastic else None,
                       extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size)
                       if ranks.main else {})

@@ -15,7 +15,7 @@ WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 
 
 def utf8_bytes(texts: list[str]) -> int:
-    """UTF-8 bytes of the texts plus one per example for its end (the protocol's <eos>)."""
+    """UTF-8 bytes of the texts plus one per example for its end (the protocol's ``<eos>``)."""
     return sum(len(t.encode("utf-8")) + 1 for t in texts)
 
 

@@ -131,7 +131,8 @@ class TextModel(nn.Module):
 
     @property
     def max_len(self) -> int | None:
-        """The longest sequence (tokens, <bos>/<eos> included) the model can score, or None."""
+        """The longest sequence (tokens, ``<bos>``/``<eos>`` included) the model can score, or
+        None."""
         return None
 
     @property
@@ -189,7 +190,7 @@ class TextModel(nn.Module):
     def sample(self, n: int, options: SamplingOptions | None = None, *, max_new_tokens: int,
                prompt: list[int] | None = None, condition: int | None = None) -> list[list[int]]:
         """``n`` rows of token ids: each the prompt then at most ``max_new_tokens`` new tokens,
-        without <bos> or <eos> (the module docstring states the contract exactly)."""
+        without ``<bos>`` or ``<eos>`` (the module docstring states the contract exactly)."""
         options = self.resolve_options(options or SamplingOptions())
         if n < 1 or max_new_tokens < 0:
             raise GentextError(f"sample needs n >= 1 and max_new_tokens >= 0, got {n} and "
@@ -232,8 +233,8 @@ class TextModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement generate()")
 
     def never_drawn(self, options: SamplingOptions, device) -> torch.Tensor:
-        """Token ids no sampled position may hold: <bos> and <pad> (they never follow a
-        sentence's start), and <eos> when rows may not stop early."""
+        """Token ids no sampled position may hold: ``<bos>`` and ``<pad>`` (they never follow a
+        sentence's start), and ``<eos>`` when rows may not stop early."""
         ids = [self.vocab.bos_id, self.vocab.pad_id]
         if not options.stop_at_eos:
             ids.append(self.vocab.eos_id)

@@ -73,7 +73,7 @@ def check_model(model, config=None, *, loss_is_nll: bool = True) -> TextModel:
 
 
 def check_likelihood(model: TextModel, loss_is_nll: bool = True) -> None:
-    """nll: a sum over the protocol's tokens (<eos> counted, <bos> not), never below zero,
+    """nll: a sum over the protocol's tokens (``<eos>`` counted, ``<bos>`` not), never below zero,
     additive over sentences; for a model whose nll is not stochastic, equal per token to its
     training loss in eval mode (pass ``loss_is_nll=False`` for a loss with extra terms, such
     as label smoothing)."""
@@ -104,7 +104,7 @@ def check_likelihood(model: TextModel, loss_is_nll: bool = True) -> None:
 
 
 def check_sampling(model: TextModel) -> None:
-    """sample: n plain lists of ints in the vocabulary, without <eos>; the prompt first, at
+    """sample: n plain lists of ints in the vocabulary, without ``<eos>``; the prompt first, at
     most max_new_tokens after it; full length when rows may not stop; the same rows for the
     same seed."""
     capabilities = model.capabilities

@@ -1,8 +1,9 @@
 """Tokenizers (HF ``tokenizers``): byte-level BPE trained on the training split, characters,
-or whitespace-separated words (the most frequent ``vocab_size``, the rest <unk>). Trained once per (content, kind, size) and cached; saved as ``tokenizer.json``.
+or whitespace-separated words (the most frequent ``vocab_size``, the rest ``<unk>``). Trained
+once per (content, kind, size) and cached; saved as ``tokenizer.json``.
 
-Special tokens come first and are the same for every kind: <pad>=0, <bos>=1, <eos>=2,
-<unk>=3. Examples are wrapped as <bos> text <eos> by the data pipeline, not here.
+Special tokens come first and are the same for every kind: ``<pad>``=0, ``<bos>``=1, ``<eos>``=2,
+``<unk>``=3. Examples are wrapped as ``<bos>`` text ``<eos>`` by the data pipeline, not here.
 """
 
 from __future__ import annotations

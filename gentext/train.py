@@ -277,6 +277,12 @@ class Trainer:
             f"on {self.device}, {len(self.train_data.sequences):,} training examples "
             f"({self.train_data.dropped} longer than {self.config.data.max_len} tokens left "
             f"out), tokenizer {self.tokenizer.name} -> {self.out}")
+        for split, data in (("training", self.train_data), ("validation", self.valid_data)):
+            warning = data.length_warning(split, self.config.data.max_len) \
+                if hasattr(data, "length_warning") else None
+            if warning:
+                self.console.print(f"gentext: warning: {warning}", markup=False,
+                                   soft_wrap=True)  # one line, however narrow the terminal
 
     def _train_step(self) -> None:
         """Set the learning rates, take the next batch, and let the model step."""

@@ -30,11 +30,29 @@ def blocks(language: str):
                 yield pytest.param(match.group(2), id=f"{page.name}:{line}")
 
 
+FILE_COPY = re.compile(r"^# file: (\S+)\n")
+
+
 def included(code: str) -> list[str] | None:
     """The files a snippet-include block pulls in (None when the block is plain code)."""
     lines = [line for line in code.splitlines() if line.strip()]
     paths = [SNIPPET.match(line) for line in lines]
     return [m.group(1) for m in paths] if lines and all(paths) else None
+
+
+def test_file_copies_in_the_docs_equal_the_files():
+    """A block that starts `# file: PATH` shows that file whole (so the page reads as raw
+    markdown too); it must be the file as it is."""
+    copies = 0
+    for page in PAGES:
+        for match in FENCE.finditer(page.read_text(encoding="utf-8")):
+            named = FILE_COPY.match(match.group(2))
+            if named:
+                copies += 1
+                shown = match.group(2)[named.end():]
+                assert shown == (ROOT / named.group(1)).read_text(encoding="utf-8"), \
+                    f"{page.name}: the copy of {named.group(1)} is stale"
+    assert copies >= 6
 
 
 def test_cli_reference_page_is_generated_from_the_app():
@@ -43,6 +61,22 @@ def test_cli_reference_page_is_generated_from_the_app():
 
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == render(app), \
         "docs/cli.md is stale: run `python -m gentext_cli.reference > docs/cli.md`"
+
+
+def test_config_reference_page_is_generated_from_the_dataclasses():
+    from gentext_cli.config_reference import render
+
+    assert (ROOT / "docs" / "config.md").read_text(encoding="utf-8") == render(), \
+        "docs/config.md is stale: run `python -m gentext_cli.config_reference > docs/config.md`"
+    text = render()
+    from dataclasses import fields
+
+    from gentext.config import DataConfig, TrainConfig
+
+    for section in (DataConfig, TrainConfig):  # every key, each with a meaning
+        for field in fields(section):
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{field.name}` "))
+            assert not row.endswith("|  |"), f"{field.name} has no comment in its dataclass"
 
 
 @pytest.fixture
@@ -57,8 +91,8 @@ def docs_runs(tmp_path, trained_gpt, cli):
 @pytest.mark.parametrize("code", list(blocks("python")))
 def test_python_blocks_run(code, request, monkeypatch):
     paths = included(code)
-    if paths is not None:
-        assert all((ROOT / p).is_file() for p in paths), paths  # the example's own tests run it
+    if paths is not None or FILE_COPY.match(code):
+        assert all((ROOT / p).is_file() for p in paths or []), paths  # its own tests run it
         return
     monkeypatch.chdir(request.getfixturevalue("docs_runs") if "runs/" in code
                       else request.getfixturevalue("tmp_path"))
@@ -72,6 +106,8 @@ def test_toml_blocks_parse_and_configs_are_valid(code):
 
     paths = included(code)
     text = "\n".join((ROOT / p).read_text(encoding="utf-8") for p in paths) if paths else code
+    if FILE_COPY.match(text):
+        text = text[FILE_COPY.match(text).end():]
     table = tomllib.loads(text)
     if "run" in table:  # a run config: every key and value must be one gentext accepts
         spec = get_model(table["run"]["model"])
@@ -210,3 +246,12 @@ def test_site_builds_strictly_offline(tmp_path):
     assert (tmp_path / "site" / "cli" / "index.html").is_file()
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "fonts.googleapis" not in html and "fonts.gstatic" not in html
+    # special tokens (in docstrings, help texts, pages) render as text, never as swallowed
+    # HTML tags: the API page shows them, and no page holds one as a raw tag
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    for special in ("<bos>", "<eos>", "<pad>"):
+        assert special.replace("<", "&lt;").replace(">", "&gt;") in api, special
+    assert "sampling_knobs" in api and "stop_at_eos" in api  # the contract's fields, rendered
+    for page in (tmp_path / "site").rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"<(bos|eos|pad|unk|mask)>", text), f"{page.name} swallows a special"

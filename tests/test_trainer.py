@@ -108,3 +108,26 @@ def test_the_training_state_round_trips(tmp_path):
     exp_avg = optimizer.state_dict()["state"][0]["exp_avg"]
     assert torch.equal(again.state_dict()["state"][0]["exp_avg"], exp_avg)
     assert torch.equal(loaded.rng["cpu"], state.rng["cpu"])
+
+
+def test_leaving_out_more_than_1_percent_of_a_split_is_said_with_the_fix(
+        cli, corpus, tmp_path, tiny_args):
+    import re
+
+    from gentext.data.batching import left_out_warning
+
+    assert left_out_warning(99, 1, "test", 128, 130) is None  # 1% is fine
+    assert left_out_warning(98, 2, "test", 128, 130) == (
+        "2 of 100 test examples (2%) are longer than data.max_len=128 tokens and left out; "
+        "data.max_len=130 keeps 99%")
+    run = tmp_path / "r"
+    trained = cli(*tiny_args("gpt", corpus, run, "--set", "data.tokenizer=char",
+                             "--set", "data.max_len=24"))
+    assert trained.exit_code == 0, trained.stderr
+    said = re.search(r"gentext: warning: [\d,]+ of [\d,]+ training examples \(\d+%\) are longer "
+                     r"than data.max_len=24 tokens and left out; data.max_len=(\d+) keeps 99%",
+                     trained.stderr)
+    assert said and int(said.group(1)) > 24, trained.stderr
+    scored = cli("eval", run)
+    assert re.search(r"test examples \(\d+%\) are longer than data.max_len=24 tokens and left "
+                     r"out; data.max_len=\d+ keeps 99%", scored.stderr), scored.stderr

@@ -35,6 +35,7 @@ def evaluate(
 ):
     """Score a split: nats/token, perplexity, bits per byte, and what kind of figure it is."""
     from gentext.checkpoint import write_atomic
+    from gentext.data.batching import left_out_warning
     from gentext.data.pipeline import load_splits
     from gentext.evaluate import default_max_new_tokens, sample_metrics, sample_texts
     from gentext.evaluate import evaluate as score_split
@@ -75,6 +76,10 @@ def evaluate(
     typer.echo(f"run:         {run} ({loaded.spec.name}, step {report['step']})")
     typer.echo(f"split:       {split} of {report['data']}: {result.examples:,} examples, "
                f"{result.tokens:,} tokens, {result.bytes:,} bytes (sha256 {result.split_sha256[:12]})")
+    warning = left_out_warning(result.examples, result.dropped, split,
+                               loaded.config.data.max_len, result.keeps_99)
+    if warning:
+        typer.echo(f"gentext: warning: {warning}", err=True)
     if result.dropped:
         typer.echo(f"left out:    {result.dropped} examples longer than "
                    f"{loaded.config.data.max_len} tokens")

@@ -15,8 +15,8 @@ def sample(
     run: Path = RUN_ARGUMENT,
     n: int = typer.Option(10, "--n", "-n", help="How many samples."),
     max_new_tokens: Optional[int] = typer.Option(
-        None, "--max-new-tokens", help="Most tokens each sample gains after the prompt (<eos> "
-        "not counted).", show_default="what fits the run's data.max_len"),
+        None, "--max-new-tokens", help="Most tokens each sample gains after the prompt (the end "
+        "token not counted).", show_default="what fits the run's data.max_len"),
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Softmax temperature; 0 is greedy.",
         show_default="the family's: 1, or 0 for flow (a sampled z, each character its most likely)"),

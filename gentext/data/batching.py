@@ -1,9 +1,10 @@
-"""Token sequences and batches: each example is <bos> tokens <eos>, padded to the batch's
+"""Token sequences and batches: each example is ``<bos>`` tokens ``<eos>``, padded to the batch's
 longest, with training batches drawn in a fixed, resumable order.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from gentext.tokenizer import TextTokenizer
 
 BUCKET_BATCHES = 50  # batches sorted together by length: less padding, still shuffled
 MAX_CHARS_PER_TOKEN = 32  # an example longer than max_len * this many characters cannot fit
+KEEP_SHARE = 0.99  # leaving out more than 1% of a split is worth a warning
 
 
 def may_fit(text: str, max_len: int) -> bool:
@@ -31,6 +33,11 @@ class Encoded:
     texts: list[str]
     dropped: int  # examples longer than max_len, left out
     labels: list[int] | None = None  # each kept example's label index, for conditional models
+    keeps_99: int | None = None  # the max_len that would keep 99% of the split (None: unknown)
+
+    def length_warning(self, split: str, max_len: int) -> str | None:
+        """A line for the user when more than 1% of the split is left out, else None."""
+        return left_out_warning(len(self.sequences), self.dropped, split, max_len, self.keeps_99)
 
     def length(self, index: int) -> int:
         return len(self.sequences[index])
@@ -46,6 +53,18 @@ class Encoded:
         return collate([self.sequences[i] for i in indices], pad_id, labels)
 
 
+def left_out_warning(kept: int, dropped: int, split: str, max_len: int,
+                     keeps_99: int | None) -> str | None:
+    """When more than 1% of a split is too long for ``max_len``: how many, and the max_len
+    that would keep 99% of it (else None)."""
+    total = kept + dropped
+    if not total or dropped <= (1 - KEEP_SHARE) * total:
+        return None
+    fix = f"; data.max_len={keeps_99} keeps 99%" if keeps_99 else ""
+    return (f"{dropped:,} of {total:,} {split} examples ({dropped / total:.0%}) are longer than "
+            f"data.max_len={max_len} tokens and left out{fix}")
+
+
 def label_names(examples: list[dict]) -> tuple[str, ...]:
     """The sorted, distinct labels of the examples that have one (empty when none do)."""
     return tuple(sorted({str(e["label"]) for e in examples if e.get("label") is not None}))
@@ -53,7 +72,8 @@ def label_names(examples: list[dict]) -> tuple[str, ...]:
 
 def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
                  labels: tuple[str, ...] | None = None) -> Encoded:
-    """Wrap each example in <bos>/<eos>; leave out (and count) those longer than ``max_len``.
+    """Wrap each example in ``<bos>``/``<eos>``; leave out (and count) those longer than
+    ``max_len``.
 
     With ``labels`` (a conditional model's classes), each example's label becomes its index;
     an example without one, or with a class the model was not trained on, is an error."""
@@ -62,8 +82,10 @@ def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
     examples = [e for e in examples if may_fit(e["text"], max_len)]
     texts = [e["text"] for e in examples]
     sequences, kept_texts, kept_labels = [], [], []
+    lengths = [float("inf")] * (total - len(examples))  # too long to tokenise at all
     for number, (example, ids) in enumerate(zip(examples, tokenizer.encode_batch(texts)), start=1):
         sequence = [tokenizer.bos_id, *ids, tokenizer.eos_id]
+        lengths.append(len(sequence))
         if len(sequence) > max_len:
             continue
         if index is not None:
@@ -76,7 +98,16 @@ def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
         sequences.append(sequence)
         kept_texts.append(example["text"])
     return Encoded(sequences, kept_texts, dropped=total - len(sequences),
-                   labels=None if index is None else kept_labels)
+                   labels=None if index is None else kept_labels,
+                   keeps_99=_length_keeping(lengths, KEEP_SHARE))
+
+
+def _length_keeping(lengths: list[float], share: float) -> int | None:
+    """The smallest max_len under which ``share`` of these sequence lengths fit."""
+    if not lengths:
+        return None
+    needed = sorted(lengths)[max(0, math.ceil(share * len(lengths)) - 1)]
+    return None if math.isinf(needed) else int(needed)
 
 
 def collate(sequences: list[list[int]], pad_id: int, labels: list[int] | None = None) -> dict:

@@ -1,7 +1,7 @@
 """Tokenised corpora larger than memory: token ids in one flat memory-mapped file.
 
 ``tokenize_to_disk`` streams a text file (one example a line) through a tokenizer a chunk of
-lines at a time and appends each example, wrapped as <bos> ids <eos>, to ``tokens.bin``
+lines at a time and appends each example, wrapped as ``<bos>`` ids ``<eos>``, to ``tokens.bin``
 (uint16, or uint32 for vocabularies over 65,536) with its start in ``offsets.bin`` (int64):
 memory stays bounded by one chunk whatever the corpus size. ``MappedSplit`` reads the folder
 back through ``numpy.memmap`` and serves rows to the same ``BatchStream`` as an in-memory
