@@ -94,18 +94,23 @@ class AutoregressiveModel(TextModel):
         logits, _ = self.step(inputs, self.start(inputs.size(0), context, None))
         return token_nats(logits, targets)
 
-    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Maximum likelihood: mean nats per predicted token."""
+    def teacher_forced(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed -log p(x) of a batch (float32 nats, every predicted token, ``<eos>``
+        included) and the number of those tokens, both tensors."""
         inputs, targets = shifted_targets(batch)
         nats = self.sequence_nats(inputs, targets, self.context(batch))
-        return {"loss": nats.sum() / (targets != IGNORE_INDEX).sum()}
+        return nats.sum(), (targets != IGNORE_INDEX).sum()
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Maximum likelihood: mean nats per predicted token."""
+        nats, tokens = self.teacher_forced(batch)
+        return {"loss": nats / tokens}
 
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
-        """The exact summed -log p(x) (every predicted token, ``<eos>`` included) and the count."""
-        inputs, targets = shifted_targets(batch)
-        nats = self.sequence_nats(inputs, targets, self.context(batch))
-        return nats.sum(), int((targets != IGNORE_INDEX).sum())
+        """The exact summed -log p(x) and the count of predicted tokens."""
+        nats, tokens = self.teacher_forced(batch)
+        return nats, int(tokens)
 
     # --- written once: sampling -------------------------------------------------------------
 

@@ -20,8 +20,7 @@ from gentext import bleu, metrics
 from gentext.data.batching import encode_split
 from gentext.errors import GentextError
 from gentext.checkpoint import METRICS_FILE
-from gentext.evaluate import (conditioning_labels, default_max_new_tokens, evaluate, model_device,
-                              sample_texts)
+from gentext.evaluate import conditioning_labels, default_max_new_tokens, evaluate, sample_texts
 from gentext.metrics_log import TRAIN, VALID, MetricsLog
 from gentext.model import SamplingOptions
 from gentext.sweep import test_references
@@ -62,7 +61,7 @@ def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: 
     """Sentences per second (the median of ``repeats`` timed batches, after one warm-up) when
     every one of ``batch`` sentences is ``length`` tokens long (rows may not stop at ``<eos>``),
     so all families do the same amount of work. Every family draws at temperature 1."""
-    device = model_device(model)
+    device = model.device
     options = SamplingOptions(temperature=1.0, stop_at_eos=False,
                               generator=torch.Generator(device=device).manual_seed(seed))
 

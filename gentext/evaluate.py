@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -56,10 +58,6 @@ class Evaluation:
                 "bits_per_byte": self.bits_per_byte, "diagnostics": row.pop("extra")}
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def default_max_new_tokens(max_len: int, prompt: list[int] = ()) -> int:
     """New tokens a sample may take so it fits ``data.max_len`` (which counts ``<bos>`` and
     ``<eos>``)."""
@@ -74,7 +72,7 @@ def evaluation_mode(model):
     """Eval mode and a fixed seed, restoring the training RNG after: scoring a split is
     reproducible and never changes what a training run draws next (so resume stays exact)."""
     was_training = model.training
-    devices = [model_device(model)] if model_device(model).type == "cuda" else []
+    devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(EVAL_SEED)
         model.eval()
@@ -86,7 +84,7 @@ def evaluation_mode(model):
 
 def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE):
     """A split's evaluation batches, on the model's device."""
-    device = model_device(model)
+    device = model.device
     for batch in eval_batches(encoded, batch_size, pad_id):
         yield {k: v.to(device) for k, v in batch.items()}
 
@@ -157,7 +155,7 @@ def sample_texts(model, tokenizer, n: int, max_new_tokens: int,
     with ``seed`` for all batches unless ``options`` brings one)."""
     options = options or SamplingOptions()
     if options.generator is None:
-        generator = torch.Generator(device=model_device(model)).manual_seed(seed)
+        generator = torch.Generator(device=model.device).manual_seed(seed)
         options = dataclasses.replace(options, generator=generator)
     texts = []
     with evaluation_mode(model):
@@ -179,9 +177,6 @@ def sample_metrics(samples: list[str], references: dict[str, list[str]], specs: 
     """Every registered sample metric, each against the split it names. A metric that raises
     or gives something other than a number loses its own row, with one warning line naming
     its plugin (``owners``: name -> plugin); the other metrics are kept."""
-    import numbers
-    import sys
-
     figures = {}
     for name, spec in specs.items():
         where = f"metric {name!r} (plugin {(owners or {}).get(name, 'unknown')!r})"

@@ -142,10 +142,11 @@ def registry() -> Registry:
                                         f"{type(spec).__name__}")
                     offered.append(spec)
 
-                hook_name = f"register_{kind}s"
-                if not _call_hook(plugin, hook_name, impl.function, register=register):
+                hook_name, returned = f"register_{kind}s", []
+                if not _call_hook(plugin, hook_name, lambda **kw: returned.append(
+                        impl.function(**kw)), register=register):
                     continue
-                if not offered:
+                if returned[0] is not None and not offered:  # `return spec`, not register(spec)
                     _warn(f"plugin {plugin!r}: {hook_name} registered nothing; call "
                           f"register({SPEC_TYPES[kind].__name__}(...)) rather than returning it")
                 for spec in offered:  # all of a plugin's registrations, or none if it raised

@@ -41,7 +41,7 @@ where = ["src"]
 README = '''\
 # gentext-{name}
 
-The `{name}` model family for [gentext](https://pypi.org/project/gentext/).
+The `{name}` model family for gentext, a toolkit of generative models of text.
 
 ```bash
 pip install -e '.[test]'

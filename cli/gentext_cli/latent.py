@@ -31,12 +31,11 @@ def _encode(loaded, sentences: list[str]):
     import math
 
     from gentext.data.batching import collate, encode_split
-    from gentext.evaluate import model_device
 
     # in the given order (evaluation batches would sort by length)
     encoded = encode_split([{"text": s} for s in sentences], loaded.tokenizer, max_len=math.inf)
     batch = collate(encoded.sequences, loaded.tokenizer.pad_id)
-    device = model_device(loaded.model)
+    device = loaded.model.device
     return loaded.model.encode({k: v.to(device) for k, v in batch.items()})
 
 
