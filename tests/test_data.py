@@ -157,3 +157,26 @@ def test_batch_stream_resumes_at_the_same_batch():
     # an epoch is 8 batches (7 of 5 and one of 2) holding every example once
     seen = [[t for t in row if t != 0] for batch in first[:8] for row in batch]
     assert sorted(seen) == sorted(encoded.sequences)
+
+
+def test_a_family_that_prefers_characters_keeps_99_percent_of_the_default_corpus():
+    """Characters make long sequences: a family whose default tokenizer is ``char`` also sets
+    a ``data.max_len`` that keeps at least 99% of every split of the default corpus (and a
+    model context that holds it), so no warning greets its default run."""
+    from gentext.plugins import registry
+    from gentext.prepare import assemble_config
+
+    checked = 0
+    for name, spec in registry().models.items():
+        config = assemble_config(name)
+        if config.data.tokenizer != "char":
+            continue
+        checked += 1
+        splits = load_splits(config.data)
+        tokenizer = train_tokenizer([e["text"] for e in splits.train], "char")
+        for split in ("train", "valid", "test"):
+            encoded = encode_split(getattr(splits, split), tokenizer, config.data.max_len)
+            said = encoded.length_warning(split, config.data.max_len)
+            assert said is None, (name, said)
+        assert getattr(config.model, "max_len", config.data.max_len) >= config.data.max_len, name
+    assert checked, "no built-in family prefers characters any more: rewrite this test"
