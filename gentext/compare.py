@@ -57,12 +57,14 @@ def training_figures(run_path: Path) -> dict:
 
 
 @torch.no_grad()
-def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: int = 1) -> float:
+def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: int = 1,
+                        knobs: dict | None = None) -> float:
     """Sentences per second (the median of ``repeats`` timed batches, after one warm-up) when
     every one of ``batch`` sentences is ``length`` tokens long (rows may not stop at ``<eos>``),
-    so all families do the same amount of work. Every family draws at temperature 1."""
+    so all families do the same amount of work. Every family draws at temperature 1, with its
+    own sampling ``knobs`` (e.g. {"steps": 32}) or its defaults."""
     device = model.device
-    options = SamplingOptions(temperature=1.0, stop_at_eos=False,
+    options = SamplingOptions(temperature=1.0, stop_at_eos=False, knobs=dict(knobs or {}),
                               generator=torch.Generator(device=device).manual_seed(seed))
 
     def draw():

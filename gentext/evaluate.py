@@ -36,6 +36,7 @@ class Evaluation:
     split_sha256: str
     nll_samples: int | None = None  # k of a stochastic bound (None: not stochastic)
     keeps_99: int | None = None  # the data.max_len under which 99% of the split would fit
+    nats_variance: float | None = None  # of ``nats`` under the estimator's draws (None: unknown)
     extra: dict = field(default_factory=dict)  # the model's diagnostics (KL, MI, ...)
 
     @property
@@ -50,12 +51,28 @@ class Evaluation:
     def bits_per_byte(self) -> float:
         return metrics.bits_per_byte(self.nats, self.bytes)
 
+    @property
+    def stderr_nats_per_token(self) -> float | None:
+        """The standard error of nats/token over the estimator's draws, where it says it."""
+        if self.nats_variance is None:
+            return None
+        return metrics.nats_per_token(math.sqrt(self.nats_variance), self.tokens)
+
+    @property
+    def stderr_bits_per_byte(self) -> float | None:
+        if self.nats_variance is None:
+            return None
+        return metrics.bits_per_byte(math.sqrt(self.nats_variance), self.bytes)
+
     def as_dict(self) -> dict:
         """Every field and derived figure; the model's diagnostics under "diagnostics", so a
         diagnostic can never overwrite a field of the evaluation."""
         row = asdict(self)
         return {**row, "nats_per_token": self.nats_per_token, "perplexity": self.perplexity,
-                "bits_per_byte": self.bits_per_byte, "diagnostics": row.pop("extra")}
+                "bits_per_byte": self.bits_per_byte,
+                "stderr_nats_per_token": self.stderr_nats_per_token,
+                "stderr_bits_per_byte": self.stderr_bits_per_byte,
+                "diagnostics": row.pop("extra")}
 
 
 def default_max_new_tokens(max_len: int, prompt: list[int] = ()) -> int:
@@ -91,21 +108,28 @@ def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_
 
 @torch.no_grad()
 def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
-          samples: int | None = None, ranks: Ranks = Ranks()) -> tuple[float, int]:
-    """Summed nats and predicted tokens over every sequence of a split (each process scores
-    its share of the split and the sums are added up)."""
-    nats, tokens = 0.0, 0
+          samples: int | None = None, ranks: Ranks = Ranks()) -> tuple[float, int, float | None]:
+    """Summed nats, predicted tokens, and the variance of the summed nats where the
+    estimator gives one (else None), over every sequence of a split (each process scores its
+    share of the split and the sums are added up)."""
+    nats, tokens, variance = 0.0, 0, 0.0
     if ranks.several:
         order = sorted(range(len(encoded.sequences)), key=lambda i: len(encoded.sequences[i]))
         encoded = encoded.subset(order[ranks.rank :: ranks.world])
     with evaluation_mode(model):
         if encoded.sequences:
             for batch in device_batches(model, encoded, pad_id, batch_size):
-                batch_nats, batch_tokens = model.nll(batch, samples=samples)
+                batch_nats, batch_tokens, batch_variance = model.nll_with_variance(
+                    batch, samples=samples)
                 nats += float(batch_nats)
                 tokens += batch_tokens
-    total = ranks.sum(torch.tensor([nats, float(tokens)], dtype=torch.float64))
-    return float(total[0]), int(total[1])
+                variance = None if batch_variance is None or variance is None else (
+                    variance + float(batch_variance))
+    known = variance is not None  # an empty share adds nothing and knows it
+    total = ranks.sum(torch.tensor([nats, float(tokens), variance if known else 0.0, float(known)],
+                                   dtype=torch.float64))
+    every_rank_knows = int(total[3]) == ranks.world
+    return float(total[0]), int(total[1]), float(total[2]) if every_rank_knows else None
 
 
 @torch.no_grad()
@@ -134,7 +158,7 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
     """`evaluate` for a split already encoded (the training loop encodes once)."""
     if not encoded.sequences:
         raise GentextError(f"no example of the {split} split fits the model's context")
-    nats, tokens = score(model, encoded, tokenizer.pad_id, batch_size, samples, ranks)
+    nats, tokens, variance = score(model, encoded, tokenizer.pad_id, batch_size, samples, ranks)
     if not math.isfinite(nats):
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
     stochastic = model.capabilities.nll_samples is not None
@@ -142,7 +166,7 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
                       tokenizer=tokenizer.name, examples=len(encoded.sequences), tokens=tokens,
                       bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
                       dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
-                      keeps_99=encoded.keeps_99,
+                      keeps_99=encoded.keeps_99, nats_variance=variance,
                       nll_samples=(samples or model.capabilities.nll_samples) if stochastic else None,
                       extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size)
                       if ranks.main else {})

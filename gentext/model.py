@@ -76,6 +76,8 @@ class Capabilities:
     condition: bool = False  # reads batch["labels"] and takes sample(condition=label index)
     default_temperature: float = 1.0  # what sample() draws at when the options name none
     nll_samples: int | None = None  # default k of a stochastic bound (None: nll is not stochastic)
+    nll_estimator: str = "importance-weighted"  # how nll combines its k draws, in words
+    infill: bool = False  # infill() fills blanks between given tokens (gentext infill)
     compile: tuple[str, ...] = ()  # submodules train.compile compiles: the hot path of a step
     diagnostics: tuple[str, ...] = ()  # keys of diagnostics() worth a row in `gentext compare`
     sampling_knobs: dict[str, Any] = field(default_factory=dict)  # the family's own sampling
@@ -181,6 +183,14 @@ class TextModel(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement nll(batch)")
 
     @torch.no_grad()
+    def nll_with_variance(self, batch: dict, samples: int | None = None):
+        """``nll``'s two values and the variance of the summed estimate (nats squared), for a
+        stochastic estimator that can say how much its figure would move under other draws;
+        None when it cannot (exact models, importance-weighted bounds)."""
+        nats, tokens = self.nll(batch, samples)
+        return nats, tokens, None
+
+    @torch.no_grad()
     def diagnostics(self, batches) -> dict[str, float]:
         """Extra figures over a whole split (e.g. KL, mutual information, active units),
         reported beside the likelihood. None by default."""
@@ -239,6 +249,13 @@ class TextModel(nn.Module):
         if not options.stop_at_eos:
             ids.append(self.vocab.eos_id)
         return torch.tensor(ids, device=device)
+
+    def infill(self, template: list[int | None], n: int = 1,
+               options: SamplingOptions | None = None) -> list[list[int]]:
+        """``n`` rows filling ``template`` (token ids; None at each position to fill), every
+        given token unchanged (families with ``capabilities.infill`` only)."""
+        raise GentextError(f"{type(self).__name__} cannot fill blanks (a family whose "
+                           "capabilities say infill can, such as mdlm)")
 
     def encode(self, batch: dict) -> torch.Tensor:
         """Posterior mean of the latent code of each example (latent families only)."""

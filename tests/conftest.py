@@ -30,11 +30,16 @@ TINY = {
     "flow": ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
              "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
              "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"],
+    "mdlm": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.max_len=64",
+             "model.nll_samples=2", "model.sampling_steps=8", "data.max_len=64",
+             "data.vocab_size=300", "train.batch_size=8", "train.warmup_steps=2",
+             "train.log_every=1", "train.samples=2", "train.valid_nll_samples=2"],
     "toy": ["train.steps=8", "train.eval_every=4", "train.log_every=1", "train.batch_size=8",
             "data.vocab_size=300", "train.warmup_steps=2", "train.samples=0"],
 }
 # The run length `tiny_args` sets before a family's tiny settings, where those leave it out.
 SHORT_RUN = {"gpt": ["train.steps=2", "train.eval_every=2"],
+             "mdlm": ["train.steps=4", "train.eval_every=2"],
              "flow": ["train.steps=4", "train.eval_every=2"]}
 
 NOUNS = ["Emma", "Harriet", "the letter", "Mr. Knightley", "the carriage", "her sister"]

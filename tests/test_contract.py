@@ -26,6 +26,8 @@ TINY = {  # each family at its smallest
                    pretrain_steps=0, adversarial_batch_size=4, max_generated_len=8,
                    monitor_samples=0),
     "flow": dict(dim=4, hidden=8, codec_hidden=8, layers=2, max_len=32, iw_samples=2),
+    "mdlm": dict(n_layer=1, n_head=2, n_embd=16, max_len=32, dropout=0.0, nll_samples=16,
+                 sampling_steps=8),
 }
 
 

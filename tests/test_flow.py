@@ -118,7 +118,7 @@ def test_categorical_decoder_is_a_distribution_that_recovers_separated_tokens():
 
 
 def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
-    from gentext_flow.dequantization import LengthPrior
+    from gentext.length_prior import LengthPrior
 
     prior = LengthPrior(max_len=8)
     lengths = torch.tensor([3, 3, 3, 5])
@@ -132,6 +132,9 @@ def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
     drawn = prior.sample(2000, torch.Generator().manual_seed(0))
     assert drawn.min() >= 1
     assert (drawn == 3).float().mean() == pytest.approx(0.75, abs=0.05)
+    # conditioned on a range: only lengths inside it, in the prior's proportions
+    ranged = prior.sample(2000, torch.Generator().manual_seed(0), shortest=4, longest=6)
+    assert set(ranged.tolist()) <= {4, 5, 6} and (ranged == 5).float().mean() > 0.8
 
 
 DEQUANTIZATIONS = ["argmax", "categorical", "contextual", "uniform"]

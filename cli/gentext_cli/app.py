@@ -84,10 +84,11 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version_cal
 
 
 def _add_builtin_commands() -> None:
-    from gentext_cli import (compare, corpus, evaluate, latent, listing, sample, scaffold, sweep,
-                             train)
+    from gentext_cli import (compare, corpus, evaluate, infill, latent, listing, sample, scaffold,
+                             sweep, train)
 
-    for module in (train, sample, evaluate, sweep, compare, latent, corpus, listing, scaffold):
+    for module in (train, sample, infill, evaluate, sweep, compare, latent, corpus, listing,
+                   scaffold):
         module.register(app)
 
 

@@ -85,11 +85,16 @@ def evaluate(
                    f"{loaded.config.data.max_len} tokens")
     kind = KIND_WORDING.get(result.likelihood, result.likelihood)
     if result.likelihood != "exact" and result.nll_samples:
-        kind += f", importance-weighted with k={result.nll_samples}"
+        kind += f", {loaded.model.capabilities.nll_estimator} with k={result.nll_samples}"
     typer.echo(f"likelihood:  {kind}")
-    typer.echo(f"nats/token:  {result.nats_per_token:.4f}")
+    spread = ""
+    if result.stderr_nats_per_token is not None:
+        spread = f" ± {result.stderr_nats_per_token:.4f} (standard error over the k draws)"
+    typer.echo(f"nats/token:  {result.nats_per_token:.4f}{spread}")
     typer.echo(f"perplexity:  {result.perplexity:.2f} (tokenizer: {result.tokenizer})")
-    typer.echo(f"bits/byte:   {result.bits_per_byte:.4f} (UTF-8 bytes, one more per example)")
+    spread = "" if result.stderr_bits_per_byte is None else f" ± {result.stderr_bits_per_byte:.4f}"
+    typer.echo(f"bits/byte:   {result.bits_per_byte:.4f}{spread} (UTF-8 bytes, one more per "
+               "example)")
     for name, value in result.extra.items():
         typer.echo(f"{name + ':':<24} {value:.4f}" if isinstance(value, float) else
                    f"{name + ':':<24} {value}")

@@ -27,6 +27,9 @@ def sample(
     label: Optional[str] = typer.Option(None, "--label", help="Class to generate (conditional "
                                         "models, trained on data with a \"label\" field).",
                                         show_default="a random class each sample"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps of a family "
+                                        "that samples in steps (mdlm).",
+                                        show_default="the model's"),
     knobs: List[str] = typer.Option([], "--option", help="A family's own sampling option, "
                                     "name=value (repeatable; e.g. use_cache=false for gpt)."),
     device: str = DEVICE_OPTION,
@@ -44,7 +47,7 @@ def sample(
 
     loaded = load_run_on(run, device)
     options = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p,
-                              knobs=parse_knobs(knobs))
+                              knobs=with_steps(parse_knobs(knobs), steps))
     ids = loaded.tokenizer.encode(prompt) if prompt else []
     if max_new_tokens is None:
         max_new_tokens = default_max_new_tokens(loaded.config.data.max_len, ids)
@@ -68,6 +71,15 @@ def parse_knobs(pairs: list[str]) -> dict[str, str]:
         if not sep or not name.strip():
             raise GentextError(f"--option expects name=value, got {pair!r}")
         knobs[name.strip()] = value.strip()
+    return knobs
+
+
+def with_steps(knobs: dict, steps: int | None) -> dict:
+    """``--steps N`` is the family knob ``steps`` (a model without it refuses in one line)."""
+    if steps is not None:
+        if steps < 1:
+            raise GentextError(f"--steps must be at least 1, got {steps}")
+        knobs = {**knobs, "steps": str(steps)}
     return knobs
 
 

@@ -194,20 +194,3 @@ class ArgmaxEncoding(ContextualPosterior):
         """log p(token | z), (B, T, V): 0 for the token whose orthant z lies in (<unk> for a
         code no token has), -inf elsewhere."""
         return one_hot_log_probs(read_binary_code(z > 0, self.vocab_size, self.unk_id), self.vocab_size)
-
-
-class LengthPrior(nn.Module):
-    """p(T): a categorical over sentence lengths, learned with the rest, so samples have the
-    varied lengths of real sentences and the likelihood counts the length too."""
-
-    def __init__(self, max_len: int):
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(max_len + 1))
-
-    def log_prob(self, lengths: torch.Tensor) -> torch.Tensor:
-        return torch.log_softmax(self.logits, dim=0)[lengths]
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        probs = torch.softmax(self.logits.float(), dim=0)
-        probs[0] = 0.0  # never an empty sentence
-        return torch.multinomial(probs, n, replacement=True, generator=generator)

@@ -17,11 +17,12 @@ import torch
 
 from gentext.errors import GentextError
 from gentext.estimators import active_units, importance_weighted_bound
+from gentext.length_prior import LengthPrior
 from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, filter_logits
 from gentext_flow.config import FlowConfig
 from gentext_flow.couplings import COUPLINGS, CouplingStack
 from gentext_flow.dequantization import (
-    DEQUANTIZATIONS, LOG_2PI, ArgmaxEncoding, CategoricalEncoding, ContextualEncoding, LengthPrior, UniformDequantization)
+    DEQUANTIZATIONS, LOG_2PI, ArgmaxEncoding, CategoricalEncoding, ContextualEncoding, UniformDequantization)
 
 
 def check_config(config: FlowConfig) -> None:

@@ -1,6 +1,6 @@
 """GPT-2's architecture (Radford et al. 2019), written to export to transformers unchanged:
-learned absolute positions, pre-LayerNorm blocks with biases, causal scaled-dot-product
-attention, tanh-GELU MLP, a final LayerNorm and an output layer tied to the input embedding.
+learned absolute positions, pre-LayerNorm blocks with biases (``gentext.transformer``, causal),
+a final LayerNorm and an output layer tied to the input embedding.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gentext.autoregressive import AutoregressiveModel
 from gentext.errors import GentextError
 from gentext.model import WHOLE_MODEL, Capabilities, SamplingOptions, Vocab
+from gentext.transformer import Block, init_gpt2_weights
 from gentext_gpt.config import GPTConfig
 
 KVCache = list  # per layer: [keys (B, nh, T_max, hs), values (B, nh, T_max, hs)]
@@ -28,60 +28,6 @@ class DecodingState:
     cache: KVCache | None
     position: int = 0
     tokens: torch.Tensor | None = None
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig):
-        super().__init__()
-        self.n_head, self.dropout = config.n_head, config.dropout
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor, cache: list | None = None, start: int = 0) -> torch.Tensor:
-        batch, length, width = x.shape
-        q, k, v = self.c_attn(x).split(width, dim=2)
-        # (B, T, C) -> (B, nh, T, hs)
-        q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2)
-                   for t in (q, k, v))
-        if cache is not None:
-            # write this step's keys and values into the preallocated cache, attend to all so far
-            cache[0][:, :, start : start + length] = k
-            cache[1][:, :, start : start + length] = v
-            k, v = cache[0][:, :, : start + length], cache[1][:, :, : start + length]
-        # a single new query sees every cached key, so only the prefill needs the causal mask
-        causal = cache is None or length > 1
-        if cache is not None and start > 0 and length > 1:
-            raise ValueError("extend the cache one token at a time after the prefill")
-        y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
-        )
-        y = y.transpose(1, 2).contiguous().view(batch, length, width)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
-
-
-class MLP(nn.Module):
-    def __init__(self, config: GPTConfig):
-        super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
-
-
-class Block(nn.Module):
-    def __init__(self, config: GPTConfig):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
-
-    def forward(self, x, cache=None, start=0):
-        x = x + self.attn(self.ln_1(x), cache, start)
-        return x + self.mlp(self.ln_2(x))
 
 
 class GPT(AutoregressiveModel):
@@ -103,25 +49,13 @@ class GPT(AutoregressiveModel):
             wte=nn.Embedding(self.padded_vocab, config.n_embd),
             wpe=nn.Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            h=nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias)
+                            for _ in range(config.n_layer)),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, self.padded_vocab, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied, as GPT-2
-        self.apply(self._init_weights)
-        # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer)
-        for name, parameter in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        init_gpt2_weights(self, config.n_layer)
 
     @property
     def max_len(self) -> int:

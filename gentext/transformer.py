@@ -1,0 +1,96 @@
+"""Transformer blocks as GPT-2 writes them (Radford et al. 2019), shared by the families that
+stack them: pre-LayerNorm, multi-head scaled-dot-product attention, a tanh-GELU MLP, biases.
+
+Attention is causal for a left-to-right model (gpt) and bidirectional for a denoiser that
+reads the whole sequence (mdlm); the parameter names are GPT-2's (``c_attn``, ``c_proj``,
+``ln_1``, ...), so a causal stack exports to transformers unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention; causal or not, with an optional preallocated KV cache (causal
+    decoding) or a key mask (bidirectional: padding is never attended to)."""
+
+    def __init__(self, width: int, heads: int, dropout: float, bias: bool, causal: bool):
+        super().__init__()
+        self.n_head, self.dropout, self.causal = heads, dropout, causal
+        self.c_attn = nn.Linear(width, 3 * width, bias=bias)
+        self.c_proj = nn.Linear(width, width, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, cache: list | None = None, start: int = 0,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B, T, C); ``cache`` [keys, values] (B, nh, T_max, hs) written at ``start``;
+        ``key_mask`` (B, T) bool, True where a key may be attended to."""
+        batch, length, width = x.shape
+        q, k, v = self.c_attn(x).split(width, dim=2)
+        # (B, T, C) -> (B, nh, T, hs)
+        q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2)
+                   for t in (q, k, v))
+        if cache is not None:
+            if start > 0 and length > 1:
+                raise ValueError("extend the cache one token at a time after the prefill")
+            # write this step's keys and values into the preallocated cache, attend to all so far
+            cache[0][:, :, start : start + length] = k
+            cache[1][:, :, start : start + length] = v
+            k, v = cache[0][:, :, : start + length], cache[1][:, :, : start + length]
+        # a single new query sees every cached key, so only the prefill needs the causal mask
+        causal = self.causal and (cache is None or length > 1)
+        mask = None if key_mask is None else key_mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).contiguous().view(batch, length, width)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, width: int, dropout: float, bias: bool):
+        super().__init__()
+        self.c_fc = nn.Linear(width, 4 * width, bias=bias)
+        self.c_proj = nn.Linear(4 * width, width, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """x + attention(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0, bias: bool = True,
+                 causal: bool = True):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(width, bias=bias)
+        self.attn = SelfAttention(width, heads, dropout, bias, causal)
+        self.ln_2 = nn.LayerNorm(width, bias=bias)
+        self.mlp = MLP(width, dropout, bias)
+
+    def forward(self, x, cache=None, start=0, key_mask=None):
+        x = x + self.attn(self.ln_1(x), cache, start, key_mask)
+        return x + self.mlp(self.ln_2(x))
+
+
+def init_gpt2_weights(model: nn.Module, n_layer: int) -> None:
+    """GPT-2's initialisation: N(0, 0.02) weights and embeddings, zero biases, and residual
+    projections scaled by 1/sqrt(2 * n_layer) so the residual stream's variance stays put."""
+    def normal(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    model.apply(normal)
+    for name, parameter in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))

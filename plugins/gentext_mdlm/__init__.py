@@ -1,0 +1,23 @@
+"""The mdlm family: masked (absorbing-state) diffusion over tokens, MDLM's form (Sahoo et al.
+2024), with a bidirectional Transformer denoiser, registered like any plugin."""
+
+from gentext.hookspecs import hookimpl
+from gentext.specs import FamilyRecipe, ModelSpec
+from gentext_mdlm.config import MDLMConfig
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelSpec(
+            name="mdlm",
+            description="masked diffusion LM: bidirectional Transformer denoiser, parallel "
+                        "sampling in S steps, infilling (ELBO bound)",
+            config=MDLMConfig,
+            model="gentext_mdlm.model:MaskedDiffusion",
+            likelihood="bound",
+            recipe=FamilyRecipe(),
+        )
+    )

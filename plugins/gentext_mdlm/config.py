@@ -1,0 +1,17 @@
+"""Masked-diffusion configuration. Defaults are gpt's shape, so the two compare at equal size."""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class MDLMConfig:
+    n_layer: int = 4  # Transformer blocks (gpt's, with bidirectional attention)
+    n_head: int = 4  # attention heads; n_embd must divide by it
+    n_embd: int = 256  # width of the residual stream
+    max_len: int = 128  # longest sequence (positions), <bos> and <eos> included
+    dropout: float = 0.1  # on embeddings, attention weights, residual branches
+    bias: bool = True  # biases in Linear and LayerNorm, as gpt
+    schedule: str = "loglinear"  # masking schedule: "loglinear" (alpha_t = 1 - t) or "cosine"
+    antithetic: bool = True  # spread each batch's t evenly over (0, 1] (low-discrepancy draws)
+    nll_samples: int = 16  # K: draws of t per sentence that gentext eval averages the bound over
+    sampling_steps: int = 64  # S: denoising steps of a sample (gentext sample --steps)

@@ -1,0 +1,255 @@
+"""Masked diffusion language model (MDLM: Sahoo et al. 2024; D3PM-absorb: Austin et al. 2021;
+MD4: Shi et al. 2024): tokens are masked at random by a forward process, and a bidirectional
+Transformer learns to fill them back in.
+
+A sentence of T tokens (``<bos>`` and ``<eos>`` excluded) is modelled as p(T) p(x | T): a
+length prior (``gentext.length_prior``), then masked diffusion over exactly T positions, with
+``<bos>`` and ``<eos>`` in place as fixed markers the denoiser reads. The figure ``nll``
+reports is the negative ELBO of ``schedules``, plus -log p(T): an upper bound on -log p(x).
+Sampling starts from T masks and unmasks them in S steps; infilling starts from the given
+tokens with the blanks masked, and never changes a given token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gentext.errors import GentextError
+from gentext.length_prior import LengthPrior
+from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
+from gentext.transformer import Block, init_gpt2_weights
+from gentext_mdlm.config import MDLMConfig
+from gentext_mdlm.schedules import SCHEDULES, diffusion_times
+
+# The length prior learns this many times faster than the network (see LengthPrior); with
+# the default 2e-3 peak learning rate its logits can move about 0.1 a step.
+LENGTH_PRIOR_GAIN = 50.0
+
+
+class Denoiser(nn.Module):
+    """gpt's stack with bidirectional attention: token (and ``<mask>``) embeddings plus
+    learned positions, pre-LayerNorm blocks, a final LayerNorm. No time input: the masks
+    themselves say how far the process has gone (MDLM found time conditioning unneeded)."""
+
+    def __init__(self, config: MDLMConfig, rows: int):
+        super().__init__()
+        self.wte = nn.Embedding(rows, config.n_embd)
+        self.wpe = nn.Embedding(config.max_len, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias,
+                                     causal=False) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+
+    def forward(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, L, C) for sequences ``z`` (B, L); keys past each row's length (``<bos>`` to
+        ``<eos>``) are never attended to."""
+        positions = torch.arange(z.size(1), device=z.device)
+        keys = positions[None, :] < lengths[:, None]
+        x = self.drop(self.wte(z) + self.wpe(positions))
+        for block in self.h:
+            x = block(x, key_mask=keys)
+        return self.ln_f(x)
+
+
+class MaskedDiffusion(TextModel):
+    """The denoiser p_theta(x_i | z_t) with the SUBS parameterisation: it never predicts
+    ``<mask>`` (nor ``<bos>``, ``<eos>``, ``<pad>``: impossible inside a sentence), and a
+    position that is not masked keeps its token, so only masked positions carry loss."""
+
+    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16, compile=("denoiser",),
+                                nll_estimator="the ELBO averaged over draws of t",
+                                sampling_knobs={"steps": 64})
+
+    def __init__(self, config: MDLMConfig, vocab: Vocab):
+        super().__init__(config, vocab)
+        if config.n_embd % config.n_head:
+            raise GentextError(f"model.n_embd ({config.n_embd}) must be divisible by "
+                               f"model.n_head ({config.n_head})")
+        if config.schedule not in SCHEDULES:
+            raise GentextError(f"unknown model.schedule {config.schedule!r}; choose one of "
+                               f"{', '.join(SCHEDULES)}")
+        for name in ("max_len", "nll_samples", "sampling_steps"):
+            if getattr(config, name) < (3 if name == "max_len" else 1):
+                raise GentextError(f"model.{name} must be at least "
+                                   f"{3 if name == 'max_len' else 1}, got {getattr(config, name)}")
+        self.capabilities = dataclasses.replace(
+            self.capabilities, nll_samples=config.nll_samples,
+            sampling_knobs={"steps": config.sampling_steps})
+        self.schedule = SCHEDULES[config.schedule]()
+        self.mask_id = vocab.size  # one row past the tokenizer's vocabulary
+        self.denoiser = Denoiser(config, vocab.size + 1)
+        self.length_prior = LengthPrior(config.max_len - 2, gain=LENGTH_PRIOR_GAIN)
+        init_gpt2_weights(self, config.n_layer)
+        impossible = torch.zeros(vocab.size, dtype=torch.bool)
+        impossible[[vocab.bos_id, vocab.eos_id, vocab.pad_id]] = True
+        self.register_buffer("impossible", impossible, persistent=False)
+
+    @property
+    def max_len(self) -> int:
+        return self.config.max_len
+
+    # -- the denoiser ---------------------------------------------------------------------
+
+    def hidden(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The denoiser's final hidden states (B, L, C) for partly masked sequences."""
+        return self.denoiser(z, lengths)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits over the tokenizer's vocabulary through the input embedding (tied, as
+        gpt's), impossible tokens at -inf; ``<mask>``'s row is never an output (SUBS)."""
+        weight = self.denoiser.wte.weight[: self.vocab.size]
+        return F.linear(hidden, weight).float().masked_fill(self.impossible, float("-inf"))
+
+    # -- the bound ------------------------------------------------------------------------
+
+    def _content(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (B, L), lengths (B,) (``<bos>``/``<eos>`` included) and the content
+        positions (B, L): those between ``<bos>`` and ``<eos>``, the diffusion's variables."""
+        tokens = batch["tokens"]
+        lengths = batch["lengths"].to(tokens.device)
+        tokens = tokens[:, : int(lengths.max())]
+        positions = torch.arange(tokens.size(1), device=tokens.device)
+        content = (positions[None, :] >= 1) & (positions[None, :] < lengths[:, None] - 1)
+        return tokens, lengths, content
+
+    def masked_nats(self, tokens: torch.Tensor, lengths: torch.Tensor, content: torch.Tensor,
+                    t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of the diffusion bound per row (B,): mask each content token with
+        probability ``mask_rate(t)``, then w(t) times the cross-entropy summed over the
+        masked positions only. The network reads the masked sequence once; logits are
+        computed at masked positions only."""
+        rate = self.schedule.mask_rate(t)
+        draws = torch.rand(tokens.shape, device=tokens.device, generator=generator)
+        masked = content & (draws < rate[:, None])
+        z = tokens.masked_fill(masked, self.mask_id)
+        hidden = self.hidden(z, lengths)[masked]  # (M, C)
+        nats = F.cross_entropy(self.logits(hidden), tokens[masked], reduction="none")
+        per_row = torch.zeros(tokens.size(0), device=tokens.device, dtype=nats.dtype)
+        per_row = per_row.index_add(0, masked.nonzero()[:, 0], nats)
+        return self.schedule.weight(t).float() * per_row
+
+    def length_nats(self, lengths: torch.Tensor) -> torch.Tensor:
+        """-log p(T) per row, T the number of tokens between ``<bos>`` and ``<eos>``."""
+        return -self.length_prior.log_prob(lengths - 2).float()
+
+    def loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One draw of t per sentence (antithetic across the batch): the bound as nats per
+        predicted token (the protocol's count: the tokens and ``<eos>``), and its parts."""
+        tokens, lengths, content = self._content(batch)
+        t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[:, 0]
+        diffusion = self.masked_nats(tokens, lengths, content, t)
+        length = self.length_nats(lengths)
+        predicted = (lengths - 1).sum()
+        return {"loss": (diffusion.sum() + length.sum()) / predicted,
+                "diffusion_per_token": (diffusion.sum() / predicted).detach(),
+                "length_per_token": (length.sum() / predicted).detach()}
+
+    def bound_draws(self, batch: dict, draws: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, K) single-draw bounds on -log p(x), nats: K antithetic draws of t per row."""
+        tokens, lengths, content = self._content(batch)
+        t = diffusion_times(tokens.size(0), draws, self.config.antithetic, tokens.device,
+                            generator)
+        length = self.length_nats(lengths)
+        return torch.stack([self.masked_nats(tokens, lengths, content, t[:, k], generator)
+                            for k in range(draws)], dim=1) + length[:, None]
+
+    @torch.no_grad()
+    def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
+        """The bound averaged over K draws of t per sentence (K = ``samples``, default
+        ``model.nll_samples``), summed, and the token count."""
+        return self.nll_with_variance(batch, samples)[:2]
+
+    @torch.no_grad()
+    def nll_with_variance(self, batch: dict, samples: int | None = None):
+        """``nll`` and the variance of its sum: each sentence's draws' variance / K, summed
+        (conservative: antithetic draws vary less than independent ones). None for K = 1."""
+        draws = samples or self.config.nll_samples
+        bounds = self.bound_draws(batch, draws)
+        variance = bounds.var(dim=1).sum() if draws > 1 else None
+        return (bounds.mean(dim=1).sum(), int((batch["lengths"] - 1).sum()),
+                None if variance is None else variance / draws)
+
+    @torch.no_grad()
+    def diagnostics(self, batches) -> dict[str, float]:
+        """The bound's parts per token: the diffusion term and the length prior's."""
+        diffusion, length, predicted = 0.0, 0.0, 0
+        for batch in batches:
+            tokens, lengths, content = self._content(batch)
+            t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[:, 0]
+            diffusion += float(self.masked_nats(tokens, lengths, content, t).sum())
+            length += float(self.length_nats(lengths).sum())
+            predicted += int((lengths - 1).sum())
+        return {"diffusion_per_token": diffusion / predicted, "length_per_token": length / predicted}
+
+    # -- sampling and infilling -------------------------------------------------------------
+
+    def generate(self, n: int, options: SamplingOptions, max_new_tokens: int,
+                 prompt: list[int], condition) -> list[list[int]]:
+        """Lengths from the prior (at least the prompt; exactly prompt + ``max_new_tokens``
+        when rows may not stop early), the prompt fixed in front, the rest denoised; a row
+        longer than the prompt + ``max_new_tokens`` is cut there."""
+        longest = self.config.max_len - 2
+        if len(prompt) > longest:
+            raise GentextError(f"the prompt has {len(prompt)} tokens; this model's sentences "
+                               f"hold at most {longest}")
+        cap = min(longest, len(prompt) + max_new_tokens)
+        if options.stop_at_eos:
+            lengths = self.length_prior.sample(n, options.generator, shortest=max(1, len(prompt)),
+                                               longest=longest).to(self.device)
+        else:
+            lengths = torch.full((n,), cap, device=self.device)
+        rows = [list(prompt) + [None] * (int(length) - len(prompt)) for length in lengths]
+        return [row[:cap] for row in self.denoise(rows, options)]
+
+    def infill(self, template: list[int | None], n: int = 1,
+               options: SamplingOptions | None = None) -> list[list[int]]:
+        """``n`` fillings of ``template`` (token ids, None for each blank position): the
+        given tokens stay as they are; the blanks are denoised in S steps."""
+        options = self.resolve_options(options or SamplingOptions())
+        if len(template) > self.config.max_len - 2:
+            raise GentextError(f"the text has {len(template)} tokens; this model's sentences "
+                               f"hold at most {self.config.max_len - 2}")
+        return self.denoise([list(template) for _ in range(n)], options)
+
+    @torch.no_grad()
+    def denoise(self, rows: list[list[int | None]], options: SamplingOptions) -> list[list[int]]:
+        """Ancestral sampling (MDLM's reverse process): from time 1 to 0 in S equal steps, a
+        masked position is unmasked between t and s < t with probability
+        (alpha_s - alpha_t) / (1 - alpha_t), to a token drawn from p_theta(x | z_t); an
+        unmasked one never changes. At s = 0 every mask is gone. The network runs again only
+        for rows whose sequence changed since it last read them (a step that unmasks nothing
+        costs nothing)."""
+        steps = options.knobs["steps"]
+        device = self.device
+        width = max(len(row) for row in rows) + 2
+        lengths = torch.tensor([len(row) + 2 for row in rows], device=device)
+        z = torch.full((len(rows), width), self.vocab.pad_id, device=device, dtype=torch.long)
+        for index, row in enumerate(rows):
+            ids = [self.mask_id if token is None else token for token in row]
+            z[index, : len(row) + 2] = torch.tensor([self.vocab.bos_id, *ids, self.vocab.eos_id])
+        logits = torch.empty(*z.shape, self.vocab.size, device=device)
+        stale = torch.ones(len(rows), dtype=torch.bool, device=device)
+        for step in range(steps):
+            masked = z == self.mask_id
+            if not masked.any():
+                break
+            t = torch.tensor(1.0 - step / steps, device=device)
+            s = torch.tensor(1.0 - (step + 1) / steps, device=device)
+            rate_t, rate_s = self.schedule.mask_rate(t), self.schedule.mask_rate(s)
+            reveal = (rate_t - rate_s) / rate_t  # (alpha_s - alpha_t) / (1 - alpha_t)
+            chosen = masked & (torch.rand(z.shape, device=device,
+                                          generator=options.generator) < reveal)
+            if step == steps - 1:
+                chosen = masked
+            if not chosen.any():
+                continue
+            if stale.any():
+                logits[stale] = self.logits(self.hidden(z[stale], lengths[stale]))
+            z[chosen] = draw_tokens(logits[chosen], options)
+            stale = chosen.any(dim=1)
+        return [row[1 : length - 1] for row, length in zip(z.tolist(), lengths.tolist())]

@@ -1,0 +1,191 @@
+"""The masked-diffusion family: its schedules, its bound, its sampler and infilling."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gentext.data.batching import collate
+from gentext.errors import GentextError
+from gentext.model import SamplingOptions, Vocab
+from gentext_mdlm.config import MDLMConfig
+from gentext_mdlm.model import MaskedDiffusion
+from gentext_mdlm.schedules import SCHEDULES, Cosine, LogLinear, diffusion_times
+
+VOCAB = Vocab(size=12, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
+TINY = dict(n_layer=1, n_head=2, n_embd=32, max_len=16, dropout=0.0)
+ROWS = [[1, 5, 6, 7, 2], [1, 8, 2], [1, 9, 10, 11, 4, 5, 2], [1, 4, 4, 2]]
+
+
+def tiny(**settings) -> MaskedDiffusion:
+    torch.manual_seed(0)
+    return MaskedDiffusion(MDLMConfig(**{**TINY, **settings}), VOCAB).eval()
+
+
+def test_schedules_at_known_times_and_each_token_counted_once_on_average():
+    t = torch.tensor([0.25, 0.5, 1.0])
+    assert LogLinear().mask_rate(t).tolist() == [0.25, 0.5, 1.0]
+    assert LogLinear().weight(t).tolist() == [4.0, 2.0, 1.0]
+    cosine = Cosine()
+    assert cosine.mask_rate(torch.tensor([0.0, 1.0])).tolist() == pytest.approx([0.0, 1.0], abs=1e-7)
+    assert float(cosine.weight(torch.tensor(0.5))) == pytest.approx(math.pi / 2)
+    # w(t) * mask_rate(t) integrates to 1 over (0, 1] for every schedule: in expectation a
+    # token is counted once, whatever the schedule (the ELBO does not depend on it)
+    grid = (torch.arange(200_000, dtype=torch.float64) + 0.5) / 200_000
+    for schedule in SCHEDULES.values():
+        assert float((schedule().weight(grid) * schedule().mask_rate(grid)).mean()) == \
+            pytest.approx(1.0, abs=1e-4)
+
+
+def test_antithetic_times_cover_every_stretch_of_the_interval():
+    t = diffusion_times(8, 4, antithetic=True, device="cpu",
+                        generator=torch.Generator().manual_seed(0))
+    assert t.shape == (8, 4) and float(t.min()) > 0 and float(t.max()) <= 1
+    # the 32 draws fall one in each of 32 equal stretches of (0, 1], each row's spread out
+    assert sorted(torch.ceil(t.flatten() * 32).long().tolist()) == list(range(1, 33))
+    assert all(sorted(torch.ceil(row * 4).long().tolist()) == [1, 2, 3, 4] for row in t)
+
+
+def test_antithetic_draws_of_t_cut_the_variance_of_a_smooth_integrand():
+    def spread(antithetic: bool) -> float:
+        means = [float(diffusion_times(8, 4, antithetic, "cpu",
+                                       torch.Generator().manual_seed(s)).pow(2).mean())
+                 for s in range(200)]
+        return float(torch.tensor(means).var())
+
+    assert spread(True) < 0.05 * spread(False)
+
+
+def test_the_loss_counts_masked_positions_only():
+    model = tiny()
+    batch = collate(ROWS, VOCAB.pad_id)
+    tokens, lengths, content = model._content(batch)
+    t = torch.full((len(ROWS),), 0.5)
+    got = model.masked_nats(tokens, lengths, content, t, torch.Generator().manual_seed(3))
+    draws = torch.rand(tokens.shape, generator=torch.Generator().manual_seed(3))
+    masked = content & (draws < 0.5)
+    assert masked.any() and not (masked & ~content).any()  # <bos>, <eos>, <pad> never masked
+    logits = model.logits(model.hidden(tokens.masked_fill(masked, model.mask_id), lengths))
+    nats = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").masked_fill(~masked, 0)
+    expected = 2.0 * nats.sum(dim=1)  # w(0.5) = 2 under the log-linear schedule
+    assert torch.allclose(got, expected, atol=1e-5)
+    # a token that is not masked can change without changing the loss (it is carried over)
+    other = tokens.clone()
+    other[~masked & content] = 4
+    again = model.masked_nats(other, lengths, content, t, torch.Generator().manual_seed(3))
+    logits = model.logits(model.hidden(other.masked_fill(masked, model.mask_id), lengths))
+    nats = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").masked_fill(~masked, 0)
+    assert torch.allclose(again, 2.0 * nats.sum(dim=1), atol=1e-5)
+
+
+def draw_toy(n: int) -> dict:
+    """Sentences of 3 tokens: a uniform one of 4, a copy of it, a uniform one of 2. Entropy:
+    log 8 nats a sentence (and the length is certain)."""
+    first, last = torch.randint(4, 8, (n,)), torch.randint(8, 10, (n,))
+    return collate([[1, int(a), int(a), int(b), 2] for a, b in zip(first, last)], 0)
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    """A denoiser trained on ``draw_toy`` for 400 steps (about 3 s)."""
+    torch.manual_seed(0)
+    model = MaskedDiffusion(MDLMConfig(n_layer=1, n_head=2, n_embd=64, max_len=8, dropout=0.0),
+                            VOCAB)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        loss = model.loss(draw_toy(64))["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def test_the_trained_bound_approaches_a_known_entropy_from_above(toy_model):
+    """The bound must not fall below the entropy (beyond 4 standard errors) and must come
+    within 0.12 nats a sentence of it."""
+    torch.manual_seed(1)
+    nats, tokens, variance = toy_model.nll_with_variance(draw_toy(512), samples=32)
+    per_sentence, stderr = float(nats) / 512, math.sqrt(float(variance)) / 512
+    assert tokens == 512 * 4
+    assert per_sentence >= math.log(8) - 4 * stderr
+    assert per_sentence <= math.log(8) + 0.12, (per_sentence, math.log(8))
+
+
+@torch.no_grad()
+def test_the_bound_is_reproducible_under_its_seed_and_antithetic_draws_vary_less(toy_model):
+    torch.manual_seed(2)
+    batch = draw_toy(64)
+    first = toy_model.bound_draws(batch, 4, torch.Generator().manual_seed(1))
+    assert torch.equal(first, toy_model.bound_draws(batch, 4, torch.Generator().manual_seed(1)))
+    assert not torch.equal(first, toy_model.bound_draws(batch, 4, torch.Generator().manual_seed(2)))
+
+    def spread(antithetic: bool) -> float:
+        toy_model.config.antithetic = antithetic
+        estimates = [float(toy_model.bound_draws(batch, 4, torch.Generator().manual_seed(s)).mean())
+                     for s in range(300)]
+        return float(torch.tensor(estimates).var())
+
+    try:  # on 3-token sentences most of the variance is which tokens get masked, not t
+        assert spread(True) < 0.95 * spread(False)
+    finally:
+        toy_model.config.antithetic = True
+
+
+def test_after_s_steps_nothing_is_masked_and_given_tokens_never_change():
+    model = tiny(sampling_steps=5)
+    rows = model.sample(6, SamplingOptions(seed=0), max_new_tokens=8, prompt=[5, 6])
+    assert all(row[:2] == [5, 6] and len(row) <= 10 for row in rows)
+    assert all(model.mask_id not in row and set(row) <= set(range(3, 12)) for row in rows)
+    template = [7, None, None, 8, None, 9]
+    filled = model.infill(template, n=5, options=SamplingOptions(seed=0))
+    for row in filled:
+        assert len(row) == len(template) and model.mask_id not in row
+        assert [row[i] for i in (0, 3, 5)] == [7, 8, 9]
+    # one step unmasks everything at once; many steps can skip the network
+    assert all(len(r) == 6 for r in model.infill(template, 3, SamplingOptions(knobs={"steps": 1})))
+
+
+def test_sampling_runs_the_network_only_when_a_row_changed(monkeypatch):
+    model = tiny()
+    calls = []
+    forward = model.denoiser.forward
+    monkeypatch.setattr(model.denoiser, "forward",
+                        lambda z, lengths: calls.append(z.size(0)) or forward(z, lengths))
+    model.infill([None, None, 5], n=1, options=SamplingOptions(seed=0, knobs={"steps": 256}))
+    assert 1 <= len(calls) <= 2  # two masks: at most two steps change anything
+
+
+def test_other_families_refuse_to_infill_in_one_line(cli, corpus, tmp_path, tiny_args,
+                                                     assert_one_line_error):
+    gpt = tmp_path / "gpt"
+    assert cli(*tiny_args("gpt", corpus, gpt)).exit_code == 0
+    refused = cli("infill", gpt, "Emma ___ the letter.")
+    assert_one_line_error(refused, "cannot fill blanks")
+
+
+def test_train_sample_infill_and_eval_through_the_cli(cli, corpus, tmp_path, tiny_args):
+    run = tmp_path / "mdlm"
+    trained = cli(*tiny_args("mdlm", corpus, run))
+    assert trained.exit_code == 0, trained.stderr
+    filled = cli("infill", run, "Emma ___2 the letter ___3", "--n", 3, "--json")
+    assert filled.exit_code == 0, filled.stderr
+    texts = json.loads(filled.stdout)["fillings"]
+    assert len(texts) == 3 and all(t.startswith("Emma") and " the letter" in t for t in texts)
+    assert cli("infill", run, "no blank here").exit_code == 1
+    sampled = cli("sample", run, "--n", 3, "--steps", 4, "--seed", 2)
+    assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 3
+    assert sampled.stdout == cli("sample", run, "--n", 3, "--steps", 4, "--seed", 2).stdout
+    result = json.loads(cli("eval", run, "--json").stdout)
+    assert result["likelihood"] == "bound" and result["nll_samples"] == 2
+    assert result["stderr_bits_per_byte"] > 0
+    said = cli("eval", run, "--nll-samples", 3).stdout
+    assert "ELBO averaged over draws of t with k=3" in said and "±" in said
+
+
+def test_a_model_setting_out_of_range_is_one_line():
+    with pytest.raises(GentextError, match="unknown model.schedule 'linear'; choose one of"):
+        tiny(schedule="linear")
+    with pytest.raises(GentextError, match="at most 14"):
+        tiny().infill([None] * 15)
