@@ -88,14 +88,23 @@ def docs_runs(tmp_path, trained_gpt, cli):
     return tmp_path
 
 
+@pytest.fixture
+def docs_mdlm_runs(docs_runs, cli, corpus, tiny_args):
+    """``docs_runs`` and runs/mdlm, a tiny trained mdlm."""
+    trained = cli(*tiny_args("mdlm", corpus, docs_runs / "runs" / "mdlm"))
+    assert trained.exit_code == 0, trained.stderr
+    return docs_runs
+
+
 @pytest.mark.parametrize("code", list(blocks("python")))
 def test_python_blocks_run(code, request, monkeypatch):
     paths = included(code)
     if paths is not None or FILE_COPY.match(code):
         assert all((ROOT / p).is_file() for p in paths or []), paths  # its own tests run it
         return
-    monkeypatch.chdir(request.getfixturevalue("docs_runs") if "runs/" in code
-                      else request.getfixturevalue("tmp_path"))
+    folder = ("docs_mdlm_runs" if "runs/mdlm" in code else "docs_runs" if "runs/" in code
+              else "tmp_path")
+    monkeypatch.chdir(request.getfixturevalue(folder))
     exec(compile(code, "<docs>", "exec"), {"__name__": "docs_block"})
 
 

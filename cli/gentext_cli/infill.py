@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_run_on
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, KNOBS_OPTION, RUN_ARGUMENT,
+                                 STEPS_OPTION, TOP_K_OPTION, TOP_P_OPTION, load_run_on)
 from gentext_cli.sample import parse_knobs, with_steps
 
 
@@ -20,13 +21,11 @@ def infill(
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Softmax temperature; 0 is greedy.",
         show_default="the family's"),
-    top_k: int = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all)."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps.",
-                                        show_default="the model's"),
+    top_k: int = TOP_K_OPTION,
+    top_p: float = TOP_P_OPTION,
+    steps: Optional[int] = STEPS_OPTION,
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same fillings."),
-    knobs: List[str] = typer.Option([], "--option", help="A family's own sampling option, "
-                                    "name=value (repeatable)."),
+    knobs: List[str] = KNOBS_OPTION,
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):

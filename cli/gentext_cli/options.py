@@ -8,6 +8,14 @@ RUN_ARGUMENT = typer.Argument(..., metavar="RUN", help="A run directory written 
                               show_default=False)
 DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
+# how to draw: `gentext sample` and `gentext infill`
+TOP_K_OPTION = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all).")
+TOP_P_OPTION = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off).")
+STEPS_OPTION = typer.Option(None, "--steps", help="Denoising steps of a family that samples in "
+                            "steps (mdlm); the same as --option steps=N.",
+                            show_default="the model's")
+KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option, name=value "
+                            "(repeatable; e.g. use_cache=false for gpt).")
 
 
 def load_run_on(run, device: str):

@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_run_on
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, KNOBS_OPTION, RUN_ARGUMENT,
+                                 STEPS_OPTION, TOP_K_OPTION, TOP_P_OPTION, load_run_on)
 
 
 def sample(
@@ -20,18 +21,15 @@ def sample(
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Softmax temperature; 0 is greedy.",
         show_default="the family's: 1, or 0 for flow (a sampled z, each character its most likely)"),
-    top_k: int = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all)."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off)."),
+    top_k: int = TOP_K_OPTION,
+    top_p: float = TOP_P_OPTION,
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same samples."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Text every sample starts with."),
     label: Optional[str] = typer.Option(None, "--label", help="Class to generate (conditional "
                                         "models, trained on data with a \"label\" field).",
                                         show_default="a random class each sample"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Denoising steps of a family "
-                                        "that samples in steps (mdlm).",
-                                        show_default="the model's"),
-    knobs: List[str] = typer.Option([], "--option", help="A family's own sampling option, "
-                                    "name=value (repeatable; e.g. use_cache=false for gpt)."),
+    steps: Optional[int] = STEPS_OPTION,
+    knobs: List[str] = KNOBS_OPTION,
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):
