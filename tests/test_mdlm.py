@@ -216,3 +216,23 @@ def test_an_interrupted_run_resumes_to_the_same_weights(cli, corpus, tmp_path, t
     assert resumed.exit_code == 0, resumed.stderr
     weights = "model/model.safetensors"
     assert (tmp_path / "resumed" / weights).read_bytes() == (tmp_path / "straight" / weights).read_bytes()
+
+
+def test_the_counted_length_prior_is_the_smoothed_share_of_each_length():
+    from gentext.length_prior import CountedLengthPrior
+
+    prior = CountedLengthPrior(max_len=5, smoothing=0.5)
+    prior.observe(torch.tensor([3, 3, 3, 5]))
+    probs = prior.log_probs().exp()
+    assert probs.tolist() == pytest.approx([0.5 / 7, 0.5 / 7, 0.5 / 7, 3.5 / 7, 0.5 / 7, 1.5 / 7])
+    drawn = prior.sample(1000, torch.Generator().manual_seed(0), shortest=4, longest=5)
+    assert set(drawn.tolist()) == {4, 5} and (drawn == 5).float().mean() > 0.65
+
+
+def test_training_counts_lengths_and_evaluation_does_not():
+    model = tiny()
+    batch = collate(ROWS, VOCAB.pad_id)
+    model.loss(batch)  # eval mode: nothing counted
+    assert float(model.length_prior.counts.sum()) == 0
+    model.train().loss(batch)
+    assert model.length_prior.counts[[3, 1, 5, 2]].tolist() == [1, 1, 1, 1]

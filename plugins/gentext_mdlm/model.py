@@ -19,15 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gentext.errors import GentextError
-from gentext.length_prior import LengthPrior
+from gentext.length_prior import CountedLengthPrior
 from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
 from gentext.transformer import Block, init_gpt2_weights
 from gentext_mdlm.config import MDLMConfig
 from gentext_mdlm.schedules import SCHEDULES, diffusion_times
-
-# The length prior learns this many times faster than the network (see LengthPrior); with
-# the default 2e-3 peak learning rate its logits can move about 0.1 a step.
-LENGTH_PRIOR_GAIN = 50.0
 
 
 class Denoiser(nn.Module):
@@ -82,7 +78,7 @@ class MaskedDiffusion(TextModel):
         self.schedule = SCHEDULES[config.schedule]()
         self.mask_id = vocab.size  # one row past the tokenizer's vocabulary
         self.denoiser = Denoiser(config, vocab.size + 1)
-        self.length_prior = LengthPrior(config.max_len - 2, gain=LENGTH_PRIOR_GAIN)
+        self.length_prior = CountedLengthPrior(config.max_len - 2)
         init_gpt2_weights(self, config.n_layer)
         impossible = torch.zeros(vocab.size, dtype=torch.bool)
         impossible[[vocab.bos_id, vocab.eos_id, vocab.pad_id]] = True
@@ -140,6 +136,8 @@ class MaskedDiffusion(TextModel):
         """One draw of t per sentence (antithetic across the batch): the bound as nats per
         predicted token (the protocol's count: the tokens and ``<eos>``), and its parts."""
         tokens, lengths, content = self._content(batch)
+        if self.training:  # the length prior counts the lengths it is trained on
+            self.length_prior.observe(lengths - 2)
         t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[:, 0]
         diffusion = self.masked_nats(tokens, lengths, content, t)
         length = self.length_nats(lengths)
