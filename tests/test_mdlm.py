@@ -40,8 +40,9 @@ def test_schedules_at_known_times_and_each_token_counted_once_on_average():
 
 
 def test_antithetic_times_cover_every_stretch_of_the_interval():
-    t = diffusion_times(8, 4, antithetic=True, device="cpu",
-                        generator=torch.Generator().manual_seed(0))
+    t, factor = diffusion_times(8, 4, antithetic=True, device="cpu",
+                                generator=torch.Generator().manual_seed(0))
+    assert torch.equal(factor, torch.ones_like(t))
     assert t.shape == (8, 4) and float(t.min()) > 0 and float(t.max()) <= 1
     # the 32 draws fall one in each of 32 equal stretches of (0, 1], each row's spread out
     assert sorted(torch.ceil(t.flatten() * 32).long().tolist()) == list(range(1, 33))
@@ -51,11 +52,27 @@ def test_antithetic_times_cover_every_stretch_of_the_interval():
 def test_antithetic_draws_of_t_cut_the_variance_of_a_smooth_integrand():
     def spread(antithetic: bool) -> float:
         means = [float(diffusion_times(8, 4, antithetic, "cpu",
-                                       torch.Generator().manual_seed(s)).pow(2).mean())
+                                       torch.Generator().manual_seed(s))[0].pow(2).mean())
                  for s in range(200)]
         return float(torch.tensor(means).var())
 
     assert spread(True) < 0.05 * spread(False)
+
+
+def test_importance_sampled_times_leave_the_expectation_and_tame_the_tail():
+    """t = u^2 weighted by 2 sqrt t: w(t) * mask_rate(t) still averages 1 (unbiased), and the
+    second moment of a one-token sentence's estimate, E[(weight)^2 * mask_rate], is finite
+    (4) where uniform draws make it grow without bound (the log of the number of draws)."""
+    t, factor = diffusion_times(1, 100_000, True, "cpu", torch.Generator().manual_seed(0),
+                                importance=True)
+    assert torch.allclose(t, (factor / 2) ** 2)
+    for schedule in SCHEDULES.values():
+        weighted = factor * schedule().weight(t) * schedule().mask_rate(t)
+        assert float(weighted.mean()) == pytest.approx(1.0, abs=2e-3)
+    uniform, _ = diffusion_times(1, 100_000, True, "cpu", torch.Generator().manual_seed(0))
+    loglinear = LogLinear()
+    assert float(((factor * loglinear.weight(t)) ** 2 * t).mean()) == pytest.approx(4.0, abs=0.05)
+    assert float((loglinear.weight(uniform) ** 2 * uniform).mean()) > 10
 
 
 def test_the_loss_counts_masked_positions_only():

@@ -138,7 +138,7 @@ class MaskedDiffusion(TextModel):
         tokens, lengths, content = self._content(batch)
         if self.training:  # the length prior counts the lengths it is trained on
             self.length_prior.observe(lengths - 2)
-        t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[:, 0]
+        t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[0][:, 0]
         diffusion = self.masked_nats(tokens, lengths, content, t)
         length = self.length_nats(lengths)
         predicted = (lengths - 1).sum()
@@ -148,12 +148,14 @@ class MaskedDiffusion(TextModel):
 
     def bound_draws(self, batch: dict, draws: int,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, K) single-draw bounds on -log p(x), nats: K antithetic draws of t per row."""
+        """(B, K) single-draw estimates of the bound on -log p(x), nats: K antithetic,
+        importance-sampled draws of t per row (``schedules.diffusion_times``)."""
         tokens, lengths, content = self._content(batch)
-        t = diffusion_times(tokens.size(0), draws, self.config.antithetic, tokens.device,
-                            generator)
+        t, factor = diffusion_times(tokens.size(0), draws, self.config.antithetic, tokens.device,
+                                    generator, importance=True)
         length = self.length_nats(lengths)
-        return torch.stack([self.masked_nats(tokens, lengths, content, t[:, k], generator)
+        return torch.stack([factor[:, k] * self.masked_nats(tokens, lengths, content, t[:, k],
+                                                            generator)
                             for k in range(draws)], dim=1) + length[:, None]
 
     @torch.no_grad()
@@ -174,13 +176,14 @@ class MaskedDiffusion(TextModel):
 
     @torch.no_grad()
     def diagnostics(self, batches) -> dict[str, float]:
-        """The bound's parts per token: the diffusion term and the length prior's."""
+        """The bound's parts per token (one draw of t a sentence): the diffusion term and the
+        length prior's."""
         diffusion, length, predicted = 0.0, 0.0, 0
         for batch in batches:
-            tokens, lengths, content = self._content(batch)
-            t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[:, 0]
-            diffusion += float(self.masked_nats(tokens, lengths, content, t).sum())
-            length += float(self.length_nats(lengths).sum())
+            lengths = batch["lengths"].to(batch["tokens"].device)
+            length_nats = float(self.length_nats(lengths).sum())
+            diffusion += float(self.bound_draws(batch, 1).sum()) - length_nats
+            length += length_nats
             predicted += int((lengths - 1).sum())
         return {"diffusion_per_token": diffusion / predicted, "length_per_token": length / predicted}
 

@@ -45,13 +45,21 @@ SCHEDULES = {"loglinear": LogLinear, "cosine": Cosine}
 
 
 def diffusion_times(rows: int, draws: int, antithetic: bool, device,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """(rows, draws) times in (0, 1]. Antithetic: each row's draws, and the rows among
-    themselves, are one uniform offset plus evenly spaced points (mod 1), so every stretch of
-    (0, 1] gets its share and the estimate's variance falls (MDLM's low-discrepancy sampler).
+                    generator: torch.Generator | None = None,
+                    importance: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, draws) times t in (0, 1] and the factor each draw's estimate is multiplied by.
 
-    t = 0 is never drawn and t is never truncated away from it (MDLM stops at 1e-3): the
-    whole integral is estimated, so the figure stays an upper bound in expectation."""
+    Antithetic: each row's draws, and the rows among themselves, are one uniform offset plus
+    evenly spaced points (mod 1), so every stretch of (0, 1] gets its share and the estimate's
+    variance falls (MDLM's low-discrepancy sampler). t = 0 is never drawn and no stretch near
+    it is cut away (MDLM stops at 1e-3): the whole integral is estimated.
+
+    Near t = 0, w(t) ~ 1/t while about t n tokens are masked, so a single draw is large and
+    rare: with t uniform the estimate's variance is infinite (it grows like the log of the
+    number of draws). ``importance`` draws t = u^2 instead (density 1/(2 sqrt t): more draws
+    near 0) and multiplies each estimate by 1/density = 2 sqrt t, which leaves the expectation
+    unchanged and the variance finite (importance sampling of t, as Song et al. 2021 do for
+    diffusion likelihoods). Evaluation uses it; training keeps MDLM's uniform draws."""
     count = rows * draws
     if antithetic:
         offset = torch.rand(1, generator=generator, device=device)
@@ -60,4 +68,7 @@ def diffusion_times(rows: int, draws: int, antithetic: bool, device,
         u = (offset + grid).remainder(1.0).view(draws, rows).t()
     else:
         u = torch.rand(rows, draws, generator=generator, device=device)
-    return 1.0 - u  # in (0, 1]
+    u = 1.0 - u  # in (0, 1]
+    if importance:
+        return u * u, 2.0 * u
+    return u, torch.ones_like(u)
