@@ -84,7 +84,7 @@ def test_the_loss_counts_masked_positions_only():
     draws = torch.rand(tokens.shape, generator=torch.Generator().manual_seed(3))
     masked = content & (draws < 0.5)
     assert masked.any() and not (masked & ~content).any()  # <bos>, <eos>, <pad> never masked
-    logits = model.logits(model.hidden(tokens.masked_fill(masked, model.mask_id), lengths))
+    logits = model.logits(model.denoiser(tokens.masked_fill(masked, model.mask_id), lengths))
     nats = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").masked_fill(~masked, 0)
     expected = 2.0 * nats.sum(dim=1)  # w(0.5) = 2 under the log-linear schedule
     assert torch.allclose(got, expected, atol=1e-5)
@@ -92,7 +92,7 @@ def test_the_loss_counts_masked_positions_only():
     other = tokens.clone()
     other[~masked & content] = 4
     again = model.masked_nats(other, lengths, content, t, torch.Generator().manual_seed(3))
-    logits = model.logits(model.hidden(other.masked_fill(masked, model.mask_id), lengths))
+    logits = model.logits(model.denoiser(other.masked_fill(masked, model.mask_id), lengths))
     nats = F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none").masked_fill(~masked, 0)
     assert torch.allclose(again, 2.0 * nats.sum(dim=1), atol=1e-5)
 

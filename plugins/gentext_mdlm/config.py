@@ -13,5 +13,6 @@ class MDLMConfig:
     bias: bool = True  # biases in Linear and LayerNorm, as gpt
     schedule: str = "loglinear"  # masking schedule: "loglinear" (alpha_t = 1 - t) or "cosine"
     antithetic: bool = True  # spread each batch's t evenly over (0, 1] (low-discrepancy draws)
+    importance_t: bool = False  # training too draws t = u^2 weighted by 2 sqrt t (evaluation always)
     nll_samples: int = 16  # K: draws of t per sentence that gentext eval averages the bound over
     sampling_steps: int = 64  # S: denoising steps of a sample (gentext sample --steps)

@@ -68,10 +68,10 @@ class MaskedDiffusion(TextModel):
         if config.schedule not in SCHEDULES:
             raise GentextError(f"unknown model.schedule {config.schedule!r}; choose one of "
                                f"{', '.join(SCHEDULES)}")
-        for name in ("max_len", "nll_samples", "sampling_steps"):
-            if getattr(config, name) < (3 if name == "max_len" else 1):
-                raise GentextError(f"model.{name} must be at least "
-                                   f"{3 if name == 'max_len' else 1}, got {getattr(config, name)}")
+        for name, least in (("max_len", 3), ("nll_samples", 1), ("sampling_steps", 1)):
+            if getattr(config, name) < least:
+                raise GentextError(f"model.{name} must be at least {least}, got "
+                                   f"{getattr(config, name)}")
         self.capabilities = dataclasses.replace(
             self.capabilities, nll_samples=config.nll_samples,
             sampling_knobs={"steps": config.sampling_steps})
@@ -89,10 +89,6 @@ class MaskedDiffusion(TextModel):
         return self.config.max_len
 
     # -- the denoiser ---------------------------------------------------------------------
-
-    def hidden(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The denoiser's final hidden states (B, L, C) for partly masked sequences."""
-        return self.denoiser(z, lengths)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits over the tokenizer's vocabulary through the input embedding (tied, as
@@ -122,7 +118,7 @@ class MaskedDiffusion(TextModel):
         draws = torch.rand(tokens.shape, device=tokens.device, generator=generator)
         masked = content & (draws < rate[:, None])
         z = tokens.masked_fill(masked, self.mask_id)
-        hidden = self.hidden(z, lengths)[masked]  # (M, C)
+        hidden = self.denoiser(z, lengths)[masked]  # (M, C)
         nats = F.cross_entropy(self.logits(hidden), tokens[masked], reduction="none")
         per_row = torch.zeros(tokens.size(0), device=tokens.device, dtype=nats.dtype)
         per_row = per_row.index_add(0, masked.nonzero()[:, 0], nats)
@@ -138,8 +134,9 @@ class MaskedDiffusion(TextModel):
         tokens, lengths, content = self._content(batch)
         if self.training:  # the length prior counts the lengths it is trained on
             self.length_prior.observe(lengths - 2)
-        t = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[0][:, 0]
-        diffusion = self.masked_nats(tokens, lengths, content, t)
+        t, factor = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device,
+                                    importance=self.config.importance_t)
+        diffusion = factor[:, 0] * self.masked_nats(tokens, lengths, content, t[:, 0])
         length = self.length_nats(lengths)
         predicted = (lengths - 1).sum()
         return {"loss": (diffusion.sum() + length.sum()) / predicted,
@@ -250,7 +247,7 @@ class MaskedDiffusion(TextModel):
             if not chosen.any():
                 continue
             if stale.any():
-                logits[stale] = self.logits(self.hidden(z[stale], lengths[stale]))
+                logits[stale] = self.logits(self.denoiser(z[stale], lengths[stale]))
             z[chosen] = draw_tokens(logits[chosen], options)
             stale = chosen.any(dim=1)
         return [row[1 : length - 1] for row, length in zip(z.tolist(), lengths.tolist())]
