@@ -99,15 +99,15 @@ def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus,
 
     overrides = {family: [o for o in tiny_overrides(family) if not o.startswith("train.log_every")]
                  for family in ("gpt", "flow")}
-    runs = train_families(tmp_path / "fam", 0.05, str(corpus), families=("gpt", "flow"),
+    runs = train_families(tmp_path / "fam", 0.15, str(corpus), families=("gpt", "flow"),
                           overrides=overrides)
     assert [r.name for r in runs] == ["gpt", "flow"]
     for run in runs:
         plan = json.loads((run / "recipe.json").read_text())
-        assert plan["minutes"] == 0.05 and plan["plan"]["steps"] > 1
+        assert plan["minutes"] == 0.15 and plan["plan"]["steps"] > 1
         assert (run / "model" / "model.safetensors").is_file()
         assert not (tmp_path / "fam" / f".probe-{run.name}").exists()
-    again = train_families(tmp_path / "fam", 0.05, str(corpus), families=("gpt",),
+    again = train_families(tmp_path / "fam", 0.15, str(corpus), families=("gpt",),
                            overrides=overrides)  # already trained: kept, not retrained
     assert again == runs[:1]
 
