@@ -228,8 +228,8 @@ class TextModel(nn.Module):
         temperature = options.temperature
         if temperature is None:
             temperature = self.capabilities.default_temperature
-        if temperature < 0 or not 0 < options.top_p <= 1 or options.top_k < 0:
-            raise GentextError("need temperature >= 0, 0 < top_p <= 1 and top_k >= 0")
+        if not 0 <= temperature < float("inf") or not 0 < options.top_p <= 1 or options.top_k < 0:
+            raise GentextError("need a finite temperature >= 0, 0 < top_p <= 1 and top_k >= 0")
         generator = options.generator
         if generator is None and options.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(options.seed)
