@@ -48,6 +48,13 @@ class Ranks:
         if self.several:
             dist.barrier()
 
+    def close(self) -> None:
+        """Wait for every process, then end the process group: a helper process that exits
+        while gloo's threads still run aborts ("terminate called without an active exception")."""
+        if self.several:
+            dist.barrier()
+            dist.destroy_process_group()
+
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Element-wise sum of ``values`` over every process (a copy; float64 on the CPU)."""
         if not self.several:

@@ -54,8 +54,12 @@ def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: b
         if not resume:
             raise GentextError("a new run needs a config (see gentext.prepare.assemble_config)")
         config = assemble_config(resume=Path(out), overrides=overrides)
-    return Trainer(config, out, resume=resume, force=force, console=console,
-                   progress=progress).fit()
+    trainer = Trainer(config, out, resume=resume, force=force, console=console,
+                      progress=progress)
+    try:
+        return trainer.fit()
+    finally:  # the helpers wait for the main process's samples, then all leave together
+        trainer.ranks.close()
 
 
 def resolve_device(name: str) -> str:
