@@ -19,7 +19,8 @@ def compare(
     runs: Optional[List[Path]] = typer.Argument(None, metavar="RUN", help="Run directories trained on the same "
                                                 "data (any families).", show_default=False),
     recipe: Optional[str] = typer.Option(None, "--recipe", help="Train runs first: 'families' "
-                                         "trains gpt, seqvae, seqgan and flow on matched budgets."),
+                                         "trains every family that joins it (the built-in five "
+                                         "and any plugin's) on matched budgets."),
     minutes: float = typer.Option(10.0, "--minutes", help="Training minutes per family (--recipe)."),
     out: Path = typer.Option(Path("runs/families"), "--out", "-o",
                              help="Where --recipe trains its runs and writes its report."),

@@ -9,10 +9,11 @@ class MDLMConfig:
     n_head: int = 4  # attention heads; n_embd must divide by it
     n_embd: int = 256  # width of the residual stream
     max_len: int = 128  # longest sequence (positions), <bos> and <eos> included
-    dropout: float = 0.1  # on embeddings, attention weights, residual branches
+    dropout: float = 0.0  # on embeddings, attention, residuals (off: at 300 steps 0.045 nats better, 14% faster)
     bias: bool = True  # biases in Linear and LayerNorm, as gpt
     schedule: str = "loglinear"  # masking schedule: "loglinear" (alpha_t = 1 - t) or "cosine"
+    estimator: str = "count"  # draw how many tokens are masked ("count") or the time t ("time")
     antithetic: bool = True  # spread each batch's t evenly over (0, 1] (low-discrepancy draws)
-    importance_t: bool = False  # training too draws t = u^2 weighted by 2 sqrt t (evaluation always)
+    importance_t: bool = False  # estimator "time": training too draws t = u^2 weighted by 2 sqrt t (evaluation always)
     nll_samples: int = 16  # K: draws of t per sentence that gentext eval averages the bound over
     sampling_steps: int = 64  # S: denoising steps of a sample (gentext sample --steps)

@@ -23,7 +23,7 @@ from gentext.length_prior import CountedLengthPrior
 from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
 from gentext.transformer import Block, init_gpt2_weights
 from gentext_mdlm.config import MDLMConfig
-from gentext_mdlm.schedules import SCHEDULES, diffusion_times
+from gentext_mdlm.schedules import ESTIMATORS, SCHEDULES, diffusion_times, masks_by_count
 
 
 class Denoiser(nn.Module):
@@ -68,6 +68,9 @@ class MaskedDiffusion(TextModel):
         if config.schedule not in SCHEDULES:
             raise GentextError(f"unknown model.schedule {config.schedule!r}; choose one of "
                                f"{', '.join(SCHEDULES)}")
+        if config.estimator not in ESTIMATORS:
+            raise GentextError(f"unknown model.estimator {config.estimator!r}; choose one of "
+                               f"{', '.join(ESTIMATORS)}")
         for name, least in (("max_len", 3), ("nll_samples", 1), ("sampling_steps", 1)):
             if getattr(config, name) < least:
                 raise GentextError(f"model.{name} must be at least {least}, got "
@@ -108,21 +111,36 @@ class MaskedDiffusion(TextModel):
         content = (positions[None, :] >= 1) & (positions[None, :] < lengths[:, None] - 1)
         return tokens, lengths, content
 
-    def masked_nats(self, tokens: torch.Tensor, lengths: torch.Tensor, content: torch.Tensor,
-                    t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One draw of the diffusion bound per row (B,): mask each content token with
-        probability ``mask_rate(t)``, then w(t) times the cross-entropy summed over the
-        masked positions only. The network reads the masked sequence once; logits are
-        computed at masked positions only."""
-        rate = self.schedule.mask_rate(t)
-        draws = torch.rand(tokens.shape, device=tokens.device, generator=generator)
-        masked = content & (draws < rate[:, None])
+    def draw_masks(self, content: torch.Tensor, u: torch.Tensor, importance: bool,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) masks and (B,) weights, one draw of the bound per row from ``u`` (B,) in
+        (0, 1]: by count (``model.estimator = "count"``: k = ceil(u T) tokens masked, weight
+        T/k), or by time (t = u, or u^2 weighted by 2u under ``importance``; each token masked
+        with probability mask_rate(t), weight w(t))."""
+        if self.config.estimator == "count":
+            return masks_by_count(content, u, generator)
+        t, factor = (u * u, 2.0 * u) if importance else (u, torch.ones_like(u))
+        draws = torch.rand(content.shape, device=content.device, generator=generator)
+        masked = content & (draws < self.schedule.mask_rate(t)[:, None])
+        return masked, factor * self.schedule.weight(t)
+
+    def masked_nats(self, tokens: torch.Tensor, lengths: torch.Tensor, masked: torch.Tensor,
+                    weight: torch.Tensor) -> torch.Tensor:
+        """One draw of the diffusion bound per row (B,): ``weight`` times the cross-entropy
+        summed over the ``masked`` positions only. The network reads the masked sequence
+        once; logits are computed at masked positions only."""
         z = tokens.masked_fill(masked, self.mask_id)
         hidden = self.denoiser(z, lengths)[masked]  # (M, C)
         nats = F.cross_entropy(self.logits(hidden), tokens[masked], reduction="none")
         per_row = torch.zeros(tokens.size(0), device=tokens.device, dtype=nats.dtype)
         per_row = per_row.index_add(0, masked.nonzero()[:, 0], nats)
-        return self.schedule.weight(t).float() * per_row
+        return weight.float() * per_row
+
+    def one_draw(self, tokens, lengths, content, u, importance: bool,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw of the diffusion bound per row (B,), from ``u`` (B,)."""
+        masked, weight = self.draw_masks(content, u, importance, generator)
+        return self.masked_nats(tokens, lengths, masked, weight)
 
     def length_nats(self, lengths: torch.Tensor) -> torch.Tensor:
         """-log p(T) per row, T the number of tokens between ``<bos>`` and ``<eos>``."""
@@ -134,9 +152,8 @@ class MaskedDiffusion(TextModel):
         tokens, lengths, content = self._content(batch)
         if self.training:  # the length prior counts the lengths it is trained on
             self.length_prior.observe(lengths - 2)
-        t, factor = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device,
-                                    importance=self.config.importance_t)
-        diffusion = factor[:, 0] * self.masked_nats(tokens, lengths, content, t[:, 0])
+        u = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[0]
+        diffusion = self.one_draw(tokens, lengths, content, u[:, 0], self.config.importance_t)
         length = self.length_nats(lengths)
         predicted = (lengths - 1).sum()
         return {"loss": (diffusion.sum() + length.sum()) / predicted,
@@ -145,14 +162,14 @@ class MaskedDiffusion(TextModel):
 
     def bound_draws(self, batch: dict, draws: int,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, K) single-draw estimates of the bound on -log p(x), nats: K antithetic,
-        importance-sampled draws of t per row (``schedules.diffusion_times``)."""
+        """(B, K) single-draw estimates of the bound on -log p(x), nats: K antithetic draws
+        per row (``schedules.diffusion_times``), of the count of masked tokens or of t
+        (importance-sampled)."""
         tokens, lengths, content = self._content(batch)
-        t, factor = diffusion_times(tokens.size(0), draws, self.config.antithetic, tokens.device,
-                                    generator, importance=True)
+        u = diffusion_times(tokens.size(0), draws, self.config.antithetic, tokens.device,
+                            generator)[0]
         length = self.length_nats(lengths)
-        return torch.stack([factor[:, k] * self.masked_nats(tokens, lengths, content, t[:, k],
-                                                            generator)
+        return torch.stack([self.one_draw(tokens, lengths, content, u[:, k], True, generator)
                             for k in range(draws)], dim=1) + length[:, None]
 
     @torch.no_grad()

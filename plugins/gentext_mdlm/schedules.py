@@ -42,6 +42,7 @@ class Cosine:
 
 
 SCHEDULES = {"loglinear": LogLinear, "cosine": Cosine}
+ESTIMATORS = ("count", "time")  # how a draw of the bound is made: masks_by_count, or t
 
 
 def diffusion_times(rows: int, draws: int, antithetic: bool, device,
@@ -72,3 +73,28 @@ def diffusion_times(rows: int, draws: int, antithetic: bool, device,
     if importance:
         return u * u, 2.0 * u
     return u, torch.ones_like(u)
+
+
+def masks_by_count(content: torch.Tensor, u: torch.Tensor,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same bound drawn by how many tokens are masked instead of when: (B, L) masks with
+    exactly k = ceil(u T) of each row's T content positions masked, chosen uniformly, and the
+    weight T / k of each row (0 for a row with no content). ``u`` (B,) lies in (0, 1], so k is
+    uniform on 1..T when u is uniform.
+
+    Integrating t out of the continuous bound (log-linear schedule; the bound is the same for
+    every schedule): a given set S of k masked tokens has weight
+    integral_0^1 (1/t) t^k (1 - t)^(T - k) dt = 1 / (k C(T, k)), so
+
+        NELBO(x | T) = sum_k (1/k) E_{|S| = k} [ sum_{i in S} -log p_theta(x_i | x outside S) ]
+                     = T E_{k ~ U{1..T}} [ (1/k) sum_{i in S} ... ],
+
+    the any-order autoregressive form (Hoogeboom et al. 2022, ARDM; Ou et al. 2024 show the
+    two equal). Its weights are at most T, where the time form's 1/t is unbounded near t = 0:
+    the same expectation with a far smaller variance, in training and in evaluation."""
+    counts = content.sum(dim=1)
+    k = torch.ceil(u * counts).clamp(min=1)
+    scores = torch.rand(content.shape, device=content.device, generator=generator)
+    ranks = scores.masked_fill(~content, 2.0).argsort(dim=1).argsort(dim=1)
+    masked = content & (ranks < k[:, None])
+    return masked, counts / k
