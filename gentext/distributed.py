@@ -48,11 +48,13 @@ class Ranks:
         if self.several:
             dist.barrier()
 
-    def close(self) -> None:
-        """Wait for every process, then end the process group: a helper process that exits
-        while gloo's threads still run aborts ("terminate called without an active exception")."""
+    def close(self, wait: bool = True) -> None:
+        """Wait for every process (unless this one failed: the others may never arrive), then
+        end the process group: a helper that exits while gloo's threads still run aborts
+        ("terminate called without an active exception")."""
         if self.several:
-            dist.barrier()
+            if wait:
+                dist.barrier()
             dist.destroy_process_group()
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:

@@ -57,9 +57,12 @@ def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: b
     trainer = Trainer(config, out, resume=resume, force=force, console=console,
                       progress=progress)
     try:
-        return trainer.fit()
-    finally:  # the helpers wait for the main process's samples, then all leave together
-        trainer.ranks.close()
+        result = trainer.fit()
+    except BaseException:
+        trainer.ranks.close(wait=False)
+        raise
+    trainer.ranks.close()  # the helpers wait for the main process's samples, then all leave
+    return result
 
 
 def resolve_device(name: str) -> str:

@@ -23,7 +23,8 @@ from gentext.length_prior import CountedLengthPrior
 from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
 from gentext.transformer import Block, init_gpt2_weights
 from gentext_mdlm.config import MDLMConfig
-from gentext_mdlm.schedules import ESTIMATORS, SCHEDULES, diffusion_times, masks_by_count
+from gentext_mdlm.schedules import (ESTIMATORS, SCHEDULES, diffusion_times, importance_sampled,
+                                    masks_by_count)
 
 
 class Denoiser(nn.Module):
@@ -119,7 +120,7 @@ class MaskedDiffusion(TextModel):
         with probability mask_rate(t), weight w(t))."""
         if self.config.estimator == "count":
             return masks_by_count(content, u, generator)
-        t, factor = (u * u, 2.0 * u) if importance else (u, torch.ones_like(u))
+        t, factor = importance_sampled(u) if importance else (u, torch.ones_like(u))
         draws = torch.rand(content.shape, device=content.device, generator=generator)
         masked = content & (draws < self.schedule.mask_rate(t)[:, None])
         return masked, factor * self.schedule.weight(t)

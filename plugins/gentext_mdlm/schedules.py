@@ -60,7 +60,7 @@ def diffusion_times(rows: int, draws: int, antithetic: bool, device,
     number of draws). ``importance`` draws t = u^2 instead (density 1/(2 sqrt t): more draws
     near 0) and multiplies each estimate by 1/density = 2 sqrt t, which leaves the expectation
     unchanged and the variance finite (importance sampling of t, as Song et al. 2021 do for
-    diffusion likelihoods). Evaluation uses it; training keeps MDLM's uniform draws."""
+    diffusion likelihoods). Evaluation by time uses it; training keeps MDLM's uniform draws."""
     count = rows * draws
     if antithetic:
         offset = torch.rand(1, generator=generator, device=device)
@@ -70,9 +70,13 @@ def diffusion_times(rows: int, draws: int, antithetic: bool, device,
     else:
         u = torch.rand(rows, draws, generator=generator, device=device)
     u = 1.0 - u  # in (0, 1]
-    if importance:
-        return u * u, 2.0 * u
-    return u, torch.ones_like(u)
+    return importance_sampled(u) if importance else (u, torch.ones_like(u))
+
+
+def importance_sampled(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """t = u^2 for uniform u, and the factor 2u = 1/density(t) that keeps the estimate
+    unbiased (``diffusion_times``)."""
+    return u * u, 2.0 * u
 
 
 def masks_by_count(content: torch.Tensor, u: torch.Tensor,
