@@ -20,7 +20,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="training steps per family")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--families", default="gpt,seqvae,seqgan,flow", help="comma-separated")
     args = parser.parse_args()
 
@@ -29,9 +29,10 @@ def main() -> None:
 
     from gentext.checkpoint import load_run
     from gentext.config import build_config
+    from gentext.devices import resolve_device
     from gentext.evaluate import sample_texts
     from gentext.plugins import get_model
-    from gentext.train import resolve_device, train
+    from gentext.train import train
 
     device = resolve_device(args.device)
     rows = []

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from gentext.errors import GentextError
+from gentext.linear_cross_entropy import linear_cross_entropy
 from gentext.model import (IGNORE_INDEX, Capabilities, SamplingOptions, TextModel,
                            draw_tokens)
 
@@ -94,10 +95,21 @@ class AutoregressiveModel(TextModel):
         logits, _ = self.step(inputs, self.start(inputs.size(0), context, None))
         return token_nats(logits, targets)
 
+    def output_features(self, inputs: torch.Tensor, context: Any = None):
+        """Teacher forcing up to the output layer: (the states it reads (B, T, D), its weight
+        (V', D), how many of its rows are real tokens), or None (the default) to score
+        ``step``'s logits. A family that gives them is trained and scored without ever
+        holding the (B, T, V) logits whole (``gentext.linear_cross_entropy``)."""
+        return None
+
     def teacher_forced(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed -log p(x) of a batch (float32 nats, every predicted token, ``<eos>``
         included) and the number of those tokens, both tensors."""
         inputs, targets = shifted_targets(batch)
+        features = self.output_features(inputs, self.context(batch))
+        if features is not None:
+            hidden, weight, vocab = features
+            return linear_cross_entropy(hidden, weight, targets, vocab)
         nats = self.sequence_nats(inputs, targets, self.context(batch))
         return nats.sum(), (targets != IGNORE_INDEX).sum()
 

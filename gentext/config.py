@@ -32,7 +32,8 @@ class DataConfig:
 class TrainConfig:
     steps: int = 800  # optimizer steps (about 7 minutes for the default gpt on 2 CPU cores)
     max_minutes: float = 0.0  # also stop, as if finished, after this much training time (0: no limit)
-    batch_size: int = 64  # examples per step
+    batch_size: int = 64  # examples per optimizer step (the global batch, all processes)
+    grad_accum: int = 1  # micro-batches per step: each process holds batch_size / (grad_accum x processes) at once
     lr: float = 2e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100  # linear warm-up from 0 to lr
@@ -45,9 +46,11 @@ class TrainConfig:
     valid_nll_samples: int = 10  # k of stochastic bounds (IWAE) at validation; exact models ignore it
     log_every: int = 10  # write a metrics.jsonl row every N steps
     seed: int = 0  # model initialisation, data order, dropout
-    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    device: str = "auto"  # "auto" (CUDA, else Apple MPS), "cpu", "cuda", "cuda:N" or "mps"
+    precision: str = "auto"  # auto: bf16 where the GPU has it, else fp16; fp32 on CPU/MPS
     compile: bool = True  # torch.compile the model on CUDA (never on the CPU)
     samples: int = 10  # samples written to samples.txt at the end
+    log_with: str = ""  # also log to "tensorboard" (RUN/tensorboard) or "wandb" (offline); "": neither
     init: str = ""  # start from this run's weights and tokenizer (e.g. one `gentext import` wrote)
 
 

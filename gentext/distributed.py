@@ -2,7 +2,7 @@
 
 Launched by ``torchrun`` or ``accelerate launch``, every process runs the same loop on the same
 global batch order and takes its share of each batch (rows ``rank::world``). Gradients are
-averaged across processes after every backward pass, for every optimizer a family has, so
+averaged by torch's DDP (through accelerate, in the trainer), one DDP per optimizer, so
 families with several optimizers (a GAN) work unchanged. Only the main process writes the run
 directory; evaluation sums nats, tokens and examples across processes, so figures are those
 of one process. With one process every method here is a no-op.
@@ -10,6 +10,7 @@ of one process. With one process every method here is a no-op.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,12 @@ class Ranks:
         if dist.is_available() and dist.is_initialized():
             return cls(dist.get_rank(), dist.get_world_size())
         return cls()
+
+    @staticmethod
+    def launched() -> bool:
+        """Started as one of several processes (torchrun, accelerate launch), known before
+        the process group is set up."""
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
     @property
     def main(self) -> bool:
@@ -71,21 +78,6 @@ class Ranks:
             return flags
         summed = self.sum(torch.tensor([float(f) for f in flags]))
         return tuple(bool(v > 0) for v in summed)
-
-    def average_gradients(self, parameters) -> None:
-        """Replace each gradient by its mean over processes (missing ones count as zero)."""
-        if not self.several:
-            return
-        parameters = [p for p in parameters if p.requires_grad]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
-        flat = torch.cat([g.reshape(-1).float() for g in grads])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        flat /= self.world
-        offset = 0
-        for parameter, grad in zip(parameters, grads):
-            count = grad.numel()
-            parameter.grad = flat[offset : offset + count].view_as(grad).to(grad.dtype)
-            offset += count
 
     def broadcast_parameters(self, module: torch.nn.Module) -> None:
         """Make every process start from the main process's weights."""

@@ -22,10 +22,10 @@ Sampling (``TextModel.sample``), exactly:
 - A ``prompt`` or ``condition`` the model cannot take (see its ``capabilities``), or a
   family knob it does not declare, is a one-line ``GentextError`` raised by the base class.
 
-Training: the loop calls ``training_step`` once per step. The default computes ``loss`` and
-steps one AdamW; a family with several optimizers (a GAN's generator and discriminator)
-overrides ``make_optimizers``, ``learning_rates`` and ``training_step``, and the loop stays
-the one loop: it schedules, logs, checkpoints and resumes every optimizer the same way.
+Training: the loop calls ``training_step`` once per step. The default computes ``loss`` (on
+each micro-batch, when ``train.grad_accum`` splits the step) and steps one AdamW; a family
+with several optimizers (a GAN's generator and discriminator) overrides ``make_optimizers``,
+``learning_rates`` and ``training_step``, and the loop stays the one loop: it schedules, logs, checkpoints and resumes every optimizer the same way.
 """
 
 from __future__ import annotations
@@ -97,6 +97,16 @@ class SamplingOptions:
     knobs: dict[str, Any] = field(default_factory=dict)  # declared in capabilities.sampling_knobs
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Which rows of the global batch a (micro-)batch holds: ``rank``, ``rank + world``, ...
+    Key per-row random draws to the global row (``rank + world * i``) and a run draws the same
+    noise however it is split over processes and micro-batches."""
+
+    rank: int = 0
+    world: int = 1
+
+
 class StepContext(Protocol):
     """What the training loop hands ``TextModel.training_step``."""
 
@@ -105,13 +115,20 @@ class StepContext(Protocol):
     seed: int  # train.seed: key random draws to (seed, step) to make them reproducible
     rank: int  # this process among world_size data-parallel processes (0 of 1 alone): the
     world_size: int  # batch holds rows rank, rank + world_size, ... of the global batch
+    grad_accum: int  # train.grad_accum: micro-batches per optimizer step
 
     def autocast(self) -> AbstractContextManager:
-        """Mixed precision for the forward pass (bf16 on CUDA, nothing on the CPU)."""
+        """Mixed precision for the forward pass (train.precision on a GPU; none on the CPU)."""
 
-    def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """Back-propagate ``loss``, clip the gradients of optimizer ``name``'s parameters,
-        step it, and clear every gradient (so one optimizer's loss never leaks into another)."""
+    def optimize(self, name: str, objective, batch: dict | None = None) -> dict | None:
+        """One update of optimizer ``name``: back-propagate, clip its parameters' gradients,
+        step it, and clear every gradient (so one optimizer's loss never leaks into another).
+
+        ``objective(micro_batch, shard) -> {"loss": scalar, ...}`` is called once per
+        micro-batch of ``batch`` (``train.grad_accum`` of them, gradients summed, each loss
+        weighted 1/grad_accum, processes synchronised once); the mean of its outputs comes
+        back, detached, for logging. A loss tensor instead of a function is the whole batch
+        at once, which a run with ``train.grad_accum > 1`` refuses."""
 
 
 class TextModel(nn.Module):
@@ -169,10 +186,12 @@ class TextModel(nn.Module):
 
     def loss_step(self, batch: dict, context: StepContext, optimizer: str) -> dict[str, torch.Tensor]:
         """Minimise ``loss(batch)`` with the named optimizer: the whole step of most families."""
-        with context.autocast():
-            outputs = self.loss(batch)
-        context.optimize(optimizer, outputs["loss"])
-        return outputs
+
+        def objective(micro_batch: dict, shard: Shard) -> dict[str, torch.Tensor]:
+            with context.autocast():
+                return self.loss(micro_batch)
+
+        return context.optimize(optimizer, objective, batch)
 
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:

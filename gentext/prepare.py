@@ -65,7 +65,7 @@ def _started_from(init: Path) -> dict:
 
 
 def check_train_config(cfg: TrainConfig) -> None:
-    for name in ("steps", "batch_size", "eval_every", "log_every"):
+    for name in ("steps", "batch_size", "grad_accum", "eval_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
     if cfg.max_minutes < 0:

@@ -10,6 +10,7 @@ checkpoint. Setup (config, data, tokenizer, model, run directory) lives in `gent
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from dataclasses import dataclass
@@ -21,15 +22,17 @@ from gentext import checkpoint
 from gentext.checkpoint import TrainingState
 from gentext.config import RunConfig
 from gentext.data.batching import BatchStream
+from gentext.devices import device_type, mixed_precision, resolve_device
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
 from gentext.evaluate import (Evaluation, default_max_new_tokens, evaluate_encoded, one_line,
                               sample_texts)
 from gentext.metrics_log import TRAIN, VALID, MetricsLog
-from gentext.model import TextModel
+from gentext.model import Shard, TextModel
 from gentext.plots import plot_losses
 from gentext.plugins import get_model, model_owner, plugins
 from gentext.prepare import assemble_config, check_train_config, prepare
+from gentext.trackers import hyperparameters, make_trackers, scalars
 
 INTERRUPTED_EXIT_CODE = 130
 
@@ -59,21 +62,12 @@ def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: b
     try:
         result = trainer.fit()
     except BaseException:
+        trainer.close_trackers()
         trainer.ranks.close(wait=False)
         raise
+    trainer.close_trackers()
     trainer.ranks.close()  # the helpers wait for the main process's samples, then all leave
     return result
-
-
-def resolve_device(name: str) -> str:
-    """"auto" picks CUDA when present; asking for CUDA without it is an error."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GentextError("--device cuda was asked for, but torch sees no CUDA device")
-    if name not in ("cpu", "cuda"):
-        raise GentextError(f"unknown device {name!r}; choose auto, cpu or cuda")
-    return name
 
 
 def compile_hot_path(model: TextModel) -> list[str]:
@@ -84,15 +78,31 @@ def compile_hot_path(model: TextModel) -> list[str]:
     return list(model.capabilities.compile)
 
 
+class _Held(torch.nn.Module):
+    """The parameters one optimizer steps, as a module DDP can wrap (the same tensors, not
+    copies): its forward runs an objective, so DDP's gradient hooks and its no_sync apply to
+    whatever a family's objective computes, for any number of optimizers."""
+
+    def __init__(self, parameters):
+        super().__init__()
+        self.held = torch.nn.ParameterList(parameters)
+
+    def forward(self, objective, micro_batch: dict, shard: Shard):
+        return objective(micro_batch, shard)
+
+
 class _Step:
     """The ``StepContext`` a model's ``training_step`` gets: one backward-clip-step per
-    optimizer, through accelerate (mixed precision), gradients averaged over processes."""
+    optimizer, through accelerate (mixed precision, and DDP over several processes), over
+    ``grad_accum`` micro-batches, gradients synchronised once per step."""
 
     def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int,
-                 ranks: Ranks = Ranks(), seed: int = 0):
+                 ranks: Ranks = Ranks(), seed: int = 0, grad_accum: int = 1,
+                 synced: dict | None = None):
         self.accelerator, self.optimizers, self.ranks = accelerator, optimizers, ranks
         self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
-        self.seed = seed
+        self.seed, self.grad_accum = seed, grad_accum
+        self.synced = synced or {}  # optimizer name -> its parameters under DDP (_Held)
 
     @property
     def rank(self) -> int:
@@ -105,19 +115,56 @@ class _Step:
     def autocast(self):
         return self.accelerator.autocast()
 
-    def optimize(self, name: str, loss: torch.Tensor) -> None:
+    def micro_batches(self, batch: dict):
+        """(micro-batch, shard) pairs: micro-batch i holds this process's rows i, i + k, ...;
+        in the global batch, rows rank + world * i, ... of a world of world * k."""
+        k, rank, world = self.grad_accum, self.ranks.rank, self.ranks.world
+        for i in range(k):
+            part = batch if k == 1 else {name: value[i::k] for name, value in batch.items()}
+            yield part, Shard(rank + world * i, world * k)
+
+    def optimize(self, name: str, objective, batch: dict | None = None) -> dict | None:
         if name not in self.optimizers:
             raise KeyError(f"training_step asked for optimizer {name!r}; "
                            f"make_optimizers made {sorted(self.optimizers)}")
         optimizer = self.optimizers[name]
-        self.accelerator.backward(loss)
+        outputs = None
+        if callable(objective):
+            if batch is None:
+                raise GentextError(f"optimize({name!r}, objective) needs the batch to split "
+                                   "into micro-batches: optimize(name, objective, batch)")
+            outputs = self._accumulate(name, objective, batch)
+        elif self.grad_accum > 1 or self.ranks.several:
+            why = (f"train.grad_accum is {self.grad_accum}" if self.grad_accum > 1
+                   else f"this run has {self.ranks.world} processes")
+            raise GentextError(f"{why}, but this model's training_step gives optimize() a loss "
+                               "tensor, not a function of the micro-batch; see docs/plugins.md")
+        else:
+            self.accelerator.backward(objective)
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
-        self.ranks.average_gradients(parameters)
         if self.grad_clip > 0:
             self.accelerator.clip_grad_norm_(parameters, self.grad_clip)
         optimizer.step()
         for each in self.optimizers.values():
             each.zero_grad(set_to_none=True)
+        return outputs
+
+    def _accumulate(self, name: str, objective, batch: dict) -> dict:
+        """Back-propagate ``objective`` on each micro-batch (gradients summed, each loss
+        weighted 1/k; under DDP synchronised on the last only); the mean of its outputs."""
+        synced, sums = self.synced.get(name), {}
+        for i, (part, shard) in enumerate(self.micro_batches(batch)):
+            last = i == self.grad_accum - 1
+            with contextlib.nullcontext() if synced is None or last else synced.no_sync():
+                outputs = objective(part, shard) if synced is None else synced(objective, part,
+                                                                              shard)
+                if not isinstance(outputs, dict):
+                    outputs = {"loss": outputs}
+                self.accelerator.backward(outputs["loss"] / self.grad_accum)
+            for key, value in outputs.items():
+                value = value.detach() if isinstance(value, torch.Tensor) else value
+                sums[key] = sums[key] + value if key in sums else value
+        return {key: value / self.grad_accum for key, value in sums.items()}
 
 
 class InterruptFlag:
@@ -191,19 +238,38 @@ class Trainer:
 
     def __init__(self, config: RunConfig, out: Path, *, resume: bool = False,
                  force: bool = False, console=None, progress: bool = True):
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+        from accelerate.state import AcceleratorState
         from rich.console import Console
 
         self.config, self.out, self.cfg = config, Path(out), config.train
         self.spec = get_model(config.run.model)
         check_train_config(self.cfg)
         self.device = resolve_device(self.cfg.device)
-        self.accelerator = Accelerator(cpu=self.device == "cpu",
-                                       mixed_precision="bf16" if self.device == "cuda" else "no")
+        self.device_type = device_type(self.device)
+        precision = mixed_precision(self.cfg.precision, self.device)
+        if ":" in self.device and Ranks.launched():
+            raise GentextError(f"--device {self.device} names one GPU, but this is one of "
+                               "several processes (each takes cuda:LOCAL_RANK): give --device cuda")
+        if ":" in self.device:
+            torch.cuda.set_device(self.device)
+        trackers = make_trackers(self.cfg.log_with, self.out)
+        # accelerate keeps one precision per process; a second run in it (a notebook, the
+        # tests) may want another. The process group (PartialState) stays.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        self.accelerator = Accelerator(
+            cpu=self.device_type == "cpu", mixed_precision=precision, log_with=trackers or None,
+            # a family's step may leave some parameters without a gradient (a GAN's phases)
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.ranks = Ranks.current()
         if self.ranks.several and self.cfg.batch_size % self.ranks.world:
             raise GentextError(f"train.batch_size ({self.cfg.batch_size}) must divide by the "
                                f"number of processes ({self.ranks.world}): it is the global batch")
+        if self.cfg.batch_size % (self.ranks.world * self.cfg.grad_accum):
+            raise GentextError(
+                f"train.batch_size ({self.cfg.batch_size}) must divide by train.grad_accum "
+                f"({self.cfg.grad_accum}) x processes ({self.ranks.world}): each micro-batch "
+                "is an equal share of the global batch")
         prepared = prepare(config, self.out, resume, force, self.ranks)
         self.tokenizer, self.train_data = prepared.tokenizer, prepared.train_data
         self.valid_data = prepared.valid_data
@@ -212,35 +278,45 @@ class Trainer:
             stderr=True, quiet=not self.ranks.main)
         self.progress = progress and self.ranks.main
         self.log = MetricsLog(self.out / checkpoint.METRICS_FILE)
+        if trackers:
+            self.accelerator.init_trackers("gentext", config=hyperparameters(config.sections()))
         state = TrainingState.load(self.out) if resume else TrainingState()
         model = prepared.model.to(self.accelerator.device)  # before fused AdamW sees its params
         if resume:
             state.restore_model(model, self.out)
-            state.restore_rng(self.device)
+            state.restore_rng(self.device_type)
             self.log.truncate_after(state.step)
-        self.model, self.optimizers = self._prepare_optimizers(model, state, resume)
+        self.model, self.optimizers, synced = self._prepare_optimizers(model, state, resume)
         self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
-                             self.cfg.steps, self.ranks, self.cfg.seed)
-        if self.device == "cuda" and self.cfg.compile:
+                             self.cfg.steps, self.ranks, self.cfg.seed, self.cfg.grad_accum,
+                             synced)
+        if self.device_type == "cuda" and self.cfg.compile:
             compile_hot_path(self.model)
         self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,
-                                  self.cfg.seed, min_rows=self.ranks.world, **state.data)
+                                  self.cfg.seed,
+                                  min_rows=self.ranks.world * self.cfg.grad_accum, **state.data)
         self.step, self.elapsed_before = state.step, state.elapsed_s
         self.window = _Window(self.accelerator.device)
 
     def _prepare_optimizers(self, model: TextModel, state: TrainingState, resume: bool):
-        """The model's optimizers through accelerate (restored when resuming), and the model."""
-        made = model.make_optimizers(self.cfg, fused=self.device == "cuda")
-        if self.ranks.several:  # gradients are averaged by _Step, for any number of optimizers
-            self.ranks.broadcast_parameters(model)
+        """The model's optimizers through accelerate (restored when resuming), the model, and
+        over several processes each optimizer's parameters under DDP."""
+        made = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
+        synced = {}
+        if self.ranks.several:  # DDP per optimizer: a GAN's two networks are synced apart
+            self.ranks.broadcast_parameters(model)  # buffers too: every process starts alike
             prepared = self.accelerator.prepare(*made.values())
             prepared = prepared if len(made) > 1 else [prepared]
+            for name, optimizer in made.items():
+                held = [p for group in optimizer.param_groups for p in group["params"]
+                        if p.requires_grad]
+                synced[name] = self.accelerator.prepare_model(_Held(held))
         else:
             model, *prepared = self.accelerator.prepare(model, *made.values())
         optimizers = dict(zip(made, prepared))
         if resume:
             state.restore_optimizers(optimizers)
-        return self.accelerator.unwrap_model(model), optimizers
+        return self.accelerator.unwrap_model(model), optimizers, synced
 
     def elapsed(self) -> float:
         """Training seconds so far, earlier sessions of a resumed run included."""
@@ -313,8 +389,8 @@ class Trainer:
         lrs = {"lr": next(iter(rates.values()))} if len(rates) == 1 else {
             f"lr_{name}": rate for name, rate in rates.items()}
         if self.ranks.main:
-            self.log.append(TRAIN, self.step, {**means, **lrs, "tokens_per_s": tokens_per_s,
-                                               "elapsed_s": self.elapsed()})
+            self._record(TRAIN, {**means, **lrs, "tokens_per_s": tokens_per_s,
+                                 "elapsed_s": self.elapsed()})
         self.window.reset()
         return f"loss {means['loss']:.3f}  {tokens_per_s:,.0f} tok/s"
 
@@ -326,7 +402,7 @@ class Trainer:
                                      self.spec.likelihood_of(self.config.model),
                                      samples=self.cfg.valid_nll_samples, ranks=self.ranks)
             if self.ranks.main:
-                self.log.append(VALID, self.step, valid.as_dict())
+                self._record(VALID, valid.as_dict())
         if self.ranks.main:
             self._save()
         if valid is not None:
@@ -334,13 +410,24 @@ class Trainer:
                           f"{valid.bits_per_byte:.4f} bits/byte")
         return valid
 
+    def _record(self, kind: str, values: dict) -> None:
+        """A metrics.jsonl row, and the same figures to the trackers (train.log_with)."""
+        self.log.append(kind, self.step, values)
+        self.accelerator.log(scalars(values, kind), step=self.step)
+
+    def close_trackers(self) -> None:
+        """Flush and close the trackers (accelerate's end_training would also end the process
+        group, which Ranks.close does once every process is done)."""
+        for tracker in getattr(self.accelerator, "trackers", []):
+            tracker.finish()
+
     def _save(self) -> None:
         """The model (model/) and the training state (checkpoints/), each written atomically."""
         plugin = model_owner(self.spec.name)
         version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
         checkpoint.save_model(self.out, self.model, self.spec.name, plugin, version, self.step)
         TrainingState.capture(self.model, self.optimizers, self.step, self.elapsed(),
-                              self.stream.position(), self.device).save(self.out)
+                              self.stream.position(), self.device_type).save(self.out)
 
 
 def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, config: RunConfig,

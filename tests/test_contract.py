@@ -12,7 +12,7 @@ import torch
 from gentext.autoregressive import AutoregressiveModel
 from gentext.data.batching import collate
 from gentext.errors import GentextError
-from gentext.model import IGNORE_INDEX, SamplingOptions, Vocab
+from gentext.model import IGNORE_INDEX, SamplingOptions, Shard, Vocab
 from gentext.plugins import get_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,14 +202,16 @@ def test_train_compile_reaches_the_hot_path_of_every_family(family, monkeypatch)
     optimizers = model.make_optimizers(TrainConfig())
 
     class Context:
-        step, total_steps, seed, rank, world_size = 0, 10, 0, 0, 1
+        step, total_steps, seed, rank, world_size, grad_accum = 0, 10, 0, 0, 1, 1
 
         def autocast(self):
             return torch.autocast("cpu", enabled=False)
 
-        def optimize(self, name, loss):
-            loss.backward()
+        def optimize(self, name, objective, batch):
+            outputs = objective(batch, Shard())
+            outputs["loss"].backward()
             optimizers[name].step()
+            return outputs
 
     model.training_step(batch(), Context())
     for hook in hooks:

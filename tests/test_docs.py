@@ -19,7 +19,7 @@ FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
 SNIPPET = re.compile(r'^--8<-- "([^"]+)"$')
 # commands of other tools the docs may show; each is checked to exist where it can be
 OTHER_TOOLS = {"python", "python3", "pip", "make", "mkdocs", "accelerate", "torchrun", "cd", "rm",
-               "git", "export", "HF_HUB_OFFLINE=1"}
+               "git", "export", "HF_HUB_OFFLINE=1", "tensorboard"}
 
 
 def blocks(language: str):

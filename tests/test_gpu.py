@@ -40,3 +40,13 @@ def test_each_family_trains_on_cuda(cli, corpus, tmp_path, family):
         args += ["--set", "model.pretrain_steps=1"]
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("precision", ["fp16", "auto"])
+def test_fp16_with_loss_scaling_and_auto_precision_train_on_cuda(cli, corpus, tmp_path,
+                                                                  tiny_args, precision):
+    args = tiny_args("gpt", corpus, tmp_path / "r", "--set", f"train.precision={precision}",
+                     options=["--device", "cuda:0"],
+                     before=["train.steps=4", "train.eval_every=2"])
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr

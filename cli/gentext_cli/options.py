@@ -6,7 +6,7 @@ from gentext.errors import GentextError
 
 RUN_ARGUMENT = typer.Argument(..., metavar="RUN", help="A run directory written by `gentext train`.",
                               show_default=False)
-DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda.")
+DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA, else Apple MPS, when present), cpu, cuda, cuda:N or mps.")
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
 # how to draw: `gentext sample` and `gentext infill`
 TOP_K_OPTION = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all).")
@@ -21,7 +21,7 @@ KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option
 def load_run_on(run, device: str):
     """Load a run and move its model to the chosen device."""
     from gentext.checkpoint import load_run
-    from gentext.train import resolve_device
+    from gentext.devices import resolve_device
 
     loaded = load_run(run)
     loaded.model.to(resolve_device(device))

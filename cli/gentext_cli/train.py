@@ -23,7 +23,7 @@ def train(
                                          show_default="runs/MODEL"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda.",
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (train.device).",
                                           show_default="auto"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                            help="torch.compile on CUDA.", show_default="on"),

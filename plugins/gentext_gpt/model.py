@@ -62,8 +62,9 @@ class GPT(AutoregressiveModel):
         return self.config.block_size
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
-                start: int = 0) -> torch.Tensor:
-        """Logits (B, T, V) over the real vocabulary; padded rows can never be predicted."""
+                start: int = 0, features: bool = False) -> torch.Tensor:
+        """Logits (B, T, V) over the real vocabulary (padded rows can never be predicted), or
+        with ``features`` the states the output layer reads (B, T, n_embd)."""
         length = tokens.size(1)
         if start + length > self.config.block_size:
             raise ValueError(f"sequence of {start + length} tokens exceeds block_size "
@@ -72,6 +73,8 @@ class GPT(AutoregressiveModel):
         x = self.transformer.drop(self.transformer.wte(tokens) + self.transformer.wpe(positions))
         for layer, block in enumerate(self.transformer.h):
             x = block(x, cache[layer] if cache is not None else None, start)
+        if features:
+            return self.transformer.ln_f(x)
         logits = self.lm_head(self.transformer.ln_f(x))
         if self.padded_vocab > self.vocab.size:
             logits[..., self.vocab.size :] = float("-inf")
@@ -92,6 +95,10 @@ class GPT(AutoregressiveModel):
             return DecodingState(cache=None)
         weight = self.transformer.wte.weight
         return DecodingState(self.new_cache(rows, weight.device, weight.dtype))
+
+    def output_features(self, inputs: torch.Tensor, context=None):
+        """Teacher forcing through the (compiled) forward up to the tied output layer."""
+        return self(inputs, features=True), self.lm_head.weight, self.vocab.size
 
     def step(self, inputs: torch.Tensor, state: DecodingState | None):
         """Logits after each input; through the cache (one token at a time after the prompt)."""

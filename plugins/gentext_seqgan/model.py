@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from gentext import metrics
 from gentext.autoregressive import AutoregressiveModel, trim_at_eos
 from gentext.errors import GentextError
-from gentext.model import Capabilities, SamplingOptions, StepContext, Vocab
+from gentext.model import Capabilities, SamplingOptions, Shard, StepContext, Vocab
 from gentext.optim import adamw, warmup_cosine
 from gentext_seqgan.config import SeqGANConfig
 from gentext_seqgan.networks import Discriminator, Generator
@@ -139,43 +139,60 @@ class SeqGAN(AutoregressiveModel):
         adversarial_steps = max(1, context.total_steps - config.pretrain_steps)
         beta = inverse_temperature((context.step - config.pretrain_steps) / adversarial_steps,
                                    config.max_inverse_temperature)
-        # the first adversarial_batch_size rows of the global batch; this process holds rows
-        # rank, rank + world, ... of it (free-running samples are the cost)
-        rank, world = getattr(context, "rank", 0), getattr(context, "world_size", 1)
-        rows = slice(0, len(range(rank, config.adversarial_batch_size, world)))
-        real = batch["tokens"][rows, 1:]  # the discriminator reads what the generator writes
-        labels = self.context(batch)
-        labels = None if labels is None else labels[rows]
-        n, cap = real.size(0), config.max_generated_len
         relaxed = beta if config.estimator == "gumbel" else None
         seed = getattr(context, "seed", 0)
 
-        def noise(call: int) -> KeyedNoise:
-            key = (seed * 1_000_003 + context.step) * 64 + call
-            return KeyedNoise(key, config.adversarial_batch_size, self.vocab.size, rank, world)
+        def rows(part: dict, shard: Shard):
+            """The first adversarial_batch_size rows of the global batch, of those ``part``
+            holds (rows shard.rank, shard.rank + shard.world, ...; free-running samples are
+            the cost), and the noise of call ``call`` for them."""
+            held = slice(0, len(range(shard.rank, config.adversarial_batch_size, shard.world)))
+            real = part["tokens"][held, 1:]  # the discriminator reads what the generator writes
+            labels = self.context(part)
+            labels = None if labels is None else labels[held]
 
-        for call in range(config.discriminator_steps):
-            with torch.no_grad():
-                fake = self.generate_for_discriminator(n, cap, labels, relaxed, noise(call))
-            real, fake = self._same_length(real, fake)
+            def noise(call: int) -> KeyedNoise:
+                key = (seed * 1_000_003 + context.step) * 64 + call
+                return KeyedNoise(key, config.adversarial_batch_size, self.vocab.size,
+                                  shard.rank, shard.world)
+
+            return real, labels, noise
+
+        def discriminator_objective(call: int):
+            def objective(part: dict, shard: Shard) -> dict[str, torch.Tensor]:
+                real, labels, noise = rows(part, shard)
+                with torch.no_grad():
+                    fake = self.generate_for_discriminator(real.size(0), config.max_generated_len,
+                                                           labels, relaxed, noise(call))
+                real, fake = self._same_length(real, fake)
+                with context.autocast():
+                    return {"loss": discriminator_loss(self.discriminator(real, labels),
+                                                       self.discriminator(fake, labels),
+                                                       config.loss), **self._diversity(fake)}
+            return objective
+
+        def generator_objective(part: dict, shard: Shard) -> dict[str, torch.Tensor]:
+            real, labels, noise = rows(part, shard)
             with context.autocast():
-                d_loss = discriminator_loss(self.discriminator(real, labels),
-                                            self.discriminator(fake, labels), config.loss)
-            context.optimize("discriminator", d_loss)
-        with context.autocast():
-            if relaxed is not None:
-                fake = self.generate_for_discriminator(n, cap, labels, relaxed,
+                if relaxed is None:
+                    return {"loss": self.reinforce_loss(real.size(0), config.max_generated_len,
+                                                        labels)}
+                fake = self.generate_for_discriminator(real.size(0), config.max_generated_len,
+                                                       labels, relaxed,
                                                        noise(config.discriminator_steps))
                 real, fake = self._same_length(real, fake)
-                g_loss = generator_loss(self.discriminator(real, labels).detach(),
-                                        self.discriminator(fake, labels), config.loss)
-            else:
-                g_loss = self.reinforce_loss(n, cap, labels)
-        context.optimize("generator", g_loss)
+                return {"loss": generator_loss(self.discriminator(real, labels).detach(),
+                                               self.discriminator(fake, labels), config.loss),
+                        **self._diversity(fake)}
+
+        for call in range(config.discriminator_steps):
+            d = context.optimize("discriminator", discriminator_objective(call), batch)
+        g = context.optimize("generator", generator_objective, batch)
         with torch.no_grad(), context.autocast():
             mle = self.loss(batch)["loss"]
-        return {"loss": mle, "g_loss": g_loss.detach(), "d_loss": d_loss.detach(),
-                "inverse_temperature": torch.tensor(beta), **self._diversity(fake)}
+        diversity = {k: v for k, v in (g if relaxed is not None else d).items() if k != "loss"}
+        return {"loss": mle, "g_loss": g["loss"], "d_loss": d["loss"],
+                "inverse_temperature": torch.tensor(beta), **diversity}
 
     def _diversity(self, fake: torch.Tensor) -> dict[str, float]:
         """Distinct tokens and bigrams, and mean length, of a generated batch: logged every
