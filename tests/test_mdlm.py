@@ -243,7 +243,7 @@ def test_train_sample_infill_and_eval_through_the_cli(cli, corpus, tmp_path, tin
     assert result["likelihood"] == "bound" and result["nll_samples"] == 2
     assert result["stderr_bits_per_byte"] > 0
     said = cli("eval", run, "--nll-samples", 3).stdout
-    assert "ELBO averaged over draws of t with k=3" in said and "±" in said
+    assert "ELBO averaged over draws of how many tokens are masked with k=3" in said and "±" in said
 
 
 def test_a_model_setting_out_of_range_is_one_line():

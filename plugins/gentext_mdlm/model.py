@@ -58,7 +58,6 @@ class MaskedDiffusion(TextModel):
     position that is not masked keeps its token, so only masked positions carry loss."""
 
     capabilities = Capabilities(prompt=True, infill=True, nll_samples=16, compile=("denoiser",),
-                                nll_estimator="the ELBO averaged over draws of t",
                                 sampling_knobs={"steps": 64})
 
     def __init__(self, config: MDLMConfig, vocab: Vocab):
@@ -78,6 +77,9 @@ class MaskedDiffusion(TextModel):
                                    f"{getattr(config, name)}")
         self.capabilities = dataclasses.replace(
             self.capabilities, nll_samples=config.nll_samples,
+            nll_estimator=("the ELBO averaged over draws of how many tokens are masked"
+                           if config.estimator == "count" else
+                           "the ELBO averaged over draws of t"),
             sampling_knobs={"steps": config.sampling_steps})
         self.schedule = SCHEDULES[config.schedule]()
         self.mask_id = vocab.size  # one row past the tokenizer's vocabulary
