@@ -34,7 +34,8 @@ def common_test_examples(runs, references: list[str]) -> list[dict]:
     keep = None
     for run in runs:
         encoded = encode_split([{"text": t} for t in references], run.tokenizer,
-                               run.config.data.max_len, conditioning_labels(run.model))
+                               run.config.data.max_len, conditioning_labels(run.model),
+                               run.config.data.unit)
         fits = set(encoded.texts)
         keep = fits if keep is None else keep & fits
     examples = [{"text": t} for t in references if t in keep]
@@ -100,7 +101,8 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
     rows = []
     for run in runs:
         result = evaluate(run.model, examples, run.tokenizer, "test", run.likelihood,
-                          run.config.data.max_len, samples=nll_samples)
+                          run.config.data.max_len, samples=nll_samples,
+                          unit=run.config.data.unit)
         texts = sample_texts(run.model, run.tokenizer, samples,
                              default_max_new_tokens(run.config.data.max_len),
                              SamplingOptions(temperature=1.0), seed=seed)  # each family's own distribution

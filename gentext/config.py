@@ -23,6 +23,7 @@ class DataConfig:
     tokenizer: str = "bpe"  # "bpe" (byte-level BPE), "char" or "word" (whitespace-separated)
     vocab_size: int = 4096  # BPE or word vocabulary, special tokens included (ignored by "char")
     max_len: int = 128  # longest example in tokens, BOS and EOS included; longer ones are left out
+    unit: typing.Literal["example", "document"] = "example"  # "example": one line or record each; "document": running text, cut into windows of max_len tokens
     valid_fraction: float = 0.05  # share of examples held out for validation
     test_fraction: float = 0.05  # share held out for the test split
     split_seed: int = 0  # the split is a fixed function of the data and this seed

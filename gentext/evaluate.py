@@ -38,6 +38,7 @@ class Evaluation:
     keeps_99: int | None = None  # the data.max_len under which 99% of the split would fit
     nats_variance: float | None = None  # of ``nats`` under the estimator's draws (None: unknown)
     extra: dict = field(default_factory=dict)  # the model's diagnostics (KL, MI, ...)
+    windows: int | None = None  # running text: the windows the examples were cut into
 
     @property
     def nats_per_token(self) -> float:
@@ -141,9 +142,10 @@ def diagnostics(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BAT
 
 def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str,
              max_len: int, batch_size: int = EVAL_BATCH_SIZE,
-             samples: int | None = None) -> Evaluation:
-    """Score every example of a split that fits the model's context."""
-    encoded = encode_split(examples, tokenizer, max_len, conditioning_labels(model))
+             samples: int | None = None, unit: str = "example") -> Evaluation:
+    """Score every example of a split that fits the model's context (for running text,
+    ``unit="document"``, every window of every document)."""
+    encoded = encode_split(examples, tokenizer, max_len, conditioning_labels(model), unit)
     return evaluate_encoded(model, encoded, tokenizer, split, likelihood, batch_size, samples)
 
 
@@ -163,9 +165,10 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
     stochastic = model.capabilities.nll_samples is not None
     return Evaluation(split=split, likelihood=likelihood,
-                      tokenizer=tokenizer.name, examples=len(encoded.sequences), tokens=tokens,
-                      bytes=metrics.utf8_bytes(encoded.texts), nats=nats,
-                      dropped=encoded.dropped, split_sha256=texts_sha256(encoded.texts),
+                      tokenizer=tokenizer.name, examples=len(encoded.scored_texts), tokens=tokens,
+                      windows=None if encoded.documents is None else len(encoded.sequences),
+                      bytes=metrics.utf8_bytes(encoded.scored_texts), nats=nats,
+                      dropped=encoded.dropped, split_sha256=texts_sha256(encoded.scored_texts),
                       keeps_99=encoded.keeps_99, nats_variance=variance,
                       nll_samples=(samples or model.capabilities.nll_samples) if stochastic else None,
                       extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size)

@@ -78,6 +78,8 @@ class Capabilities:
     nll_samples: int | None = None  # default k of a stochastic bound (None: nll is not stochastic)
     nll_estimator: str = "importance-weighted"  # how nll combines its k draws, in words
     infill: bool = False  # infill() fills blanks between given tokens (gentext infill)
+    windows: bool = False  # models windows of running text (data.unit = "document"): a row
+    # may start mid-document and end without <eos>, and nll() scores each row's tokens as given
     compile: tuple[str, ...] = ()  # submodules train.compile compiles: the hot path of a step
     diagnostics: tuple[str, ...] = ()  # keys of diagnostics() worth a row in `gentext compare`
     sampling_knobs: dict[str, Any] = field(default_factory=dict)  # the family's own sampling

@@ -103,6 +103,10 @@ def prepare(config: RunConfig, out: Path, resume: bool, force: bool,
     if model.max_len is not None and max_len > model.max_len:
         raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
                            f"({model.max_len}); lower data.max_len or enlarge the model")
+    if config.data.unit == "document" and not model.capabilities.windows:
+        able = ", ".join(sorted(n for n, s in registry().models.items() if _models_windows(s)))
+        raise GentextError(f"model {spec.name!r} models whole examples, not windows of running "
+                           f"text; data.unit=document needs one of: {able or 'none installed'}")
     _write_run_dir(config, out, resume, force, tokenizer, labels, ranks)
     conditioning = conditioning_labels(model)
     if corpus is not None:  # memory-mapped token ids, read a batch at a time
@@ -110,12 +114,13 @@ def prepare(config: RunConfig, out: Path, resume: bool, force: bool,
 
         train_data = MappedSplit(Path(config.data.source) / "train")
     else:
-        train_data = encode_split(splits.train, tokenizer, max_len, conditioning)
+        train_data = encode_split(splits.train, tokenizer, max_len, conditioning, config.data.unit)
     if not train_data.sequences:
-        raise GentextError(f"no training example fits in data.max_len={max_len} tokens")
+        raise GentextError(f"no training example fits in data.max_len={max_len} tokens; for "
+                           "running text, set data.unit=document to train on windows of it")
     limit = config.train.eval_examples
     valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len,
-                              conditioning)
+                              conditioning, config.data.unit)
     return Prepared(tokenizer, model, train_data, valid_data)
 
 
@@ -129,8 +134,10 @@ def _tokenizer(config: RunConfig, out: Path, resume: bool, start, corpus,
         return start.tokenizer
     if corpus is not None:
         return TextTokenizer.load(Path(config.data.source) / checkpoint.TOKENIZER_FILE)
-    return train_tokenizer([e["text"] for e in splits.train if may_fit(e["text"], config.data.max_len)],
-                           config.data.tokenizer, config.data.vocab_size)
+    texts = [e["text"] for e in splits.train]
+    if config.data.unit == "example":  # only what can fit trains it; documents always fit
+        texts = [t for t in texts if may_fit(t, config.data.max_len)]
+    return train_tokenizer(texts, config.data.tokenizer, config.data.vocab_size)
 
 
 def _write_run_dir(config: RunConfig, out: Path, resume: bool, force: bool, tokenizer,
@@ -169,10 +176,23 @@ def _tokenised_corpus(config: RunConfig) -> dict | None:
     if corpus["tokenizer"] != config.data.tokenizer:
         raise GentextError(f"{config.data.source!r} was tokenised with the {corpus['tokenizer']!r} "
                            f"tokenizer; set data.tokenizer={corpus['tokenizer']}")
+    if corpus.get("unit", "example") != config.data.unit:
+        raise GentextError(f"{config.data.source!r} was tokenised with unit "
+                           f"{corpus.get('unit', 'example')!r}; set data.unit="
+                           f"{corpus.get('unit', 'example')} or tokenise again")
     if corpus["max_len"] > config.data.max_len:
         raise GentextError(f"{config.data.source!r} holds examples of up to {corpus['max_len']} "
                            f"tokens; set data.max_len={corpus['max_len']} or tokenise again")
     return corpus
+
+
+def _models_windows(spec) -> bool:
+    """Whether a registered family's model class declares that it models windows (a family
+    that fails to import does not)."""
+    try:
+        return bool(spec.model_class().capabilities.windows)
+    except GentextError:
+        return False
 
 
 def _initial_run(config: RunConfig):

@@ -355,11 +355,14 @@ class Trainer:
                        self.config, self.out, self.ranks)
 
     def _announce(self) -> None:
+        rows, max_len = len(self.train_data.sequences), self.config.data.max_len
+        what = (f"{rows:,} training windows of up to {max_len} tokens"
+                if self.config.data.unit == "document" else
+                f"{rows:,} training examples ({self.train_data.dropped} longer than {max_len} "
+                "tokens left out)")
         self.console.print(
             f"gentext: training {self.spec.name} ({self.model.num_parameters():,} parameters) "
-            f"on {self.device}, {len(self.train_data.sequences):,} training examples "
-            f"({self.train_data.dropped} longer than {self.config.data.max_len} tokens left "
-            f"out), tokenizer {self.tokenizer.name} -> {self.out}")
+            f"on {self.device}, {what}, tokenizer {self.tokenizer.name} -> {self.out}")
         for split, data in (("training", self.train_data), ("validation", self.valid_data)):
             warning = data.length_warning(split, self.config.data.max_len) \
                 if hasattr(data, "length_warning") else None

@@ -20,6 +20,9 @@ def tokenize(
     test_fraction: float = typer.Option(0.05, "--test-fraction", help="Share of lines held out for test."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
     chunk_lines: int = typer.Option(10_000, "--chunk-lines", help="Lines tokenised at a time (bounds memory)."),
+    unit: str = typer.Option("example", "--unit", help="example: each line is one example (longer ones "
+                             "are left out); document: each line is running text, cut into windows of "
+                             "--max-len tokens (train with --set data.unit=document)."),
 ):
     """Tokenise a large text file once, into memory-mapped token files: train with --data OUT."""
     from gentext.data.memmap import tokenize_corpus
@@ -32,14 +35,18 @@ def tokenize(
     for name, fraction in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
         if not 0 < fraction < 0.5:
             raise GentextError(f"{name} must be between 0 and 0.5, got {fraction}")
+    if unit not in ("example", "document"):
+        raise GentextError(f"unknown --unit {unit!r}; choose example or document")
     if max_len < 3 or chunk_lines < 1:
         raise GentextError("--max-len must be at least 3 and --chunk-lines at least 1")
     corpus = tokenize_corpus(data, out, tokenizer, vocab_size, max_len, valid_fraction,
-                             test_fraction, seed, chunk_lines)
-    typer.echo(f"tokenised {data} -> {out}: {corpus['train_examples']:,} training examples "
+                             test_fraction, seed, chunk_lines, unit=unit)
+    rows = "windows" if unit == "document" else "examples"
+    typer.echo(f"tokenised {data} -> {out}: {corpus['train_examples']:,} training {rows} "
                f"({corpus['train_tokens']:,} tokens, {corpus['train_dropped']:,} too long), "
                f"{corpus['valid_examples']:,} valid, {corpus['test_examples']:,} test")
-    typer.echo(f"next: gentext train --model gpt --data {out} --set data.tokenizer={tokenizer}")
+    extra = " --set data.unit=document" if unit == "document" else ""
+    typer.echo(f"next: gentext train --model gpt --data {out} --set data.tokenizer={tokenizer}{extra}")
 
 
 def register(app: typer.Typer) -> None:

@@ -54,7 +54,7 @@ def evaluate(
         raise GentextError(f"--nll-samples must be positive, got {nll_samples}")
     result = score_split(loaded.model, splits.get(split), loaded.tokenizer, split,
                          loaded.likelihood, loaded.config.data.max_len, batch_size,
-                         samples=nll_samples or None)
+                         samples=nll_samples or None, unit=loaded.config.data.unit)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **result.as_dict()}
     if samples > 0:
@@ -74,7 +74,8 @@ def evaluate(
         typer.echo(json.dumps(report, indent=2))
         return
     typer.echo(f"run:         {run} ({loaded.spec.name}, step {report['step']})")
-    typer.echo(f"split:       {split} of {report['data']}: {result.examples:,} examples, "
+    cut = "" if result.windows is None else f" in {result.windows:,} windows"
+    typer.echo(f"split:       {split} of {report['data']}: {result.examples:,} examples{cut}, "
                f"{result.tokens:,} tokens, {result.bytes:,} bytes (sha256 {result.split_sha256[:12]})")
     warning = left_out_warning(result.examples, result.dropped, split,
                                loaded.config.data.max_len, result.keeps_99)

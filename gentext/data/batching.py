@@ -34,6 +34,13 @@ class Encoded:
     dropped: int  # examples longer than max_len, left out
     labels: list[int] | None = None  # each kept example's label index, for conditional models
     keeps_99: int | None = None  # the max_len that would keep 99% of the split (None: unknown)
+    documents: list[str] | None = None  # running text: the documents the windows were cut from
+
+    @property
+    def scored_texts(self) -> list[str]:
+        """The texts whose bytes the sequences cover, once each: the examples, or for windows
+        of running text the documents they were cut from."""
+        return self.texts if self.documents is None else self.documents
 
     def length_warning(self, split: str, max_len: int) -> str | None:
         """A line for the user when more than 1% of the split is left out, else None."""
@@ -71,12 +78,18 @@ def label_names(examples: list[dict]) -> tuple[str, ...]:
 
 
 def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
-                 labels: tuple[str, ...] | None = None) -> Encoded:
+                 labels: tuple[str, ...] | None = None, unit: str = "example") -> Encoded:
     """Wrap each example in ``<bos>``/``<eos>``; leave out (and count) those longer than
-    ``max_len``.
+    ``max_len``. With ``unit="document"`` nothing is left out: each example is running text,
+    cut into windows (``encode_windows``).
 
     With ``labels`` (a conditional model's classes), each example's label becomes its index;
     an example without one, or with a class the model was not trained on, is an error."""
+    if unit == "document":
+        if labels is not None:
+            raise GentextError("data.unit=document cuts examples into windows; a conditional "
+                               "model needs whole labelled examples (data.unit=example)")
+        return encode_windows(examples, tokenizer, max_len)
     index = None if labels is None else {name: i for i, name in enumerate(labels)}
     total = len(examples)
     examples = [e for e in examples if may_fit(e["text"], max_len)]
@@ -100,6 +113,29 @@ def encode_split(examples: list[dict], tokenizer: TextTokenizer, max_len: int,
     return Encoded(sequences, kept_texts, dropped=total - len(sequences),
                    labels=None if index is None else kept_labels,
                    keeps_99=_length_keeping(lengths, KEEP_SHARE))
+
+
+def windows(ids: list[int], bos_id: int, eos_id: int, max_len: int) -> list[list[int]]:
+    """A document's tokens and its ``<eos>``, cut into consecutive windows of at most
+    ``max_len - 1``, each behind a ``<bos>``: every token is predicted exactly once, in one
+    window, from the tokens before it in that window (the likelihood protocol for windows)."""
+    stream, size = [*ids, eos_id], max_len - 1
+    return [[bos_id, *stream[i : i + size]] for i in range(0, len(stream), size)]
+
+
+def encode_windows(examples: list[dict], tokenizer: TextTokenizer, max_len: int) -> Encoded:
+    """Running text: each example (a document) as windows of ``max_len`` tokens. The split's
+    texts are each window's document (so a subset keeps its texts), and ``documents`` lists
+    each document once, for the bytes and the hash of the split."""
+    if max_len < 3:
+        raise GentextError(f"data.max_len must be at least 3 to hold a window, got {max_len}")
+    documents = [e["text"] for e in examples]
+    sequences, texts = [], []
+    for text, ids in zip(documents, tokenizer.encode_batch(documents)):
+        for window in windows(ids, tokenizer.bos_id, tokenizer.eos_id, max_len):
+            sequences.append(window)
+            texts.append(text)
+    return Encoded(sequences, texts, dropped=0, documents=documents)
 
 
 def _length_keeping(lengths: list[float], share: float) -> int | None:

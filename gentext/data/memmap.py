@@ -53,10 +53,10 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
 class TokenWriter:
     """Appends tokenised examples to a folder's flat files; ``close`` writes meta.json."""
 
-    def __init__(self, folder: Path, tokenizer, max_len: int):
+    def __init__(self, folder: Path, tokenizer, max_len: int, unit: str = "example"):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.tokenizer, self.max_len = tokenizer, max_len
+        self.tokenizer, self.max_len, self.unit = tokenizer, max_len, unit
         self.dtype = np.uint16 if tokenizer.vocab_size <= 65_536 else np.uint32
         self.examples = self.dropped = self.tokens = self.bytes = 0
         self.token_file = open(self.folder / TOKENS_FILE, "wb")
@@ -64,11 +64,26 @@ class TokenWriter:
         self.offset_file.write(np.zeros(1, dtype=np.int64).tobytes())
 
     def add(self, texts: list[str]) -> list[str]:
-        """Tokenise and append ``texts``; returns the ones kept (not longer than max_len)."""
-        rows = [[self.tokenizer.bos_id, *ids, self.tokenizer.eos_id]
-                for ids in self.tokenizer.encode_batch(texts)]
+        """Tokenise and append ``texts``; returns the ones kept (not longer than max_len).
+        With ``unit="document"`` each text is running text: all are kept, as windows."""
+        from gentext.data.batching import windows
+
+        bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
+        if self.unit == "document":
+            kept = [(t, w) for t, ids in zip(texts, self.tokenizer.encode_batch(texts))
+                    for w in windows(ids, bos, eos, self.max_len)]
+            self._write(kept)
+            self.bytes += sum(len(t.encode("utf-8")) for t in texts)
+            return texts
+        rows = [[bos, *ids, eos] for ids in self.tokenizer.encode_batch(texts)]
         kept = [(t, r) for t, r in zip(texts, rows) if len(r) <= self.max_len]
         self.dropped += len(rows) - len(kept)
+        self._write(kept)
+        self.bytes += sum(len(t.encode("utf-8")) for t, _ in kept)
+        return [t for t, _ in kept]
+
+    def _write(self, kept: list[tuple[str, list[int]]]) -> None:
+        """Append the rows of ``kept`` (text, ids) to the token and offset files."""
         if kept:
             lengths = np.fromiter((len(r) for _, r in kept), dtype=np.int64, count=len(kept))
             flat = np.fromiter((t for _, r in kept for t in r), dtype=self.dtype,
@@ -77,15 +92,13 @@ class TokenWriter:
             self.offset_file.write((self.tokens + np.cumsum(lengths)).tobytes())
             self.tokens += int(lengths.sum())
             self.examples += len(kept)
-            self.bytes += sum(len(t.encode("utf-8")) for t, _ in kept)
-        return [t for t, _ in kept]
 
     def close(self) -> dict:
         self.token_file.close()
         self.offset_file.close()
         meta = {"format": FORMAT, "dtype": np.dtype(self.dtype).name, "examples": self.examples,
                 "tokens": self.tokens, "dropped": self.dropped, "bytes": self.bytes,
-                "max_len": self.max_len, "tokenizer": self.tokenizer.name}
+                "max_len": self.max_len, "unit": self.unit, "tokenizer": self.tokenizer.name}
         (self.folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return meta
 
@@ -106,28 +119,41 @@ def is_corpus_folder(path) -> bool:
 
 def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int = 4096,
                     max_len: int = 128, valid_fraction: float = 0.05, test_fraction: float = 0.05,
-                    seed: int = 0, chunk_lines: int = 10_000, tokenizer_lines: int = 100_000) -> dict:
+                    seed: int = 0, chunk_lines: int = 10_000, tokenizer_lines: int = 100_000,
+                    unit: str = "example") -> dict:
     """A text file of any size as a tokenised corpus folder that `gentext train --data` reads:
     the tokenizer trained on the first ``tokenizer_lines`` lines (kept as ``sample.txt``, the
     training texts that sample metrics compare against), the training split as memory-mapped
     token files, and the valid and test splits as text. Each line goes to a split by a seeded
-    random draw, so the same file and seed give the same splits."""
+    random draw, so the same file and seed give the same splits.
+
+    With ``unit="document"`` each line is running text, kept whole as windows of ``max_len``
+    tokens; a file with too few lines to split whole (``documents_go_whole``) has each line
+    cut into a head (train), middle (valid) and tail (test), as ``split_documents`` does."""
     import random
 
     from gentext.data.batching import may_fit
+    from gentext.data.splits import cut_document, documents_go_whole
     from gentext.tokenizer import train_tokenizer
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise GentextError(f"{str(out)!r} already exists; choose a new folder")
+    documents = unit == "document"
+    cut = documents and not documents_go_whole(sum(1 for _ in read_lines(source)),
+                                               valid_fraction, test_fraction)
     sample = [line for _, line in zip(range(tokenizer_lines), read_lines(source))]
     if not sample:
         raise GentextError(f"data file {str(source)!r} has no non-empty lines")
-    tokenizer = train_tokenizer([t for t in sample if may_fit(t, max_len)], kind, vocab_size)
+    if cut:  # the training texts are the heads only
+        sample = [head for head, _, _ in (cut_document(t, valid_fraction, test_fraction)
+                                          for t in sample) if head]
+    tokenizer = train_tokenizer(sample if documents else [t for t in sample if may_fit(t, max_len)],
+                                kind, vocab_size)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(out / "tokenizer.json")
     (out / SAMPLE_FILE).write_text("".join(t + "\n" for t in sample), encoding="utf-8")
-    writer = TokenWriter(out / "train", tokenizer, max_len)
+    writer = TokenWriter(out / "train", tokenizer, max_len, unit)
     held_out = {"valid": open(out / "valid.txt", "w", encoding="utf-8"),
                 "test": open(out / "test.txt", "w", encoding="utf-8")}
     rng, counts = random.Random(seed), {"valid": 0, "test": 0}
@@ -135,6 +161,14 @@ def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int 
         for chunk in _chunks(read_lines(source), chunk_lines):
             train = []
             for line in chunk:
+                if cut:
+                    head, middle, tail = cut_document(line, valid_fraction, test_fraction)
+                    train += [head] if head else []
+                    for split, piece in (("valid", middle), ("test", tail)):
+                        if piece:
+                            held_out[split].write(piece + "\n")
+                            counts[split] += 1
+                    continue
                 draw = rng.random()
                 split = "valid" if draw < valid_fraction else \
                     "test" if draw < valid_fraction + test_fraction else "train"
@@ -143,13 +177,16 @@ def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int 
                 else:
                     held_out[split].write(line + "\n")
                     counts[split] += 1
-            writer.add([t for t in train if may_fit(t, max_len)])
+            writer.add(train if documents else [t for t in train if may_fit(t, max_len)])
     finally:
         for handle in held_out.values():
             handle.close()
     meta = writer.close()
+    if documents and not (counts["valid"] and counts["test"]):
+        raise GentextError(f"data file {str(source)!r} is too short to cut a valid and a test "
+                           "part from; give more text or tokenise it without --unit document")
     corpus = {"format": CORPUS_FORMAT, "source": str(source), "tokenizer": kind,
-              "vocab_size": tokenizer.vocab_size, "max_len": max_len, "seed": seed,
+              "vocab_size": tokenizer.vocab_size, "max_len": max_len, "unit": unit, "seed": seed,
               "valid_fraction": valid_fraction, "test_fraction": test_fraction,
               "train_examples": meta["examples"], "train_tokens": meta["tokens"],
               "train_dropped": meta["dropped"], **{f"{k}_examples": v for k, v in counts.items()}}

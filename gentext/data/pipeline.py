@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gentext.config import DataConfig
 from gentext.data.loading import load_source
-from gentext.data.splits import Splits, split_examples
+from gentext.data.splits import Splits, split_documents, split_examples
 
 SPLIT_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "test": "test"}
 
@@ -13,7 +13,8 @@ def load_splits(data: DataConfig, source: str | None = None) -> Splits:
     """Load ``source`` (default: ``data.source``) and split it the way ``data`` says.
 
     A datasets folder that already has train, valid (or validation) and test splits keeps
-    them; anything else is split deterministically with ``data.split_seed``.
+    them; anything else is split deterministically with ``data.split_seed`` (running text,
+    ``data.unit = "document"``, by ``split_documents``).
     """
     from gentext.plugins import registry
 
@@ -25,4 +26,5 @@ def load_splits(data: DataConfig, source: str | None = None) -> Splits:
         if set(named) == {"train", "valid", "test"}:
             return Splits(**named)
         loaded = [example for split in loaded.values() for example in split]
-    return split_examples(loaded, data.valid_fraction, data.test_fraction, data.split_seed)
+    split = split_documents if data.unit == "document" else split_examples
+    return split(loaded, data.valid_fraction, data.test_fraction, data.split_seed)

@@ -28,15 +28,20 @@ class Splits:
         return getattr(self, name)
 
 
-def split_examples(examples: list[dict], valid_fraction: float, test_fraction: float,
-                   seed: int) -> Splits:
-    """Shuffle with a fixed seed and cut; the same data and seed always give the same split."""
+def _check_fractions(valid_fraction: float, test_fraction: float) -> None:
     for name, fraction in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
         if not 0 < fraction < 0.5:
             raise GentextError(f"data.{name} must be between 0 and 0.5, got {fraction}")
+
+
+def split_examples(examples: list[dict], valid_fraction: float, test_fraction: float,
+                   seed: int) -> Splits:
+    """Shuffle with a fixed seed and cut; the same data and seed always give the same split."""
+    _check_fractions(valid_fraction, test_fraction)
     if len(examples) < 3:
         raise GentextError(f"the data has {len(examples)} examples; at least 3 are needed "
-                           "(one each for train, valid and test)")
+                           "(one each for train, valid and test); for running text in a few "
+                           "long lines, set data.unit=document")
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     n_valid = max(1, round(len(examples) * valid_fraction))
@@ -47,6 +52,48 @@ def split_examples(examples: list[dict], valid_fraction: float, test_fraction: f
         valid=pick(order[n_test:n_test + n_valid]),
         train=pick(order[n_test + n_valid:]),
     )
+
+
+def split_documents(documents: list[dict], valid_fraction: float, test_fraction: float,
+                    seed: int) -> Splits:
+    """Splits of running text (``data.unit = "document"``). With enough documents for each
+    held-out split to get one (``documents_go_whole``: 20 at the default 5%) they go whole to
+    a split, as examples do; fewer (a book, a handful of files) are each cut by
+    ``cut_document``: the head trains, the middle validates, the tail tests."""
+    _check_fractions(valid_fraction, test_fraction)
+    if documents_go_whole(len(documents), valid_fraction, test_fraction):
+        return split_examples(documents, valid_fraction, test_fraction, seed)
+    parts = {name: [] for name in SPLIT_NAMES}
+    for document in documents:
+        for name, piece in zip(SPLIT_NAMES, cut_document(document["text"], valid_fraction,
+                                                         test_fraction)):
+            if piece:
+                parts[name].append({**document, "text": piece})
+    if not (parts["valid"] and parts["test"]):
+        raise GentextError("the documents are too short to cut a valid and a test part from; "
+                           "give more text or set data.unit=example")
+    return Splits(**parts)
+
+
+def documents_go_whole(count: int, valid_fraction: float, test_fraction: float) -> bool:
+    """Whether ``count`` documents are enough to split whole (each held-out split gets one)."""
+    return count * min(valid_fraction, test_fraction) >= 1
+
+
+def cut_document(text: str, valid_fraction: float, test_fraction: float) -> tuple[str, str, str]:
+    """A document's train, valid and test parts: its head, middle and tail by share of
+    characters, each cut moved on to the next whitespace so no word is split (a part may be
+    empty when the text is short)."""
+    train_end = _next_space(text, round(len(text) * (1 - valid_fraction - test_fraction)))
+    valid_end = _next_space(text, max(train_end, round(len(text) * (1 - test_fraction))))
+    return text[:train_end].strip(), text[train_end:valid_end].strip(), text[valid_end:].strip()
+
+
+def _next_space(text: str, index: int) -> int:
+    """The first whitespace at or after ``index`` (the end if none)."""
+    while index < len(text) and not text[index].isspace():
+        index += 1
+    return index
 
 
 def texts_sha256(texts: list[str]) -> str:

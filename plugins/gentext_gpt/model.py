@@ -34,7 +34,7 @@ class GPT(AutoregressiveModel):
     """Decoder-only Transformer LM; its ``nll`` is exact."""
 
     capabilities = Capabilities(
-        prompt=True, compile=(WHOLE_MODEL,),
+        prompt=True, compile=(WHOLE_MODEL,), windows=True,
         # use_cache=false recomputes the whole prefix each step (the reference for the cache)
         sampling_knobs={"use_cache": True})
 
