@@ -232,6 +232,25 @@ class _Window:
         return means, float(totals[-1]) / (time.perf_counter() - self.start)
 
 
+UNSUPPORTED_ENGINES = {"FSDP": "FSDP", "DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
+
+
+def _check_distributed_type(kind) -> None:
+    """A launch whose accelerate config asks for a sharding engine gentext does not wire in
+    is refused in one line, before anything is trained (not trained as plain DDP, silently:
+    on CPUs accelerate ignores an FSDP config). ``kind``: the accelerator's DistributedType;
+    the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too."""
+    from accelerate.utils import parse_flag_from_env
+
+    asked = [key for key in UNSUPPORTED_ENGINES
+             if getattr(kind, "name", str(kind)) == key or parse_flag_from_env(f"ACCELERATE_USE_{key}")]
+    name = UNSUPPORTED_ENGINES[asked[0]] if asked else None
+    if name:
+        raise GentextError(f"the accelerate config asks for {name}, which gentext does not "
+                           "support yet: it trains data-parallel (DDP), each process holding "
+                           "the whole model; launch without that config (docs/distributed.md)")
+
+
 class Trainer:
     """One run's training: built from a resolved config (resuming its checkpoint if asked),
     then ``fit`` runs the loop."""
@@ -261,6 +280,7 @@ class Trainer:
             cpu=self.device_type == "cpu", mixed_precision=precision, log_with=trackers or None,
             # a family's step may leave some parameters without a gradient (a GAN's phases)
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        _check_distributed_type(self.accelerator.distributed_type)
         self.ranks = Ranks.current()
         if self.ranks.several and self.cfg.batch_size % self.ranks.world:
             raise GentextError(f"train.batch_size ({self.cfg.batch_size}) must divide by the "

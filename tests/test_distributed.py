@@ -79,3 +79,16 @@ def test_global_batch_must_divide_by_processes(corpus, tmp_path):
     assert result.returncode != 0
     assert "train.batch_size (15) must divide by the number of processes (2)" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_an_fsdp_launch_is_refused_in_one_line_before_a_run_directory_is_made(corpus, tmp_path):
+    # what `accelerate launch --config_file fsdp.yaml` sets for each process
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--standalone"]
+    result = subprocess.run([*launcher, "-m", "gentext", "train", "--data", str(corpus), *GPT,
+                             *COMMON, "--out", str(tmp_path / "r")], cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_FSDP": "true"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "the accelerate config asks for FSDP, which gentext does not support yet" in result.stderr
+    assert not (tmp_path / "r").exists()
