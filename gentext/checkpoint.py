@@ -199,6 +199,9 @@ def read_run_config(path: Path) -> RunConfig:
                                f"{meta['plugin']!r} {meta.get('plugin_version', '')}, which is "
                                "not installed; install that plugin to use the run")
     spec = get_model(name)
+    saved = table.get("model")
+    if spec.saved_defaults and isinstance(saved, dict):
+        table["model"] = {**spec.saved_defaults, **saved}
     return build_config(name, spec.config, table, train_defaults=spec.train_defaults,
                         data_defaults=spec.data_defaults)
 

@@ -15,9 +15,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def rotary_tables(length: int, head_width: int, device, base: float = 10000.0):
+    """cos and sin tables (length, head_width / 2) of rotary position embeddings (RoPE, Su et
+    al. 2021): pair j of a head's channels turns by angle position * base^(-2j / head_width)."""
+    frequencies = base ** (-torch.arange(0, head_width, 2, device=device, dtype=torch.float32)
+                           / head_width)
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * frequencies
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Queries or keys (B, nh, T, hs) turned by their positions' angles: after it, a query's
+    dot product with a key depends on their offset, not on where they sit (RoPE)."""
+    first, second = x.float().chunk(2, dim=-1)
+    turned = torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+    return turned.type_as(x)
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention; causal or not, with an optional preallocated KV cache (causal
-    decoding) or a key mask (bidirectional: padding is never attended to)."""
+    decoding) or a key mask (bidirectional: padding is never attended to), and optionally
+    rotary positions (the caller passes ``rotary_tables`` to forward)."""
 
     def __init__(self, width: int, heads: int, dropout: float, bias: bool, causal: bool):
         super().__init__()
@@ -27,14 +45,18 @@ class SelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, cache: list | None = None, start: int = 0,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                key_mask: torch.Tensor | None = None, rotary=None) -> torch.Tensor:
         """``x`` (B, T, C); ``cache`` [keys, values] (B, nh, T_max, hs) written at ``start``;
-        ``key_mask`` (B, T) bool, True where a key may be attended to."""
+        ``key_mask`` (B, T) bool, True where a key may be attended to; ``rotary`` (cos, sin)
+        tables of at least T positions, or None for none."""
         batch, length, width = x.shape
         q, k, v = self.c_attn(x).split(width, dim=2)
         # (B, T, C) -> (B, nh, T, hs)
         q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2)
                    for t in (q, k, v))
+        if rotary is not None:
+            cos, sin = (table[start : start + length] for table in rotary)
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         if cache is not None:
             if start > 0 and length > 1:
                 raise ValueError("extend the cache one token at a time after the prefill")
@@ -74,8 +96,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(width, bias=bias)
         self.mlp = MLP(width, dropout, bias)
 
-    def forward(self, x, cache=None, start=0, key_mask=None):
-        x = x + self.attn(self.ln_1(x), cache, start, key_mask)
+    def forward(self, x, cache=None, start=0, key_mask=None, rotary=None):
+        x = x + self.attn(self.ln_1(x), cache, start, key_mask, rotary)
         return x + self.mlp(self.ln_2(x))
 
 

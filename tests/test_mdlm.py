@@ -249,6 +249,11 @@ def test_train_sample_infill_and_eval_through_the_cli(cli, corpus, tmp_path, tin
 def test_a_model_setting_out_of_range_is_one_line():
     with pytest.raises(GentextError, match="unknown model.schedule 'linear'; choose one of"):
         tiny(schedule="linear")
+    with pytest.raises(GentextError, match="unknown model.positions 'sinusoidal'; choose one of "
+                                           "rotary, learned"):
+        tiny(positions="sinusoidal")
+    with pytest.raises(GentextError, match="model.conv_width must be 0 .none. or odd"):
+        tiny(conv_width=2)
     with pytest.raises(GentextError, match="at most 14"):
         tiny().infill([None] * 15)
 
@@ -298,3 +303,59 @@ def test_training_counts_lengths_and_evaluation_does_not():
     assert float(model.length_prior.counts.sum()) == 0
     model.train().loss(batch)
     assert model.length_prior.counts[[3, 1, 5, 2]].tolist() == [1, 1, 1, 1]
+
+
+def test_rotary_positions_make_attention_depend_on_offsets_only():
+    from gentext.transformer import rotary_tables, rotate
+
+    torch.manual_seed(0)
+    query, key = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+    cos, sin = rotary_tables(20, 8, "cpu")
+
+    def score(i: int, j: int) -> float:
+        return float((rotate(query, cos[i], sin[i]) * rotate(key, cos[j], sin[j])).sum())
+
+    assert score(3, 1) == pytest.approx(score(12, 10), abs=1e-5)
+    assert score(3, 1) != pytest.approx(score(3, 2), abs=1e-3)
+    assert torch.allclose(rotate(query, cos[0], sin[0]), query)  # position 0: not turned
+
+
+@pytest.mark.parametrize("settings", [dict(), dict(positions="learned", conv_width=0)])
+@torch.no_grad()
+def test_a_sentence_reads_neither_padding_nor_other_rows(settings):
+    """Changing the tokens past a sentence's end (padding, or another row's longer
+    sentence) leaves its hidden states alone: attention masks those keys and the
+    convolution reads them as zeros."""
+    model = tiny(**settings)
+    batch = collate(ROWS, VOCAB.pad_id)
+    tokens, lengths, _ = model._content(batch)
+    hidden = model.denoiser(tokens, lengths)
+    changed = tokens.clone()
+    positions = torch.arange(tokens.size(1))
+    changed[positions[None, :] >= lengths[:, None]] = 7
+    again = model.denoiser(changed, lengths)
+    inside = positions[None, :] < lengths[:, None]
+    assert torch.allclose(hidden[inside], again[inside], atol=1e-6)
+    # and a token inside does reach its neighbours
+    changed[0, 2] = 9
+    assert not torch.allclose(hidden[0, 1], model.denoiser(changed, lengths)[0, 1], atol=1e-6)
+
+
+def test_a_run_saved_before_a_model_key_existed_loads_as_it_was_trained(cli, corpus, tmp_path,
+                                                                       tiny_args):
+    """Runs saved before ``positions`` and ``conv_width`` existed have no such lines in
+    config.toml; they load with learned positions and no convolution (ModelSpec's
+    saved_defaults), not with today's defaults, which their weights would not fit."""
+    from gentext.checkpoint import load_run
+
+    run = tmp_path / "old"
+    trained = cli(*tiny_args("mdlm", corpus, run, "--set", "model.positions=learned",
+                             "--set", "model.conv_width=0"))
+    assert trained.exit_code == 0, trained.stderr
+    config = run / "config.toml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(line for line in lines
+                              if not line.startswith(("positions", "conv_width"))))
+    loaded = load_run(run)
+    assert (loaded.config.model.positions, loaded.config.model.conv_width) == ("learned", 0)
+    assert cli("sample", run, "--n", 2, "--steps", 4).exit_code == 0
