@@ -127,10 +127,14 @@ class StepContext(Protocol):
         step it, and clear every gradient (so one optimizer's loss never leaks into another).
 
         ``objective(micro_batch, shard) -> {"loss": scalar, ...}`` is called once per
-        micro-batch of ``batch`` (``train.grad_accum`` of them, gradients summed, each loss
-        weighted 1/grad_accum, processes synchronised once); the mean of its outputs comes
-        back, detached, for logging. A loss tensor instead of a function is the whole batch
-        at once, which a run with ``train.grad_accum > 1`` refuses."""
+        micro-batch of ``batch`` (``train.grad_accum`` of them, more where a part would hold
+        over ``train.micro_batch_tokens`` padded positions; processes synchronised once).
+        Each loss is weighted by what it is a mean over, so the parts make the whole batch's
+        gradient: its predicted tokens (each row's length less ``<bos>``), or the
+        ``"count"`` the objective returns for a loss that is a mean over something else (a
+        GAN's rows). The weighted mean of its outputs comes back, detached, for logging. A
+        loss tensor instead of a function is the whole batch at once, which a run with
+        ``train.grad_accum > 1`` refuses."""
 
 
 class TextModel(nn.Module):

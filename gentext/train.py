@@ -27,6 +27,7 @@ from gentext.distributed import Ranks
 from gentext.errors import GentextError
 from gentext.evaluate import (Evaluation, default_max_new_tokens, evaluate_encoded, one_line,
                               sample_texts)
+from gentext.memory import keep_memory_flat, release_free_memory
 from gentext.metrics_log import TRAIN, VALID, MetricsLog
 from gentext.model import Shard, TextModel
 from gentext.plots import plot_losses
@@ -98,10 +99,11 @@ class _Step:
 
     def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int,
                  ranks: Ranks = Ranks(), seed: int = 0, grad_accum: int = 1,
-                 synced: dict | None = None):
+                 synced: dict | None = None, micro_batch_tokens: int = 0):
         self.accelerator, self.optimizers, self.ranks = accelerator, optimizers, ranks
         self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
         self.seed, self.grad_accum = seed, grad_accum
+        self.micro_batch_tokens = micro_batch_tokens  # 0: split only by grad_accum
         self.synced = synced or {}  # optimizer name -> its parameters under DDP (_Held)
 
     @property
@@ -116,12 +118,34 @@ class _Step:
         return self.accelerator.autocast()
 
     def micro_batches(self, batch: dict):
-        """(micro-batch, shard) pairs: micro-batch i holds this process's rows i, i + k, ...;
-        in the global batch, rows rank + world * i, ... of a world of world * k."""
+        """(micro-batch, shard, weight) triples. The batch is cut into n = grad_accum x m
+        parts, m the fewest that keep each part within ``micro_batch_tokens`` padded
+        positions (rows x longest row); part i holds this process's rows i, i + n, ..., i.e.
+        rows rank + world * i, ... of a global batch split world * n ways, padded as the
+        batch is (a family may read the padding: seqgan's discriminator does). Its weight is its share of the batch's
+        predicted tokens (each row's length less ``<bos>``), so summing weight x loss over
+        the parts gives the loss of the whole batch for a loss that is a mean per predicted
+        token, as every built-in family's is."""
         k, rank, world = self.grad_accum, self.ranks.rank, self.ranks.world
-        for i in range(k):
-            part = batch if k == 1 else {name: value[i::k] for name, value in batch.items()}
-            yield part, Shard(rank + world * i, world * k)
+        rows = len(batch["lengths"]) if "lengths" in batch else len(next(iter(batch.values())))
+        n = k
+        if self.micro_batch_tokens and "tokens" in batch:
+            width = batch["tokens"].size(1)
+            per_part = max(1, self.micro_batch_tokens // max(width, 1))
+            n = k * max(1, -(-rows // (k * per_part)))
+            n = min(n, max(rows, k))
+        if n == 1:
+            yield batch, Shard(rank, world), 1.0
+            return
+        lengths = batch.get("lengths")
+        predicted = None if lengths is None else (lengths - 1).clamp(min=0)
+        for i in range(n):
+            part = {name: value[i::n] for name, value in batch.items()}
+            if predicted is not None and int(predicted.sum()):
+                weight = float(predicted[i::n].sum()) / float(predicted.sum())
+            else:
+                weight = len(range(i, rows, n)) / rows
+            yield part, Shard(rank + world * i, world * n), weight
 
     def optimize(self, name: str, objective, batch: dict | None = None) -> dict | None:
         if name not in self.optimizers:
@@ -150,21 +174,34 @@ class _Step:
         return outputs
 
     def _accumulate(self, name: str, objective, batch: dict) -> dict:
-        """Back-propagate ``objective`` on each micro-batch (gradients summed, each loss
-        weighted 1/k; under DDP synchronised on the last only); the mean of its outputs."""
-        synced, sums = self.synced.get(name), {}
-        for i, (part, shard) in enumerate(self.micro_batches(batch)):
-            last = i == self.grad_accum - 1
+        """Back-propagate ``objective`` on each micro-batch, its loss times what it is a mean
+        over (the ``count`` it returns, else its predicted tokens), then divide the summed
+        gradients by the total: the gradient of the whole batch's mean, however it was cut.
+        Under DDP synchronised on the last micro-batch only. Returns the outputs' means,
+        weighted alike."""
+        synced, sums, total = self.synced.get(name), {}, 0.0
+        parts = list(self.micro_batches(batch))
+        for i, (part, shard, share) in enumerate(parts):
+            last = i == len(parts) - 1
             with contextlib.nullcontext() if synced is None or last else synced.no_sync():
                 outputs = objective(part, shard) if synced is None else synced(objective, part,
                                                                               shard)
                 if not isinstance(outputs, dict):
                     outputs = {"loss": outputs}
-                self.accelerator.backward(outputs["loss"] / self.grad_accum)
+                outputs = dict(outputs)
+                count = outputs.pop("count", None)
+                weight = share if count is None else float(count)
+                self.accelerator.backward(outputs["loss"] * weight)
+            total += weight
             for key, value in outputs.items():
                 value = value.detach() if isinstance(value, torch.Tensor) else value
-                sums[key] = sums[key] + value if key in sums else value
-        return {key: value / self.grad_accum for key, value in sums.items()}
+                sums[key] = sums[key] + value * weight if key in sums else value * weight
+        if total != 1.0 and total > 0:
+            for group in self.optimizers[name].param_groups:
+                for parameter in group["params"]:
+                    if parameter.grad is not None:
+                        parameter.grad.div_(total)
+        return {key: value / total for key, value in sums.items()} if total > 0 else sums
 
 
 class InterruptFlag:
@@ -290,7 +327,9 @@ class Trainer:
                 f"train.batch_size ({self.cfg.batch_size}) must divide by train.grad_accum "
                 f"({self.cfg.grad_accum}) x processes ({self.ranks.world}): each micro-batch "
                 "is an equal share of the global batch")
+        keep_memory_flat()
         prepared = prepare(config, self.out, resume, force, self.ranks)
+        release_free_memory()  # what tokenising and the tokenizer's threads left behind
         self.tokenizer, self.train_data = prepared.tokenizer, prepared.train_data
         self.valid_data = prepared.valid_data
         # the main process reports; the others stay quiet
@@ -309,7 +348,7 @@ class Trainer:
         self.model, self.optimizers, synced = self._prepare_optimizers(model, state, resume)
         self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
                              self.cfg.steps, self.ranks, self.cfg.seed, self.cfg.grad_accum,
-                             synced)
+                             synced, self.cfg.micro_batch_tokens)
         if self.device_type == "cuda" and self.cfg.compile:
             compile_hot_path(self.model)
         self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,
@@ -428,6 +467,7 @@ class Trainer:
                 self._record(VALID, valid.as_dict())
         if self.ranks.main:
             self._save()
+        release_free_memory()  # the evaluation's batches and the checkpoint's buffers
         if valid is not None:
             console.print(f"step {self.step}: valid {valid.nats_per_token:.4f} nats/token, "
                           f"{valid.bits_per_byte:.4f} bits/byte")

@@ -101,7 +101,37 @@ def test_each_micro_batch_holds_its_share_of_the_global_rows():
     step = _Step(Accelerator(cpu=True), {}, 0.0, 10, Ranks(rank=1, world=2), grad_accum=3)
     process_rows = torch.arange(1, 24, 2)  # this process's rows of a global batch of 24
     parts = list(step.micro_batches({"tokens": process_rows}))
-    for part, shard in parts:  # rows shard.rank, shard.rank + shard.world, ... of the batch
+    for part, shard, _ in parts:  # rows shard.rank, shard.rank + shard.world, ... of the batch
         assert shard.world == 6
         assert part["tokens"].tolist() == list(range(shard.rank, 24, shard.world))
-    assert sorted(s.rank for _, s in parts) == [1, 3, 5]
+    assert sorted(s.rank for _, s, _ in parts) == [1, 3, 5]
+
+
+def test_a_batch_of_long_rows_is_cut_to_the_token_budget_and_weighted_by_its_tokens():
+    from accelerate import Accelerator
+
+    from gentext.data.batching import collate
+    from gentext.train import _Step
+
+    step = _Step(Accelerator(cpu=True), {}, 0.0, 10, grad_accum=2, micro_batch_tokens=40)
+    rows = [[1] + [5] * n + [2] for n in (18, 3, 7, 2, 9, 4, 1, 6)]  # longest: 20 positions
+    batch = collate(rows, 0)
+    parts = list(step.micro_batches(batch))
+    assert len(parts) == 4  # 2 rows of 20 fit in 40 positions: 8 rows -> 4 parts (k = 2 x 2)
+    for part, shard, weight in parts:
+        assert part["tokens"].numel() <= 40
+        assert part["tokens"].tolist() == batch["tokens"][shard.rank :: shard.world].tolist()
+        assert weight == pytest.approx(float((part["lengths"] - 1).sum())
+                                       / float((batch["lengths"] - 1).sum()))
+    assert sum(w for _, _, w in parts) == pytest.approx(1.0)
+    assert sorted(shard.rank for _, shard, _ in parts) == [0, 1, 2, 3]
+
+
+def test_a_token_budget_leaves_the_update_as_it_was(corpus, tmp_path):
+    """gpt's loss is a mean per predicted token, so parts weighted by their tokens add up to
+    the whole batch's loss: the runs agree to float rounding, far inside TOLERANCE."""
+    run("gpt", GPT, corpus, tmp_path / "whole", "train.micro_batch_tokens=0")
+    run("gpt", GPT, corpus, tmp_path / "cut", "train.micro_batch_tokens=64")
+    whole, cut = rows(tmp_path / "whole", "train"), rows(tmp_path / "cut", "train")
+    assert [r["loss"] for r in cut] == pytest.approx([r["loss"] for r in whole], abs=2e-5)
+    assert abs(whole[0]["loss"] - whole[-1]["loss"]) > 0.01

@@ -168,7 +168,8 @@ class SeqGAN(AutoregressiveModel):
                 with context.autocast():
                     return {"loss": discriminator_loss(self.discriminator(real, labels),
                                                        self.discriminator(fake, labels),
-                                                       config.loss), **self._diversity(fake)}
+                                                       config.loss), **self._diversity(fake),
+                            "count": real.size(0)}  # a mean over these rows
             return objective
 
         def generator_objective(part: dict, shard: Shard) -> dict[str, torch.Tensor]:
@@ -176,14 +177,14 @@ class SeqGAN(AutoregressiveModel):
             with context.autocast():
                 if relaxed is None:
                     return {"loss": self.reinforce_loss(real.size(0), config.max_generated_len,
-                                                        labels)}
+                                                        labels), "count": real.size(0)}
                 fake = self.generate_for_discriminator(real.size(0), config.max_generated_len,
                                                        labels, relaxed,
                                                        noise(config.discriminator_steps))
                 real, fake = self._same_length(real, fake)
                 return {"loss": generator_loss(self.discriminator(real, labels).detach(),
                                                self.discriminator(fake, labels), config.loss),
-                        **self._diversity(fake)}
+                        **self._diversity(fake), "count": real.size(0)}
 
         for call in range(config.discriminator_steps):
             d = context.optimize("discriminator", discriminator_objective(call), batch)
