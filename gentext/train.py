@@ -27,7 +27,7 @@ from gentext.distributed import Ranks
 from gentext.errors import GentextError
 from gentext.evaluate import (Evaluation, default_max_new_tokens, evaluate_encoded, one_line,
                               sample_texts)
-from gentext.memory import keep_memory_flat, release_free_memory
+from gentext.memory import release_free_memory
 from gentext.metrics_log import TRAIN, VALID, MetricsLog
 from gentext.model import Shard, TextModel
 from gentext.plots import plot_losses
@@ -327,7 +327,6 @@ class Trainer:
                 f"train.batch_size ({self.cfg.batch_size}) must divide by train.grad_accum "
                 f"({self.cfg.grad_accum}) x processes ({self.ranks.world}): each micro-batch "
                 "is an equal share of the global batch")
-        keep_memory_flat()
         prepared = prepare(config, self.out, resume, force, self.ranks)
         release_free_memory()  # what tokenising and the tokenizer's threads left behind
         self.tokenizer, self.train_data = prepared.tokenizer, prepared.train_data

@@ -1,4 +1,4 @@
-"""gentext.memory: freed tensors leave the resident set (glibc only)."""
+"""gentext.memory: freed tensors leave the resident set after a trim (glibc only)."""
 
 import subprocess
 import sys
@@ -9,9 +9,7 @@ from gentext.memory import _glibc
 
 PROBE = """
 import sys, psutil, torch
-from gentext.memory import keep_memory_flat, release_free_memory
-if sys.argv[1] == "flat":
-    assert keep_memory_flat()
+from gentext.memory import release_free_memory
 torch.empty(4 << 20).fill_(1)  # a 16 MB block freed: glibc's threshold would rise to it
 before = psutil.Process().memory_info().rss
 # 256 MB in 4 MB tensors, each followed by a small one that stays (as a model's state
@@ -21,7 +19,7 @@ for _ in range(64):
     held.append(torch.ones(1 << 20))
     kept.append(torch.ones(64))
 del held
-if sys.argv[2] == "trim":
+if sys.argv[1] == "trim":
     release_free_memory()
 print((psutil.Process().memory_info().rss - before) >> 20)
 """
@@ -34,6 +32,5 @@ def test_freed_activations_go_back_to_the_system():
         return int(subprocess.run([sys.executable, "-c", PROBE, *mode], capture_output=True,
                                   text=True, check=True).stdout)
 
-    assert kept("flat", "keep") < 32  # each block was a mapping of its own
-    assert kept("default", "trim") < 32  # trimming hands back what the heap kept
-    assert kept("default", "keep") > 128  # what glibc's rising threshold does without them
+    assert kept("trim") < 32  # trimming hands back what the heap kept
+    assert kept("keep") > 128  # what glibc's rising mmap threshold does without it

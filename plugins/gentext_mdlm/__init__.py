@@ -18,7 +18,7 @@ def register_models(register):
             config=MDLMConfig,
             model="gentext_mdlm.model:MaskedDiffusion",
             likelihood="bound",
-            # about 12 minutes on 2 CPU cores; the cap keeps a slower machine under 15
+            # about 9 minutes on 2 CPU cores; the cap keeps a slower machine under 15
             train_defaults={"steps": 1500, "eval_every": 500, "max_minutes": 14.0},
             recipe=FamilyRecipe(),
             # runs saved before these keys existed had learned positions and no convolution
