@@ -35,7 +35,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # also stop, as if finished, after this much training time (0: no limit)
     batch_size: int = 64  # examples per optimizer step (the global batch, all processes)
     grad_accum: int = 1  # micro-batches per step: each process holds batch_size / (grad_accum x processes) at once
-    micro_batch_tokens: int = 2048  # a micro-batch holds at most this many padded positions (rows x longest): a batch of long sentences is cut into more, the update the same (0: no limit)
+    micro_batch_tokens: int = 0  # a micro-batch holds at most this many padded positions (rows x longest), the update the same; 0: auto (512 on the CPU, no limit on a GPU); -1: no limit
     lr: float = 2e-3  # peak learning rate
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100  # linear warm-up from 0 to lr

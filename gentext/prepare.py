@@ -68,9 +68,9 @@ def check_train_config(cfg: TrainConfig) -> None:
     for name in ("steps", "batch_size", "grad_accum", "eval_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise GentextError(f"train.{name} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.micro_batch_tokens < 0:
-        raise GentextError(f"train.micro_batch_tokens must be 0 (no limit) or more, got "
-                           f"{cfg.micro_batch_tokens}")
+    if cfg.micro_batch_tokens < -1:
+        raise GentextError(f"train.micro_batch_tokens must be a number of positions, 0 (auto) "
+                           f"or -1 (no limit), got {cfg.micro_batch_tokens}")
     if cfg.max_minutes < 0:
         raise GentextError(f"train.max_minutes must be 0 (no limit) or more, got {cfg.max_minutes}")
 

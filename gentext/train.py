@@ -71,6 +71,18 @@ def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: b
     return result
 
 
+CPU_MICRO_BATCH_TOKENS = 512  # the default gpt's resident peak under 0.7 GB (docs/speed.md)
+
+
+def micro_batch_limit(setting: int, device_kind: str) -> int:
+    """Padded positions a micro-batch may hold (0: no limit) for ``train.micro_batch_tokens``:
+    auto (0) bounds a CPU run's activations, where they are most of its resident memory, and
+    leaves a GPU's batches whole, where a larger matrix product is faster."""
+    if setting == 0:
+        return CPU_MICRO_BATCH_TOKENS if device_kind == "cpu" else 0
+    return max(setting, 0)
+
+
 def compile_hot_path(model: TextModel) -> list[str]:
     """``torch.compile`` what the model's capabilities name, in place (so state_dict keys
     stay clean); returns the names compiled."""
@@ -347,7 +359,8 @@ class Trainer:
         self.model, self.optimizers, synced = self._prepare_optimizers(model, state, resume)
         self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
                              self.cfg.steps, self.ranks, self.cfg.seed, self.cfg.grad_accum,
-                             synced, self.cfg.micro_batch_tokens)
+                             synced, micro_batch_limit(self.cfg.micro_batch_tokens,
+                                                      self.device_type))
         if self.device_type == "cuda" and self.cfg.compile:
             compile_hot_path(self.model)
         self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,

@@ -130,8 +130,16 @@ def test_a_batch_of_long_rows_is_cut_to_the_token_budget_and_weighted_by_its_tok
 def test_a_token_budget_leaves_the_update_as_it_was(corpus, tmp_path):
     """gpt's loss is a mean per predicted token, so parts weighted by their tokens add up to
     the whole batch's loss: the runs agree to float rounding, far inside TOLERANCE."""
-    run("gpt", GPT, corpus, tmp_path / "whole", "train.micro_batch_tokens=0")
+    run("gpt", GPT, corpus, tmp_path / "whole", "train.micro_batch_tokens=-1")
     run("gpt", GPT, corpus, tmp_path / "cut", "train.micro_batch_tokens=64")
     whole, cut = rows(tmp_path / "whole", "train"), rows(tmp_path / "cut", "train")
     assert [r["loss"] for r in cut] == pytest.approx([r["loss"] for r in whole], abs=2e-5)
     assert abs(whole[0]["loss"] - whole[-1]["loss"]) > 0.01
+
+
+def test_the_automatic_token_budget_holds_on_the_cpu_only():
+    from gentext.train import CPU_MICRO_BATCH_TOKENS, micro_batch_limit
+
+    assert micro_batch_limit(0, "cpu") == CPU_MICRO_BATCH_TOKENS
+    assert micro_batch_limit(0, "cuda") == 0 and micro_batch_limit(0, "mps") == 0
+    assert micro_batch_limit(-1, "cpu") == 0 and micro_batch_limit(300, "cuda") == 300
