@@ -19,7 +19,9 @@ def register_models(register):
             model="gentext_flow.model:TextFlow",
             likelihood="bound",
             # the 25-minute cap, not the step count, bounds a slow machine (under 30 in all)
-            train_defaults={"steps": 5000, "eval_every": 1000, "max_minutes": 25.0},
+            # its default run is capped by time: micro-batches of 512 characters would cost it steps
+            train_defaults={"steps": 5000, "eval_every": 1000, "max_minutes": 25.0,
+                            "micro_batch_tokens": -1},
             # flows on text are compared in bits per character; 288 characters keep 99% of
             # the default corpus's sentences (128, the BPE families' length, keeps 69%)
             data_defaults={"tokenizer": "char", "max_len": 288},
