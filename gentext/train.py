@@ -134,9 +134,10 @@ class _Step:
         parts, m the fewest that keep each part within ``micro_batch_tokens`` padded
         positions (rows x longest row); part i holds this process's rows i, i + n, ..., i.e.
         rows rank + world * i, ... of a global batch split world * n ways, padded as the
-        batch is (a family may read the padding: seqgan's discriminator does). Its weight is its share of the batch's
-        predicted tokens (each row's length less ``<bos>``), so summing weight x loss over
-        the parts gives the loss of the whole batch for a loss that is a mean per predicted
+        batch is (a family may read the padding: seqgan's discriminator does). Its weight is
+        its share of the batch's predicted tokens (each row's length less ``<bos>``; a 0-d
+        tensor on the batch's device, so no host sync), so summing weight x loss over the
+        parts gives the loss of the whole batch for a loss that is a mean per predicted
         token, as every built-in family's is."""
         k, rank, world = self.grad_accum, self.ranks.rank, self.ranks.world
         rows = len(batch["lengths"]) if "lengths" in batch else len(next(iter(batch.values())))
@@ -153,8 +154,8 @@ class _Step:
         predicted = None if lengths is None else (lengths - 1).clamp(min=0)
         for i in range(n):
             part = {name: value[i::n] for name, value in batch.items()}
-            if predicted is not None and int(predicted.sum()):
-                weight = float(predicted[i::n].sum()) / float(predicted.sum())
+            if predicted is not None:
+                weight = predicted[i::n].sum() / predicted.sum().clamp(min=1)
             else:
                 weight = len(range(i, rows, n)) / rows
             yield part, Shard(rank + world * i, world * n), weight
@@ -202,18 +203,18 @@ class _Step:
                     outputs = {"loss": outputs}
                 outputs = dict(outputs)
                 count = outputs.pop("count", None)
-                weight = share if count is None else float(count)
+                weight = share if count is None else count
                 self.accelerator.backward(outputs["loss"] * weight)
             total += weight
             for key, value in outputs.items():
                 value = value.detach() if isinstance(value, torch.Tensor) else value
                 sums[key] = sums[key] + value * weight if key in sums else value * weight
-        if total != 1.0 and total > 0:
+        if not (isinstance(total, float) and total == 1.0):  # one whole part: nothing to undo
             for group in self.optimizers[name].param_groups:
                 for parameter in group["params"]:
                     if parameter.grad is not None:
                         parameter.grad.div_(total)
-        return {key: value / total for key, value in sums.items()} if total > 0 else sums
+        return {key: value / total for key, value in sums.items()}
 
 
 class InterruptFlag:
