@@ -152,10 +152,11 @@ class _Step:
             return
         lengths = batch.get("lengths")
         predicted = None if lengths is None else (lengths - 1).clamp(min=0)
+        every = None if predicted is None else predicted.sum().clamp(min=1)
         for i in range(n):
             part = {name: value[i::n] for name, value in batch.items()}
             if predicted is not None:
-                weight = predicted[i::n].sum() / predicted.sum().clamp(min=1)
+                weight = predicted[i::n].sum() / every
             else:
                 weight = len(range(i, rows, n)) / rows
             yield part, Shard(rank + world * i, world * n), weight

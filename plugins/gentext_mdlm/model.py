@@ -47,9 +47,12 @@ class Denoiser(nn.Module):
     def __init__(self, config: MDLMConfig, rows: int):
         super().__init__()
         self.wte = nn.Embedding(rows, config.n_embd)
-        self.head_width = config.n_embd // config.n_head
         if config.positions == "learned":
             self.wpe = nn.Embedding(config.max_len, config.n_embd)
+        else:  # made once, not per call (sampling calls the denoiser S times); never saved
+            cos, sin = rotary_tables(config.max_len, config.n_embd // config.n_head, "cpu")
+            self.register_buffer("rotary_cos", cos, persistent=False)
+            self.register_buffer("rotary_sin", sin, persistent=False)
         if config.conv_width:
             self.conv = nn.Conv1d(config.n_embd, config.n_embd, config.conv_width,
                                   padding=config.conv_width // 2)
@@ -68,7 +71,7 @@ class Denoiser(nn.Module):
         if hasattr(self, "wpe"):
             x = x + self.wpe(positions)
         else:
-            rotary = rotary_tables(z.size(1), self.head_width, z.device)
+            rotary = (self.rotary_cos, self.rotary_sin)
         if hasattr(self, "conv"):  # padding reads as zeros, so a sentence sees only itself
             x = x * keys[..., None]
             x = x + self.conv(x.transpose(1, 2)).transpose(1, 2)
