@@ -6,7 +6,9 @@ Each line is one JSON object with a ``kind``:
   the last ``log_every`` steps (``loss`` among them), the learning rate(s), ``tokens_per_s``
   and ``elapsed_s`` (training seconds so far, resumed sessions included);
 - ``"valid"``: ``step`` and an ``Evaluation.as_dict()`` of the validation split (the model's
-  diagnostics nested under ``diagnostics``, so no diagnostic can overwrite a field).
+  diagnostics nested under ``diagnostics``, so no diagnostic can overwrite a field), with
+  ``elapsed_s`` when it began and ``eval_s``, the seconds it took: training time at a step is
+  its ``elapsed_s`` less the ``eval_s`` of the validations before it.
 
 Logs written before rows had a ``kind`` are read too: a row with ``split`` was a validation,
 any other a training row.

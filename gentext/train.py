@@ -474,11 +474,13 @@ class Trainer:
         """Score the validation split (logged), then checkpoint."""
         valid = None
         if self.valid_data.sequences:
+            started, elapsed = time.perf_counter(), self.elapsed()
             valid = evaluate_encoded(self.model, self.valid_data, self.tokenizer, "valid",
                                      self.spec.likelihood_of(self.config.model),
                                      samples=self.cfg.valid_nll_samples, ranks=self.ranks)
             if self.ranks.main:
-                self._record(VALID, valid.as_dict())
+                self._record(VALID, {**valid.as_dict(), "elapsed_s": elapsed,
+                                     "eval_s": time.perf_counter() - started})
         if self.ranks.main:
             self._save()
         release_free_memory()  # the evaluation's batches and the checkpoint's buffers

@@ -1,6 +1,11 @@
 """Transformer blocks as GPT-2 writes them (Radford et al. 2019), shared by the families that
 stack them: pre-LayerNorm, multi-head scaled-dot-product attention, a tanh-GELU MLP, biases.
 
+The pieces later recipes changed are switchable, each on its own so its effect can be
+measured: RMSNorm for LayerNorm (Zhang & Sennrich 2019), rotary positions (RoPE, Su et al.
+2021), queries and keys RMS-normalised per head (QK-norm, Dehghani et al. 2023; Wortsman et al.
+2023), and a squared-ReLU MLP (Primer, So et al. 2021), as the modded-nanogpt speedrun uses them.
+
 Attention is causal for a left-to-right model (gpt) and bidirectional for a denoiser that
 reads the whole sequence (mdlm); the parameter names are GPT-2's (``c_attn``, ``c_proj``,
 ``ln_1``, ...), so a causal stack exports to transformers unchanged.
@@ -13,6 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from gentext.errors import GentextError
 
 
 def rotary_tables(length: int, head_width: int, device, base: float = 10000.0):
@@ -37,9 +44,10 @@ class SelfAttention(nn.Module):
     decoding) or a key mask (bidirectional: padding is never attended to), and optionally
     rotary positions (the caller passes ``rotary_tables`` to forward)."""
 
-    def __init__(self, width: int, heads: int, dropout: float, bias: bool, causal: bool):
+    def __init__(self, width: int, heads: int, dropout: float, bias: bool, causal: bool,
+                 qk_norm: bool = False):
         super().__init__()
-        self.n_head, self.dropout, self.causal = heads, dropout, causal
+        self.n_head, self.dropout, self.causal, self.qk_norm = heads, dropout, causal, qk_norm
         self.c_attn = nn.Linear(width, 3 * width, bias=bias)
         self.c_proj = nn.Linear(width, width, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
@@ -54,6 +62,8 @@ class SelfAttention(nn.Module):
         # (B, T, C) -> (B, nh, T, hs)
         q, k, v = (t.view(batch, length, self.n_head, width // self.n_head).transpose(1, 2)
                    for t in (q, k, v))
+        if self.qk_norm:  # bounded attention logits: a higher learning rate stays stable
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
         if rotary is not None:
             cos, sin = (table[start : start + length] for table in rotary)
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
@@ -74,27 +84,49 @@ class SelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+ACTIVATIONS = {
+    "gelu": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's
+    "relu2": lambda x: F.relu(x).square(),  # Primer's squared ReLU
+}
+NORMS = ("layernorm", "rmsnorm")
+
+
+def check_choice(key: str, value: str, choices) -> None:
+    """A config value among ``choices``, or a one-line error naming them."""
+    if value not in choices:
+        raise GentextError(f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def norm_layer(kind: str, width: int, bias: bool) -> nn.Module:
+    """LayerNorm (GPT-2's) or RMSNorm (no centring, no bias), both with a learned gain."""
+    check_choice("norm", kind, NORMS)
+    return nn.LayerNorm(width, bias=bias) if kind == "layernorm" else nn.RMSNorm(width)
+
+
 class MLP(nn.Module):
-    def __init__(self, width: int, dropout: float, bias: bool):
+    def __init__(self, width: int, dropout: float, bias: bool, activation: str = "gelu"):
         super().__init__()
+        check_choice("activation", activation, ACTIVATIONS)
+        self.activation = ACTIVATIONS[activation]
         self.c_fc = nn.Linear(width, 4 * width, bias=bias)
         self.c_proj = nn.Linear(4 * width, width, bias=bias)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+        return self.dropout(self.c_proj(self.activation(self.c_fc(x))))
 
 
 class Block(nn.Module):
     """x + attention(LN(x)), then x + MLP(LN(x))."""
 
     def __init__(self, width: int, heads: int, dropout: float = 0.0, bias: bool = True,
-                 causal: bool = True):
+                 causal: bool = True, norm: str = "layernorm", qk_norm: bool = False,
+                 activation: str = "gelu"):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(width, bias=bias)
-        self.attn = SelfAttention(width, heads, dropout, bias, causal)
-        self.ln_2 = nn.LayerNorm(width, bias=bias)
-        self.mlp = MLP(width, dropout, bias)
+        self.ln_1 = norm_layer(norm, width, bias)
+        self.attn = SelfAttention(width, heads, dropout, bias, causal, qk_norm)
+        self.ln_2 = norm_layer(norm, width, bias)
+        self.mlp = MLP(width, dropout, bias, activation)
 
     def forward(self, x, cache=None, start=0, key_mask=None, rotary=None):
         x = x + self.attn(self.ln_1(x), cache, start, key_mask, rotary)

@@ -156,3 +156,117 @@ def test_cuda_bf16_nll_is_close_to_float32():
     with torch.autocast("cuda", dtype=torch.bfloat16):
         mixed, _ = model.nll(batch)
     assert float(mixed) == pytest.approx(float(exact), rel=2e-2)
+
+
+# The modern recipe (model.arch = "modern") and each of its pieces on its own.
+VARIANTS = [{"arch": "modern", "zero_init": False},  # zero init: untrained logits are all 0
+            {"positions": "rotary"}, {"norm": "rmsnorm"}, {"qk_norm": True},
+            {"activation": "relu2"}, {"tied_head": False}]
+
+
+@pytest.mark.parametrize("settings", VARIANTS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+def test_every_variant_samples_the_same_with_and_without_the_cache(settings):
+    model = tiny(**settings)
+    tokens = torch.tensor([[1, 4, 9, 16, 25, 36]])
+    full = model(tokens)
+    cache = model.new_cache(1, tokens.device, torch.float32)
+    steps = [model(tokens[:, :3], cache, 0)] + [model(tokens[:, i : i + 1], cache, i)
+                                                  for i in range(3, 6)]
+    assert torch.allclose(torch.cat(steps, 1)[..., :VOCAB.size], full[..., :VOCAB.size], atol=1e-5)
+    for prompt in (None, [30, 31]):
+        cached = model.sample(6, SamplingOptions(seed=2), max_new_tokens=15, prompt=prompt)
+        full = model.sample(6, SamplingOptions(seed=2, knobs={"use_cache": False}),
+                            max_new_tokens=15, prompt=prompt)
+        assert cached == full and any(len(s) > 3 for s in cached)
+
+
+def test_the_modern_recipe_is_its_pieces():
+    model = tiny(arch="modern")
+    assert "wpe" not in model.transformer  # rotary positions instead
+    assert isinstance(model.transformer.ln_f, torch.nn.RMSNorm)
+    assert model.lm_head.weight is not model.transformer.wte.weight  # untied
+    zeroed = [n for n, p in model.named_parameters() if not p.any()]
+    assert sorted(zeroed) == sorted([f"transformer.h.{i}.{part}.c_proj.weight"
+                                     for i in range(2) for part in ("attn", "mlp")]
+                                    + ["lm_head.weight"] + [n for n, _ in model.named_parameters()
+                                                            if n.endswith("bias")])
+    assert model.config.recipe("optimizer") == "muon" and not model.config.is_gpt2
+    # a piece set on its own wins over the arch's value
+    assert "wpe" in tiny(arch="modern", positions="learned").transformer
+    assert tiny(optimizer="muon").config.is_gpt2  # the optimizer does not change the function
+
+
+def test_qk_norm_bounds_the_attention_logits():
+    """With QK-norm a query's and a key's per-head vectors have RMS 1 whatever the input's
+    scale, so scaling the embeddings 1000x leaves the attention pattern's logits bounded."""
+    from gentext.transformer import SelfAttention
+
+    torch.manual_seed(0)
+    attention = SelfAttention(16, 2, 0.0, True, causal=True, qk_norm=True)
+    captured = {}
+
+    def spy(q, k, v, **kwargs):
+        captured["q"], captured["k"] = q, k
+        return torch.zeros_like(q)
+
+    x = torch.randn(1, 5, 16) * 1000
+    original = torch.nn.functional.scaled_dot_product_attention
+    torch.nn.functional.scaled_dot_product_attention = spy
+    try:
+        attention(x)
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = original
+    for t in (captured["q"], captured["k"]):
+        assert torch.allclose(t.pow(2).mean(-1).sqrt(), torch.ones(1, 2, 5), atol=1e-3)
+
+
+def test_a_recipe_value_outside_its_choices_is_a_one_line_error():
+    from gentext.errors import GentextError
+
+    with pytest.raises(GentextError, match="model.norm must be one of 'layernorm', 'rmsnorm'"):
+        tiny(norm="batchnorm")
+    with pytest.raises(GentextError, match="model.arch must be one of 'gpt2', 'modern'"):
+        tiny(arch="llama")
+
+
+def test_muon_steps_the_hidden_matrices_and_adamw_the_rest():
+    from gentext.config import TrainConfig
+
+    model = tiny(arch="modern")
+    optimizer = model.make_optimizers(TrainConfig())["model"]
+    muon, adamw = optimizer.parts
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in in_muon}
+    assert names == {n for n, p in model.named_parameters() if p.dim() == 2 and ".h." in n}
+    assert len(in_muon) + sum(len(g["params"]) for g in adamw.param_groups) == \
+        len(list(model.parameters()))
+
+
+def test_an_interrupted_modern_run_resumes_to_the_same_weights(cli, corpus, tmp_path, tiny_args,
+                                                               monkeypatch):
+    """Ctrl-C during step 4 of 6, then --resume: Muon's and AdamW's states come back from the
+    checkpoint, so the weights end bit for bit as the straight run's."""
+    import signal
+
+    settings = ("--set", "train.steps=6", "--set", "train.eval_every=3",
+                "--set", "model.arch=modern")
+    straight = cli(*tiny_args("gpt", corpus, tmp_path / "straight", *settings))
+    assert straight.exit_code == 0, straight.stderr
+    loss, calls = GPT.loss, []
+
+    def interrupted(self, batch):
+        calls.append(1)
+        if len(calls) == 4:
+            signal.raise_signal(signal.SIGINT)
+        return loss(self, batch)
+
+    monkeypatch.setattr(GPT, "loss", interrupted)
+    stopped = cli(*tiny_args("gpt", corpus, tmp_path / "resumed", *settings))
+    assert stopped.exit_code == 130, stopped.stderr
+    monkeypatch.setattr(GPT, "loss", loss)
+    resumed = cli("train", "--resume", "--out", tmp_path / "resumed", "--quiet")
+    assert resumed.exit_code == 0, resumed.stderr
+    weights = "model/model.safetensors"
+    assert (tmp_path / "resumed" / weights).read_bytes() == (tmp_path / "straight" / weights).read_bytes()
+    assert 'arch = "modern"' in (tmp_path / "resumed" / "config.toml").read_text()

@@ -100,3 +100,14 @@ def test_import_refuses_pickles_and_foreign_models(cli, trained_gpt, tmp_path):
     assert result.exit_code != 0 and "imports GPT-2 models" in result.error_lines[0]
     result = cli("import", tmp_path / "nowhere", "--out", tmp_path / "run")
     assert result.exit_code != 0 and "does not exist" in result.error_lines[0]
+
+
+def test_export_refuses_a_modern_gpt_in_one_line(cli, corpus, tmp_path, tiny_args,
+                                                 assert_one_line_error):
+    run = tmp_path / "modern"
+    trained = cli(*tiny_args("gpt", corpus, run, "--set", "train.steps=2",
+                             "--set", "model.arch=modern"))
+    assert trained.exit_code == 0, trained.stderr
+    result = cli("export", run, tmp_path / "hf")
+    assert_one_line_error(result, "not GPT-2's architecture")
+    assert "positions = 'rotary'" in result.error_lines[0] and not (tmp_path / "hf").exists()

@@ -21,6 +21,7 @@ def register_models(register):
             model="gentext_gpt.model:GPT",
             likelihood="exact",
             recipe=FamilyRecipe(),
+            saved_defaults={"arch": "gpt2"},  # runs saved before model.arch were GPT-2
         )
     )
 

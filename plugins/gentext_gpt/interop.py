@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from gentext.errors import GentextError
-from gentext_gpt.config import GPTConfig
+from gentext_gpt.config import ARCHS, RECIPE_KEYS, GPTConfig
 
 MODEL_NAME = "gpt"  # the name this plugin registers its model under
 
@@ -104,6 +104,13 @@ def export_hf(run_dir: Path, out: Path, force: bool = False) -> Path:
     if run.spec.name != MODEL_NAME:
         raise GentextError(f"only gpt runs export to transformers (GPT2LMHeadModel); "
                            f"{str(run_dir)!r} is a {run.spec.name!r} run")
+    config = run.model.config
+    if not config.is_gpt2:
+        pieces = ", ".join(f"{key} = {config.recipe(key)!r}" for key in RECIPE_KEYS
+                           if key != "optimizer" and config.recipe(key) != ARCHS["gpt2"][key])
+        raise GentextError(f"{str(run_dir)!r} is not GPT-2's architecture ({pieces}), which "
+                           "GPT2LMHeadModel cannot hold; train with --set model.arch=gpt2 to "
+                           "export")
     out = Path(out)
     _prepare_out(out, force)
     to_hf_model(run.model).save_pretrained(out, safe_serialization=True)
@@ -144,7 +151,7 @@ def gpt_config_from_hf(config: dict):
         raise GentextError("layer_norm_epsilon is not 1e-5; gentext's gpt cannot hold this model")
     return GPTConfig(n_layer=config.get("n_layer", 12), n_head=config.get("n_head", 12),
                      n_embd=width, block_size=config.get("n_positions", 1024),
-                     dropout=config.get("resid_pdrop", 0.1), bias=True)
+                     dropout=config.get("resid_pdrop", 0.1), bias=True, arch="gpt2")
 
 
 def import_hf(folder: Path, out: Path, force: bool = False) -> Path:

@@ -1,6 +1,11 @@
 """GPT-2's architecture (Radford et al. 2019), written to export to transformers unchanged:
 learned absolute positions, pre-LayerNorm blocks with biases (``gentext.transformer``, causal),
 a final LayerNorm and an output layer tied to the input embedding.
+
+``model.arch = "modern"`` swaps in the pieces of the modded-nanogpt speedrun (Jordan et al.
+2024) that pay off at this scale: rotary positions, RMSNorm, QK-norm, a squared-ReLU MLP, an
+untied output layer, zero-initialised residual projections, and Muon (Jordan et al. 2024;
+``torch.optim.Muon``) for the hidden matrices. docs/speed.md measures each.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from torch import nn
 from gentext.autoregressive import AutoregressiveModel
 from gentext.errors import GentextError
 from gentext.model import WHOLE_MODEL, Capabilities, SamplingOptions, Vocab
-from gentext.transformer import Block, init_gpt2_weights
-from gentext_gpt.config import GPTConfig
+from gentext.transformer import ACTIVATIONS, NORMS, Block, check_choice, init_gpt2_weights, \
+    norm_layer, rotary_tables
+from gentext_gpt.config import ARCHS, GPTConfig
 
 KVCache = list  # per layer: [keys (B, nh, T_max, hs), values (B, nh, T_max, hs)]
 
@@ -43,19 +49,35 @@ class GPT(AutoregressiveModel):
         if config.n_embd % config.n_head:
             raise GentextError(f"model.n_embd ({config.n_embd}) must be divisible by "
                                f"model.n_head ({config.n_head})")
+        check_recipe(config)
+        recipe = config.recipe
         multiple = max(1, config.pad_vocab_to)
         self.padded_vocab = math.ceil(vocab.size / multiple) * multiple
+        layers = dict(wte=nn.Embedding(self.padded_vocab, config.n_embd))
+        if recipe("positions") == "learned":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        else:  # turned inside attention; recomputable, so not saved
+            for name, table in zip(("rotary_cos", "rotary_sin"), rotary_tables(
+                    config.block_size, config.n_embd // config.n_head, "cpu")):
+                self.register_buffer(name, table, persistent=False)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(self.padded_vocab, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            **layers,
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias)
+            h=nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias,
+                                  norm=recipe("norm"), qk_norm=recipe("qk_norm"),
+                                  activation=recipe("activation"))
                             for _ in range(config.n_layer)),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=norm_layer(recipe("norm"), config.n_embd, config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, self.padded_vocab, bias=False)
-        self.lm_head.weight = self.transformer.wte.weight  # tied, as GPT-2
+        if recipe("tied_head"):
+            self.lm_head.weight = self.transformer.wte.weight  # tied, as GPT-2
         init_gpt2_weights(self, config.n_layer)
+        if recipe("zero_init"):  # each block starts as the identity (modded-nanogpt)
+            for name, parameter in self.named_parameters():
+                if name.endswith("c_proj.weight") or (name == "lm_head.weight"
+                                                      and not recipe("tied_head")):
+                    nn.init.zeros_(parameter)
 
     @property
     def max_len(self) -> int:
@@ -69,16 +91,32 @@ class GPT(AutoregressiveModel):
         if start + length > self.config.block_size:
             raise ValueError(f"sequence of {start + length} tokens exceeds block_size "
                              f"{self.config.block_size}")
-        positions = torch.arange(start, start + length, device=tokens.device)
-        x = self.transformer.drop(self.transformer.wte(tokens) + self.transformer.wpe(positions))
+        x = self.transformer.wte(tokens)
+        rotary = None
+        if "wpe" in self.transformer:
+            x = x + self.transformer.wpe(torch.arange(start, start + length, device=tokens.device))
+        else:
+            rotary = (self.rotary_cos, self.rotary_sin)
+        x = self.transformer.drop(x)
         for layer, block in enumerate(self.transformer.h):
-            x = block(x, cache[layer] if cache is not None else None, start)
+            x = block(x, cache[layer] if cache is not None else None, start, rotary=rotary)
         if features:
             return self.transformer.ln_f(x)
         logits = self.lm_head(self.transformer.ln_f(x))
         if self.padded_vocab > self.vocab.size:
             logits[..., self.vocab.size :] = float("-inf")
         return logits
+
+    def make_optimizers(self, train, fused: bool = False) -> dict[str, torch.optim.Optimizer]:
+        """AdamW over everything (GPT-2), or Muon for the blocks' matrices and AdamW for the
+        embeddings, the output layer and the gains (Muon orthogonalises a matrix's update,
+        which suits hidden layers, not lookups)."""
+        if self.config.recipe("optimizer") == "adamw":
+            return super().make_optimizers(train, fused)
+        from gentext.optim import muon_with_adamw
+
+        hidden = [p for name, p in self.transformer.h.named_parameters() if p.dim() == 2]
+        return {"model": muon_with_adamw(self.parameters(), hidden, train, fused)}
 
     def new_cache(self, batch: int, device, dtype) -> KVCache:
         """Preallocated keys and values for ``batch`` sequences of up to block_size tokens."""
@@ -110,3 +148,11 @@ class GPT(AutoregressiveModel):
         logits = self(inputs, state.cache, state.position)
         state.position += inputs.size(1)
         return logits, state
+
+
+def check_recipe(config: GPTConfig) -> None:
+    """Every recipe key among its choices, or a one-line error naming them."""
+    check_choice("model.arch", config.arch, ARCHS)
+    for key, choices in (("positions", ("learned", "rotary")), ("norm", NORMS),
+                         ("activation", tuple(ACTIVATIONS)), ("optimizer", ("adamw", "muon"))):
+        check_choice(f"model.{key}", config.recipe(key), choices)
