@@ -25,7 +25,7 @@ def load_model(run: str | None, device: str):
     from gentext_gpt.model import GPT
 
     torch.manual_seed(0)
-    return GPT(GPTConfig(), Vocab(4096, 0, 1, 2)).to(device).eval()
+    return GPT(GPTConfig(arch="gpt2"), Vocab(4096, 0, 1, 2)).to(device).eval()
 
 
 def timed(model, n: int, max_len: int, use_cache: bool, device: str) -> tuple[float, int]:

@@ -36,7 +36,7 @@ TARGET = 4.4577  # the default gpt's final validation figure (docs/speed.md)
 MODERN = ["model.arch=modern"]
 ROWS = {  # name: (model, --set overrides)
     "hf-gpt2": ("hf-gpt2", []),
-    "gpt": ("gpt", []),
+    "gpt": ("gpt", ["model.arch=gpt2"]),
     "modern": ("gpt", MODERN),
     "modern, AdamW (no Muon)": ("gpt", MODERN + ["model.optimizer=adamw"]),
     "modern, learned positions": ("gpt", MODERN + ["model.positions=learned"]),
@@ -129,7 +129,8 @@ def crossing(metrics: Path, target: float):
 def run_row(name: str, model: str, sets: list[str], args, folder: Path) -> dict:
     out = folder / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
     command = [sys.executable, __file__, "--worker", "train", "--model", model, "--out", str(out),
-               "--set", f"train.eval_every={args.every}", "--set", "train.samples=0",
+               "--set", f"train.steps={args.steps}", "--set", f"train.eval_every={args.every}",
+               "--set", "train.samples=0",
                "--set", "train.log_every=10"]
     for setting in [*SHAPES[args.shape], *args.set, *sets]:
         command += ["--set", setting]
@@ -164,7 +165,9 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=TARGET, help="validation nats/token")
     parser.add_argument("--rows", default="all",
                         help=f"comma-separated, of: {', '.join(ROWS)} (all: every row)")
-    parser.add_argument("--every", type=int, default=20, help="validate every N steps")
+    parser.add_argument("--every", type=int, default=25, help="validate every N steps")
+    parser.add_argument("--steps", type=int, default=800,
+                        help="each row's schedule: the steps of the GPT-2 recipe's default run")
     parser.add_argument("--shape", choices=tuple(SHAPES), default="default")
     parser.add_argument("--set", action="append", default=[], help="extra --set for every row")
     parser.add_argument("--json", help="also write the rows here")

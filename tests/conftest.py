@@ -175,11 +175,12 @@ def toy_plugin():
 
 @pytest.fixture
 def trained_gpt(tmp_path_factory, corpus, tiny_args):
-    """A tiny gpt run trained on the tiny corpus (6 steps)."""
+    """A tiny gpt run trained on the tiny corpus (6 steps), GPT-2's recipe so it exports."""
     from gentext_cli.app import build_app
 
     out = tmp_path_factory.mktemp("runs") / "gpt"
-    args = tiny_args("gpt", str(corpus), str(out), before=["train.steps=6", "train.eval_every=3"])
+    args = tiny_args("gpt", str(corpus), str(out), "--set", "model.arch=gpt2",
+                     before=["train.steps=6", "train.eval_every=3"])
     result = CliRunner().invoke(build_app(), args)
     assert result.exit_code == 0, result.stderr + str(result.exception)
     return out

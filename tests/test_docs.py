@@ -81,10 +81,11 @@ def test_config_reference_page_is_generated_from_the_dataclasses():
 
 @pytest.fixture
 def docs_runs(tmp_path, trained_gpt, cli):
-    """A working folder holding the runs the docs' examples name: runs/gpt (a tiny trained
-    gpt) and runs/gpt-hf (its transformers export)."""
-    shutil.copytree(trained_gpt, tmp_path / "runs" / "gpt")
-    assert cli("export", tmp_path / "runs" / "gpt", tmp_path / "runs" / "gpt-hf").exit_code == 0
+    """A working folder holding the runs the docs' examples name: runs/gpt and runs/gpt2 (a
+    tiny trained gpt, GPT-2's recipe) and runs/gpt2-hf (its transformers export)."""
+    for name in ("gpt", "gpt2"):
+        shutil.copytree(trained_gpt, tmp_path / "runs" / name)
+    assert cli("export", tmp_path / "runs" / "gpt2", tmp_path / "runs" / "gpt2-hf").exit_code == 0
     return tmp_path
 
 

@@ -16,6 +16,7 @@ VOCAB = Vocab(size=77, pad_id=0, bos_id=1, eos_id=2)  # 77 pads to 128 rows
 
 def tiny(**overrides) -> GPT:
     torch.manual_seed(0)
+    overrides = {"arch": "gpt2", **overrides}  # GPT-2's pieces unless a test names others
     config = GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=24, dropout=0.0, **overrides)
     return GPT(config, VOCAB).eval()
 
