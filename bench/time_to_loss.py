@@ -43,7 +43,7 @@ ROWS = {  # name: (model, --set overrides)
     "modern, LayerNorm": ("gpt", MODERN + ["model.norm=layernorm"]),
     "modern, no QK-norm": ("gpt", MODERN + ["model.qk_norm=false"]),
     "modern, GELU": ("gpt", MODERN + ["model.activation=gelu"]),
-    "modern, tied head": ("gpt", MODERN + ["model.tied_head=true"]),
+    "modern, untied head": ("gpt", MODERN + ["model.tied_head=false"]),
     "modern, no zero init": ("gpt", MODERN + ["model.zero_init=false"]),
 }
 SHAPES = {"default": [], "gpt2": ["model.n_layer=12", "model.n_head=12", "model.n_embd=768"]}

@@ -185,12 +185,16 @@ def test_the_modern_recipe_is_its_pieces():
     model = tiny(arch="modern")
     assert "wpe" not in model.transformer  # rotary positions instead
     assert isinstance(model.transformer.ln_f, torch.nn.RMSNorm)
-    assert model.lm_head.weight is not model.transformer.wte.weight  # untied
+    assert model.lm_head.weight is model.transformer.wte.weight  # tied: it paid off here
+    projections = [f"transformer.h.{i}.{part}.c_proj.weight" for i in range(2)
+                   for part in ("attn", "mlp")]
+    biases = [n for n, _ in model.named_parameters() if n.endswith("bias")]
     zeroed = [n for n, p in model.named_parameters() if not p.any()]
-    assert sorted(zeroed) == sorted([f"transformer.h.{i}.{part}.c_proj.weight"
-                                     for i in range(2) for part in ("attn", "mlp")]
-                                    + ["lm_head.weight"] + [n for n, _ in model.named_parameters()
-                                                            if n.endswith("bias")])
+    assert sorted(zeroed) == sorted(projections + biases)
+    untied = tiny(arch="modern", tied_head=False)  # an output layer of its own starts at zero
+    assert untied.lm_head.weight is not untied.transformer.wte.weight
+    assert sorted(n for n, p in untied.named_parameters() if not p.any()) == \
+        sorted(projections + biases + ["lm_head.weight"])
     assert model.config.recipe("optimizer") == "muon" and not model.config.is_gpt2
     # a piece set on its own wins over the arch's value
     assert "wpe" in tiny(arch="modern", positions="learned").transformer

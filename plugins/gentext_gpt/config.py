@@ -10,9 +10,10 @@ ARCHS = {
     # GPT-2 exactly (Radford et al. 2019): what exports to transformers' GPT2LMHeadModel
     "gpt2": dict(positions="learned", norm="layernorm", qk_norm=False, activation="gelu",
                  tied_head=True, zero_init=False, optimizer="adamw"),
-    # the modded-nanogpt speedrun's pieces that pay off at this scale (docs/speed.md)
+    # the modded-nanogpt speedrun's pieces, measured one by one in docs/speed.md; its untied
+    # output layer is left out: tied, this small model gets there in 0.78x the time
     "modern": dict(positions="rotary", norm="rmsnorm", qk_norm=True, activation="relu2",
-                   tied_head=False, zero_init=True, optimizer="muon"),
+                   tied_head=True, zero_init=True, optimizer="muon"),
 }
 RECIPE_KEYS = tuple(ARCHS["gpt2"])
 
