@@ -99,7 +99,7 @@ def coerce(value, kind, key: str, from_text: bool):
             if value == option or (from_text and str(option) == value):
                 return option
     elif kind is type(None):
-        if from_text and value in ("none", "None", ""):
+        if value is None or (from_text and value in ("none", "None", "")):
             return None
     elif kind is bool:
         if isinstance(value, bool):
