@@ -53,10 +53,10 @@ def losses(run) -> list[float]:
 
 @pytest.fixture
 def train_args(tiny_args):
-    """train_args(corpus, out, steps=6): a tiny gpt run without dropout, as strings."""
+    """train_args(corpus, out, steps=6, *extra): a tiny gpt run without dropout, as strings."""
 
-    def args(corpus, out, steps=6):
-        return tiny_args("gpt", str(corpus), str(out),
+    def args(corpus, out, steps=6, *extra):
+        return tiny_args("gpt", str(corpus), str(out), *extra,
                          before=[f"train.steps={steps}", "train.eval_every=2",
                                  "train.log_every=1", "model.dropout=0"])
 
@@ -196,7 +196,8 @@ def test_nothing_reaches_the_network(cli, corpus, tmp_path, monkeypatch, train_a
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     run = tmp_path / "r"
-    assert cli(*train_args(corpus, run, steps=2)).exit_code == 0
+    # GPT-2's recipe, the one that exports
+    assert cli(*train_args(corpus, run, 2, "--set", "model.arch=gpt2")).exit_code == 0
     assert cli("sample", run, "--n", "2").exit_code == 0
     assert cli("eval", run, "--samples", "2").exit_code == 0
     assert cli("export", run, tmp_path / "hf").exit_code == 0
