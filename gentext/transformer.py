@@ -31,6 +31,14 @@ def rotary_tables(length: int, head_width: int, device, base: float = 10000.0):
     return angles.cos(), angles.sin()
 
 
+def register_rotary_tables(module: nn.Module, length: int, head_width: int) -> None:
+    """``module.rotary_cos`` and ``module.rotary_sin`` for ``length`` positions, made once (not
+    per call: sampling calls a model many times), moved with the module, never saved."""
+    cos, sin = rotary_tables(length, head_width, "cpu")
+    module.register_buffer("rotary_cos", cos, persistent=False)
+    module.register_buffer("rotary_sin", sin, persistent=False)
+
+
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Queries or keys (B, nh, T, hs) turned by their positions' angles: after it, a query's
     dot product with a key depends on their offset, not on where they sit (RoPE)."""

@@ -164,6 +164,30 @@ def cli():
 
 
 @pytest.fixture
+def ctrl_c_during(monkeypatch):
+    """ctrl_c_during(model_class, call): a context in which ``model_class.loss`` raises SIGINT
+    (Ctrl-C) at its ``call``-th call, e.g. during step 4 after step 3's checkpoint."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def during(model_class, call: int):
+        loss, calls = model_class.loss, []
+
+        def interrupted(self, batch):
+            calls.append(1)
+            if len(calls) == call:
+                signal.raise_signal(signal.SIGINT)
+            return loss(self, batch)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(model_class, "loss", interrupted)
+            yield
+
+    return during
+
+
+@pytest.fixture
 def toy_plugin():
     """The toy plugin registered for one test, then removed."""
     from toy_plugin import ToyPlugin

@@ -249,27 +249,16 @@ def test_muon_steps_the_hidden_matrices_and_adamw_the_rest():
 
 
 def test_an_interrupted_modern_run_resumes_to_the_same_weights(cli, corpus, tmp_path, tiny_args,
-                                                               monkeypatch):
+                                                               ctrl_c_during):
     """Ctrl-C during step 4 of 6, then --resume: Muon's and AdamW's states come back from the
     checkpoint, so the weights end bit for bit as the straight run's."""
-    import signal
-
     settings = ("--set", "train.steps=6", "--set", "train.eval_every=3",
                 "--set", "model.arch=modern")
     straight = cli(*tiny_args("gpt", corpus, tmp_path / "straight", *settings))
     assert straight.exit_code == 0, straight.stderr
-    loss, calls = GPT.loss, []
-
-    def interrupted(self, batch):
-        calls.append(1)
-        if len(calls) == 4:
-            signal.raise_signal(signal.SIGINT)
-        return loss(self, batch)
-
-    monkeypatch.setattr(GPT, "loss", interrupted)
-    stopped = cli(*tiny_args("gpt", corpus, tmp_path / "resumed", *settings))
+    with ctrl_c_during(GPT, 4):
+        stopped = cli(*tiny_args("gpt", corpus, tmp_path / "resumed", *settings))
     assert stopped.exit_code == 130, stopped.stderr
-    monkeypatch.setattr(GPT, "loss", loss)
     resumed = cli("train", "--resume", "--out", tmp_path / "resumed", "--quiet")
     assert resumed.exit_code == 0, resumed.stderr
     weights = "model/model.safetensors"

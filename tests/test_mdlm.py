@@ -259,26 +259,15 @@ def test_a_model_setting_out_of_range_is_one_line():
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(cli, corpus, tmp_path, tiny_args,
-                                                        monkeypatch):
-    """Ctrl-C during step 3 of 6, then --resume: the masks and times drawn after the resume
+                                                        ctrl_c_during):
+    """Ctrl-C during step 4 of 6, then --resume: the masks and times drawn after the resume
     are the ones the straight run drew, so the weights end bit for bit the same."""
-    import signal
-
     settings = ("--set", "train.steps=6", "--set", "train.eval_every=3")
     straight = cli(*tiny_args("mdlm", corpus, tmp_path / "straight", *settings))
     assert straight.exit_code == 0, straight.stderr
-    loss, calls = MaskedDiffusion.loss, []
-
-    def interrupted(self, batch):
-        calls.append(1)
-        if len(calls) == 4:  # during step 4, after step 3's checkpoint
-            signal.raise_signal(signal.SIGINT)
-        return loss(self, batch)
-
-    monkeypatch.setattr(MaskedDiffusion, "loss", interrupted)
-    stopped = cli(*tiny_args("mdlm", corpus, tmp_path / "resumed", *settings))
+    with ctrl_c_during(MaskedDiffusion, 4):  # during step 4, after step 3's checkpoint
+        stopped = cli(*tiny_args("mdlm", corpus, tmp_path / "resumed", *settings))
     assert stopped.exit_code == 130, stopped.stderr
-    monkeypatch.setattr(MaskedDiffusion, "loss", loss)
     resumed = cli("train", "--resume", "--out", tmp_path / "resumed", "--quiet")
     assert resumed.exit_code == 0, resumed.stderr
     weights = "model/model.safetensors"

@@ -41,8 +41,13 @@ class GPTConfig:
         value = getattr(self, key)
         return ARCHS[self.arch][key] if value is None else value
 
+    def unlike_gpt2(self) -> dict:
+        """The pieces of the computed function that are not GPT-2's, with their values (the
+        optimizer is left out: it changes training, not the function)."""
+        return {key: self.recipe(key) for key in RECIPE_KEYS
+                if key != "optimizer" and self.recipe(key) != ARCHS["gpt2"][key]}
+
     @property
     def is_gpt2(self) -> bool:
         """Every piece is GPT-2's (so the model exports to GPT2LMHeadModel)."""
-        return all(self.recipe(key) == ARCHS["gpt2"][key] for key in RECIPE_KEYS
-                   if key != "optimizer")
+        return not self.unlike_gpt2()

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from gentext.errors import GentextError
-from gentext_gpt.config import ARCHS, RECIPE_KEYS, GPTConfig
+from gentext_gpt.config import GPTConfig
 
 MODEL_NAME = "gpt"  # the name this plugin registers its model under
 
@@ -104,10 +104,9 @@ def export_hf(run_dir: Path, out: Path, force: bool = False) -> Path:
     if run.spec.name != MODEL_NAME:
         raise GentextError(f"only gpt runs export to transformers (GPT2LMHeadModel); "
                            f"{str(run_dir)!r} is a {run.spec.name!r} run")
-    config = run.model.config
-    if not config.is_gpt2:
-        pieces = ", ".join(f"{key} = {config.recipe(key)!r}" for key in RECIPE_KEYS
-                           if key != "optimizer" and config.recipe(key) != ARCHS["gpt2"][key])
+    unlike = run.model.config.unlike_gpt2()
+    if unlike:
+        pieces = ", ".join(f"{key} = {value!r}" for key, value in unlike.items())
         raise GentextError(f"{str(run_dir)!r} is not GPT-2's architecture ({pieces}), which "
                            "GPT2LMHeadModel cannot hold; train with --set model.arch=gpt2 to "
                            "export")

@@ -3,9 +3,10 @@ learned absolute positions, pre-LayerNorm blocks with biases (``gentext.transfor
 a final LayerNorm and an output layer tied to the input embedding.
 
 ``model.arch = "modern"`` swaps in the pieces of the modded-nanogpt speedrun (Jordan et al.
-2024) that pay off at this scale: rotary positions, RMSNorm, QK-norm, a squared-ReLU MLP, an
-untied output layer, zero-initialised residual projections, and Muon (Jordan et al. 2024;
-``torch.optim.Muon``) for the hidden matrices. docs/speed.md measures each.
+2024): rotary positions, RMSNorm, QK-norm, a squared-ReLU MLP, zero-initialised residual
+projections, and Muon (Jordan et al. 2024; ``torch.optim.Muon``) for the hidden matrices
+(the speedrun's untied output layer is ``model.tied_head = false``). docs/speed.md measures
+each.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gentext.autoregressive import AutoregressiveModel
 from gentext.errors import GentextError
 from gentext.model import WHOLE_MODEL, Capabilities, SamplingOptions, Vocab
 from gentext.transformer import ACTIVATIONS, NORMS, Block, check_choice, init_gpt2_weights, \
-    norm_layer, rotary_tables
+    norm_layer, register_rotary_tables
 from gentext_gpt.config import ARCHS, GPTConfig
 
 KVCache = list  # per layer: [keys (B, nh, T_max, hs), values (B, nh, T_max, hs)]
@@ -56,10 +57,8 @@ class GPT(AutoregressiveModel):
         layers = dict(wte=nn.Embedding(self.padded_vocab, config.n_embd))
         if recipe("positions") == "learned":
             layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
-        else:  # turned inside attention; recomputable, so not saved
-            for name, table in zip(("rotary_cos", "rotary_sin"), rotary_tables(
-                    config.block_size, config.n_embd // config.n_head, "cpu")):
-                self.register_buffer(name, table, persistent=False)
+        else:  # turned inside attention
+            register_rotary_tables(self, config.block_size, config.n_embd // config.n_head)
         self.transformer = nn.ModuleDict(dict(
             **layers,
             drop=nn.Dropout(config.dropout),

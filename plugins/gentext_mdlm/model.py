@@ -21,7 +21,7 @@ from torch import nn
 from gentext.errors import GentextError
 from gentext.length_prior import CountedLengthPrior
 from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
-from gentext.transformer import Block, init_gpt2_weights, rotary_tables
+from gentext.transformer import Block, init_gpt2_weights, register_rotary_tables
 from gentext_mdlm.config import MDLMConfig
 from gentext_mdlm.schedules import (ESTIMATORS, SCHEDULES, diffusion_times, importance_sampled,
                                     masks_by_count)
@@ -49,10 +49,8 @@ class Denoiser(nn.Module):
         self.wte = nn.Embedding(rows, config.n_embd)
         if config.positions == "learned":
             self.wpe = nn.Embedding(config.max_len, config.n_embd)
-        else:  # made once, not per call (sampling calls the denoiser S times); never saved
-            cos, sin = rotary_tables(config.max_len, config.n_embd // config.n_head, "cpu")
-            self.register_buffer("rotary_cos", cos, persistent=False)
-            self.register_buffer("rotary_sin", sin, persistent=False)
+        else:
+            register_rotary_tables(self, config.max_len, config.n_embd // config.n_head)
         if config.conv_width:
             self.conv = nn.Conv1d(config.n_embd, config.n_embd, config.conv_width,
                                   padding=config.conv_width // 2)
