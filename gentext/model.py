@@ -282,8 +282,9 @@ class TextModel(nn.Module):
         raise GentextError(f"{type(self).__name__} cannot fill blanks (a family whose "
                            "capabilities say infill can, such as mdlm)")
 
-    def encode(self, batch: dict) -> torch.Tensor:
-        """Posterior mean of the latent code of each example (latent families only)."""
+    def encode(self, batch: dict, draw: bool = False) -> torch.Tensor:
+        """The latent code of each example: the posterior mean, or with ``draw`` a draw from
+        q(z | x) (latent families only)."""
         raise GentextError(f"{type(self).__name__} has no latent space")
 
     def decode(self, z: torch.Tensor, options: SamplingOptions | None = None, *,

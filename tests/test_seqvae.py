@@ -190,6 +190,10 @@ def test_eval_reports_a_labelled_bound_and_is_reproducible(cli, trained_vae):
     assert 0 <= first["diagnostics"]["active_units"] <= 4
     text = cli("eval", trained_vae).stdout
     assert "upper bound" in text and "k=5" in text and "mutual_information" in text
+    latent = first["latent_space"]  # reconstruction and interpolation figures, reproducible
+    assert latent == again["latent_space"] and latent["sentences"] == first["examples"]
+    assert 0 <= latent["bleu4_mean"] <= 1 and len(latent["bleu4_to_first"]) == latent["steps"]
+    assert "reconstruction (greedy" in text and "interpolation (" in text
 
 
 def test_sample_reconstruct_interpolate_on_a_tiny_run(cli, trained_vae, nouns):
@@ -215,7 +219,8 @@ def test_models_without_a_latent_space_refuse_latent_commands(cli, trained_gpt, 
     lm = cli(*tiny_args("seqvae", corpus, tmp_path / "lm", "--set", "model.latent_dim=0"))
     assert lm.exit_code == 0, lm.stderr
     assert "no latent space" in cli("reconstruct", tmp_path / "lm", "x").stderr
-    assert json.loads(cli("eval", tmp_path / "lm", "--json").stdout)["likelihood"] == "exact"
+    report = json.loads(cli("eval", tmp_path / "lm", "--json").stdout)
+    assert report["likelihood"] == "exact" and "latent_space" not in report
 
 
 def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_args):

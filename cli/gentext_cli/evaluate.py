@@ -57,6 +57,8 @@ def evaluate(
                          samples=nll_samples or None, unit=loaded.config.data.unit)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **result.as_dict()}
+    if loaded.model.capabilities.latent and loaded.config.data.unit == "example":
+        report["latent_space"] = _latent_figures(loaded, splits.get(split))
     if samples > 0:
         if temperature is None:
             temperature = loaded.model.capabilities.default_temperature
@@ -99,9 +101,41 @@ def evaluate(
     for name, value in result.extra.items():
         typer.echo(f"{name + ':':<24} {value:.4f}" if isinstance(value, float) else
                    f"{name + ':':<24} {value}")
+    if "latent_space" in report:
+        _print_latent(report["latent_space"])
     for name, value in report.get("sample_metrics", {}).items():
         typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples, temperature "
                    f"{report['sample_temperature']:g})")
+
+
+def _latent_figures(loaded, examples: list[dict]) -> dict:
+    """Reconstruction and interpolation figures (gentext.latent_space) of the split."""
+    from dataclasses import asdict
+
+    from gentext.data.batching import encode_split
+    from gentext.evaluate import default_max_new_tokens
+    from gentext.latent_space import measure
+
+    encoded = encode_split(examples, loaded.tokenizer, loaded.config.data.max_len)
+    return asdict(measure(loaded.model, loaded.tokenizer, encoded,
+                          default_max_new_tokens(loaded.config.data.max_len)))
+
+
+def _print_latent(figures: dict) -> None:
+    def profile(values):
+        return " ".join(f"{v:.2f}" for v in values)
+
+    typer.echo(f"reconstruction (greedy, {figures['sentences']:,} sentences): BLEU-4 "
+               f"{figures['bleu4_mean']:.4f}, exact {figures['exact_mean']:.1%} from the posterior "
+               f"mean; BLEU-4 {figures['bleu4_draw']:.4f}, exact {figures['exact_draw']:.1%} "
+               "from a draw of q(z | x)")
+    steps = figures["steps"]
+    typer.echo(f"interpolation ({figures['pairs']} pairs, {steps} points): "
+               f"{figures['distinct_per_path']:.2f} distinct sentences a path, "
+               f"{figures['paths_nearly_distinct']:.0%} of paths with {steps - 1}+; BLEU-4 to the "
+               f"first {profile(figures['bleu4_to_first'])}, to the second "
+               f"{profile(figures['bleu4_to_second'])}; {figures['paths_monotone']:.0%} of paths "
+               "monotone in both")
 
 
 def register(app: typer.Typer) -> None:

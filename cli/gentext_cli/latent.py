@@ -27,29 +27,22 @@ def _latent_run(run: Path, device: str, command: str):
     return loaded
 
 
-def _encode(loaded, sentences: list[str]):
-    import math
+def _max_new_tokens(loaded, max_new_tokens: int | None) -> int:
+    from gentext.evaluate import default_max_new_tokens
 
-    from gentext.data.batching import collate, encode_split
-
-    # in the given order (evaluation batches would sort by length)
-    encoded = encode_split([{"text": s} for s in sentences], loaded.tokenizer, max_len=math.inf)
-    batch = collate(encoded.sequences, loaded.tokenizer.pad_id)
-    device = loaded.model.device
-    return loaded.model.encode({k: v.to(device) for k, v in batch.items()})
+    if max_new_tokens is None:
+        return default_max_new_tokens(loaded.config.data.max_len)
+    if max_new_tokens < 0:
+        raise GentextError(f"--max-new-tokens must be 0 or more, got {max_new_tokens}")
+    return max_new_tokens
 
 
 def _decode(loaded, z, max_new_tokens: int | None, temperature: float, seed: int) -> list[str]:
-    from gentext.evaluate import default_max_new_tokens, one_line
+    from gentext.latent_space import decode_codes
     from gentext.model import SamplingOptions
 
-    if max_new_tokens is None:
-        max_new_tokens = default_max_new_tokens(loaded.config.data.max_len)
-    if max_new_tokens < 0:
-        raise GentextError(f"--max-new-tokens must be 0 or more, got {max_new_tokens}")
-    rows = loaded.model.decode(z, SamplingOptions(temperature=temperature, seed=seed),
-                               max_new_tokens=max_new_tokens)
-    return [one_line(loaded.tokenizer.decode(row)) for row in rows]
+    return decode_codes(loaded.model, loaded.tokenizer, z, _max_new_tokens(loaded, max_new_tokens),
+                        SamplingOptions(temperature=temperature, seed=seed))
 
 
 def reconstruct(
@@ -63,8 +56,11 @@ def reconstruct(
     as_json: bool = JSON_OPTION,
 ):
     """Encode each sentence to its posterior mean and decode it back."""
+    from gentext.latent_space import encode_texts
+
     loaded = _latent_run(run, device, "reconstruct")
-    outputs = _decode(loaded, _encode(loaded, sentences), max_new_tokens, temperature, seed)
+    outputs = _decode(loaded, encode_texts(loaded.model, loaded.tokenizer, sentences),
+                      max_new_tokens, temperature, seed)
     if as_json:
         typer.echo(json.dumps([{"input": s, "output": o} for s, o in zip(sentences, outputs)], indent=2))
         return
@@ -86,19 +82,17 @@ def interpolate(
     """Walk in a straight line between two sentences' posterior means, decoding each point."""
     if steps < 2:
         raise GentextError(f"--steps must be at least 2 (both ends), got {steps}")
-    import torch
+    from gentext.latent_space import encode_texts, path
 
     loaded = _latent_run(run, device, "interpolate")
-    ends = _encode(loaded, [first, second])
-    times = torch.linspace(0, 1, steps, device=ends.device)
-    weights = times.view(-1, *[1] * (ends.dim() - 1))  # codes may be vectors or sequences of them
-    z = (1 - weights) * ends[0] + weights * ends[1]
-    outputs = _decode(loaded, z, max_new_tokens, temperature, seed)
+    outputs = _decode(loaded, path(encode_texts(loaded.model, loaded.tokenizer, [first, second]), steps),
+                      max_new_tokens, temperature, seed)
+    times = [i / (steps - 1) for i in range(steps)]
     if as_json:
-        typer.echo(json.dumps([{"t": t, "output": o} for t, o in zip(times.tolist(), outputs)],
+        typer.echo(json.dumps([{"t": t, "output": o} for t, o in zip(times, outputs)],
                               indent=2))
         return
-    for t, output in zip(times.tolist(), outputs):
+    for t, output in zip(times, outputs):
         typer.echo(f"{t:.2f}  {output}")
 
 

@@ -185,12 +185,14 @@ class TextFlow(TextModel):
         z = self.flow.inverse(u * valid[..., None], valid)
         return self._decode_tokens(z, valid, options)
 
-    def encode(self, batch: dict) -> torch.Tensor:
-        """Each sentence's point in the flow's base space, from its tokens' typical encodings,
-        (B, L, D + 1): the last channel is 1 inside the sentence and 0 past its end, so a
-        straight line between two sentences of different lengths changes length halfway."""
+    def encode(self, batch: dict, draw: bool = False) -> torch.Tensor:
+        """Each sentence's point in the flow's base space, from its tokens' typical encodings
+        (or with ``draw`` a draw from the dequantiser q(z | x)), (B, L, D + 1): the last
+        channel is 1 inside the sentence and 0 past its end, so a straight line between two
+        sentences of different lengths changes length halfway."""
         tokens, _, valid = self._content(batch)
-        u = self.flow(self.encoding.center(tokens, valid) * valid[..., None], valid)[0]
+        z = self.encoding.sample(tokens, valid)[0] if draw else self.encoding.center(tokens, valid)
+        u = self.flow(z * valid[..., None], valid)[0]
         return torch.cat([u * valid[..., None], valid[..., None].to(u.dtype)], dim=-1)
 
     @torch.no_grad()

@@ -237,11 +237,12 @@ class SeqVAE(AutoregressiveModel):
     # --- latent space and sampling -----------------------------------------------------
 
     @torch.no_grad()
-    def encode(self, batch: dict) -> torch.Tensor:
-        """Posterior means (B, latent_dim)."""
+    def encode(self, batch: dict, draw: bool = False) -> torch.Tensor:
+        """Posterior means (B, latent_dim), or draws z ~ q(z | x) with ``draw``."""
         if not self.capabilities.latent:
             raise GentextError("this seqvae was trained with model.latent_dim=0: it has no latent space")
-        return self.posterior(batch)[0]
+        mu, logvar = self.posterior(batch)
+        return self.reparameterise(mu, logvar) if draw else mu
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, options: SamplingOptions | None = None, *,
