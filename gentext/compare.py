@@ -121,12 +121,28 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                "sentences_per_s": sampling_throughput(run.model, throughput_batch, length, seed),
                "throughput_batch": throughput_batch, "throughput_length": length,
                "diagnostics": {name: result.extra.get(name)
-                               for name in run.model.capabilities.diagnostics}}
+                               for name in run.model.capabilities.diagnostics},
+               **latent_figures(run, examples)}
         rows.append(row)
     hashes = {row["test_sha256"] for row in rows}
     if len(hashes) != 1:  # cannot happen with common_test_examples; never mix silently
         raise GentextError("the runs were scored on different test sentences")
     return rows
+
+
+def latent_figures(run, examples: list[dict]) -> dict:
+    """Reconstruction and interpolation figures (``gentext.latent_space``) of a model with a
+    latent space, on the same test sentences; None for the others."""
+    keys = ("reconstruction_bleu4", "reconstruction_exact", "interpolation_distinct",
+            "interpolation_nearly_distinct")
+    if not run.model.capabilities.latent or run.config.data.unit != "example":
+        return dict.fromkeys(keys)
+    from gentext.latent_space import measure
+
+    encoded = encode_split(examples, run.tokenizer, run.config.data.max_len)
+    figures = measure(run.model, run.tokenizer, encoded, default_max_new_tokens(run.config.data.max_len))
+    return dict(zip(keys, (figures.bleu4_mean, figures.exact_mean, figures.distinct_per_path,
+                           figures.paths_nearly_distinct)))
 
 
 def _figure(value, spec: str) -> str:
@@ -146,6 +162,10 @@ def markdown_table(rows: list[dict]) -> str:
         ("BLEU-4 vs test", "bleu-4", ".4f"), ("self-BLEU-4", "self-bleu-4", ".4f"),
         ("distinct-2", "distinct-2", ".4f"), ("mean words", "mean_words", ".1f"),
         ("sd words", "sd_words", ".1f"), ("sentences/s", "sentences_per_s", ",.1f"),
+        ("reconstruction BLEU-4", "reconstruction_bleu4", ".4f"),
+        ("reconstructed exactly", "reconstruction_exact", ".1%"),
+        ("interpolation: distinct of 5", "interpolation_distinct", ".2f"),
+        ("paths with 4+ of 5 distinct", "interpolation_nearly_distinct", ".0%"),
     ]
     names = [Path(r["run"]).name for r in rows]
     lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(rows)]
@@ -175,7 +195,10 @@ def footnote(rows: list[dict]) -> str:
             "bits/byte do not. Bounds are upper bounds on -log p (importance-weighted with k "
             f"draws). BLEU-4 (Texygen's protocol) and self-BLEU-4 on {first['samples']:,} "
             f"samples at temperature 1; sentences/s for {first['throughput_batch']} sentences "
-            f"of {first['throughput_length']} tokens each.")
+            f"of {first['throughput_length']} tokens each. Reconstruction (models with a latent "
+            "space): each test sentence encoded to its posterior mean and decoded greedily, BLEU-4 "
+            "against itself; interpolation: 100 pairs of test sentences, 5 points each "
+            "(docs/likelihood.md).")
 
 
 def validation_curves(run_paths) -> dict[str, list[tuple[float, float]]]:

@@ -29,11 +29,16 @@ def test_table_figures_agree_with_gentext_eval(cli, two_runs):
         assert 0 <= row["bleu-4"] <= 1 and 0 <= row["self-bleu-4"] <= 1
         assert row["train_minutes"] > 0 and row["train_tokens_per_s"] > 0
     assert rows[0]["diagnostics"] == {}  # gpt has no latent
+    assert rows[0]["reconstruction_bleu4"] is None and 0 <= rows[1]["reconstruction_bleu4"] <= 1
+    flow_eval = json.loads(cli("eval", two_runs[1], "--json").stdout)["latent_space"]
+    assert rows[1]["reconstruction_bleu4"] == pytest.approx(flow_eval["bleu4_mean"])
+    assert rows[1]["interpolation_distinct"] == pytest.approx(flow_eval["distinct_per_path"])
     latent = rows[1]["diagnostics"]  # what the model declares worth comparing
     assert latent["kl_per_token"] is not None and latent["active_units"] <= latent["latent_dim"]
     table = cli("compare", *two_runs, "--samples", 20).stdout
     assert "| test bits/byte |" in table and "bound (k=16)" in table
     assert "| kl per token | — |" in table  # a declared diagnostic; gpt declares none
+    assert "| reconstruction BLEU-4 | — |" in table
 
 
 def test_runs_with_different_test_splits_are_refused(cli, corpus, trained_gpt, tmp_path, tiny_args):
