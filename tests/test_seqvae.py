@@ -100,6 +100,39 @@ def test_annealing_schedules_give_the_values_they_should():
         == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0, 0.5])
     assert kl_weight("cyclical", 1.0, cycles=4) == 1.0
     assert kl_weight("constant", 0.0) == 1.0
+    # an autoencoder phase over the first 20%, then the linear warm-up over the remaining 80%
+    assert [kl_weight("linear", p, fraction=0.4, autoencoder=0.2) for p in (0.1, 0.2, 0.36, 0.52)] \
+        == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    assert kl_weight("constant", 0.19, autoencoder=0.2) == 0.0
+    assert kl_weight("constant", 0.2, autoencoder=0.2) == 1.0
+
+
+def test_autoencoder_phase_reaches_the_loss_through_training_progress():
+    model = tiny(autoencoder_fraction=0.5, kl_schedule="constant")
+    model.set_training_progress(40, 100)
+    assert float(model.loss(batch_of(*ROWS))["kl_weight"]) == 0.0
+    model.set_training_progress(50, 100)
+    assert float(model.loss(batch_of(*ROWS))["kl_weight"]) == 1.0
+
+
+def test_bn_vae_keeps_the_expected_kl_of_each_dimension_above_half_gamma_squared():
+    """Zhu et al. 2020: batch-normalised means have E[mu_d^2] = gamma^2 + b_d^2, so the KL of
+    every dimension, averaged over the batch, is at least gamma^2 / 2 whatever the encoder."""
+    torch.manual_seed(1)
+    rows = [[1, *torch.randint(4, 40, (int(n),)).tolist(), 2] for n in torch.randint(2, 9, (16,))]
+    for gamma in (0.5, 1.5):
+        model = tiny(bn_gamma=gamma).train()  # an untrained encoder
+        mu, logvar = model.posterior(batch_of(*rows))
+        # (1% below: BatchNorm's eps in the variance it divides by)
+        assert (gaussian_kl(mu, logvar).mean(dim=0) >= 0.99 * gamma**2 / 2).all()
+        assert tiny(bn_gamma=0).posterior(batch_of(*rows))[0].pow(2).mean() < 0.99 * gamma**2
+    # evaluating, a sentence's posterior is a fixed function of the sentence (running
+    # statistics), not of the batch it sits in, so the IW bound stays a bound
+    model.eval()
+    alone = model.posterior(batch_of(rows[0]))[0]
+    assert torch.allclose(model.posterior(batch_of(*rows))[0][0], alone[0], atol=1e-6)
+    one = tiny(bn_gamma=1.0).train()
+    assert torch.isfinite(one.loss(batch_of(rows[0]))["loss"])  # a batch of one trains too
 
 
 def test_free_bits_floor_the_kl_term():
@@ -228,4 +261,7 @@ def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_arg
     assert result.exit_code != 0 and "model.kl_schedule" in result.error_lines[0]
     result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", "model.cell=transformer"))
     assert result.exit_code != 0 and "model.cell" in result.error_lines[0]
+    for key, value in (("autoencoder_fraction", "1.0"), ("bn_gamma", "-1")):
+        result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", f"model.{key}={value}"))
+        assert result.exit_code != 0 and f"model.{key}" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying

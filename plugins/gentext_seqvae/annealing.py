@@ -2,7 +2,11 @@
 
 Each maps training progress (0 at the first step, 1 at the last) to the weight of the KL
 term: linear and sigmoid warm-ups (Bowman et al. 2016), and the cyclical schedule of
-Fu et al. 2019 (each cycle ramps linearly over its first half, then holds at 1).
+Fu et al. 2019 (each cycle ramps linearly over its first half, then holds at 1). Any of them
+may follow an autoencoder phase (Li et al. 2019, "A Surprisingly Effective Fix for Deep Latent
+Variable Modeling of Text"): weight 0 over the first ``autoencoder`` share of training, so the
+encoder learns to carry the sentence before the KL term asks it to pay, then the schedule
+over the rest.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
 SIGMOID_SHARPNESS = 10.0  # logistic slope: ~0.007 at the start of the warm-up, ~0.993 at its end
 
 
-def kl_weight(schedule: str, progress: float, fraction: float = 0.4, cycles: int = 4) -> float:
+def kl_weight(schedule: str, progress: float, fraction: float = 0.4, cycles: int = 4,
+              autoencoder: float = 0.0) -> float:
     """The KL weight at ``progress`` in [0, 1]."""
     progress = min(max(progress, 0.0), 1.0)
+    if autoencoder > 0:
+        if progress < autoencoder:
+            return 0.0
+        progress = (progress - autoencoder) / (1 - autoencoder)
     if schedule == "constant":
         return 1.0
     if schedule == "linear":

@@ -18,5 +18,9 @@ class SeqVAEConfig:
     kl_schedule: str = "linear"  # KL weight: "linear", "sigmoid", "cyclical" or "constant"
     kl_anneal_fraction: float = 0.4  # share of training over which the KL weight reaches 1
     kl_cycles: int = 4  # cycles of the "cyclical" schedule
+    autoencoder_fraction: float = 0.0  # share of training first spent as a plain autoencoder
+    # (KL weight 0, Li et al. 2019); the schedule runs over the rest
+    bn_gamma: float = 0.0  # BN-VAE (Zhu et al. 2020): posterior means batch-normalised to this
+    # fixed scale, which keeps the expected KL of each dimension >= bn_gamma**2 / 2 (0: off)
     free_bits: float = 0.2  # per-dimension KL floor in nats (0 turns it off)
     iw_samples: int = 100  # k of the importance-weighted bound when evaluating

@@ -13,6 +13,7 @@ import dataclasses
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from gentext.autoregressive import AutoregressiveModel, shifted_targets
@@ -34,6 +35,10 @@ def check_config(config: SeqVAEConfig) -> None:
     if config.kl_schedule not in SCHEDULES:
         raise GentextError(f"model.kl_schedule must be one of {', '.join(SCHEDULES)}, "
                            f"got {config.kl_schedule!r}")
+    if not 0 <= config.autoencoder_fraction < 1:
+        raise GentextError(f"model.autoencoder_fraction must be in [0, 1), got {config.autoencoder_fraction}")
+    if config.bn_gamma < 0:
+        raise GentextError(f"model.bn_gamma must be 0 (off) or more, got {config.bn_gamma}")
     if config.latent_dim < 0 or config.iw_samples < 1 or config.kl_cycles < 1:
         raise GentextError("model.latent_dim must be >= 0, model.iw_samples and model.kl_cycles >= 1")
     if not 0 <= config.word_dropout < 1 or not 0 <= config.dropout < 1:
@@ -63,6 +68,9 @@ class SeqVAE(AutoregressiveModel):
             self.encoder = rnn(config.embedding_dim, config.encoder_hidden, batch_first=True,
                                bidirectional=True)
             self.to_posterior = nn.Linear(2 * config.encoder_hidden, 2 * latent)
+            if config.bn_gamma:  # BN-VAE: a fixed scale, a learnt shift
+                self.mean_norm = nn.BatchNorm1d(latent, affine=False)
+                self.mean_shift = nn.Parameter(torch.zeros(latent))
             if config.z_init:
                 state_size = hidden * (2 if config.cell == "lstm" else 1)
                 self.z_to_state = nn.Linear(latent, state_size)
@@ -91,7 +99,23 @@ class SeqVAE(AutoregressiveModel):
         _, state = self.encoder(packed)
         final = state[0] if self.config.cell == "lstm" else state  # (2, B, H): both directions
         mu, logvar = self.to_posterior(torch.cat([final[0], final[1]], dim=-1)).chunk(2, dim=-1)
+        if self.config.bn_gamma:
+            mu = self.batch_normalised(mu)
         return mu, logvar
+
+    def batch_normalised(self, mu: torch.Tensor) -> torch.Tensor:
+        """BN-VAE (Zhu et al. 2020, "A Batch Normalized Inference Network Keeps the KL
+        Vanishing Away"): each dimension of the means is normalised over the batch (over the
+        training data's running statistics when evaluating) to scale ``bn_gamma`` and a learnt
+        shift b, so E[mu_d^2] = gamma^2 + b_d^2 and the expected KL of the dimension is at least
+        gamma^2 / 2: the posterior cannot collapse. q(z | x) stays a fixed function of x at
+        evaluation, so the importance-weighted bound is still a bound."""
+        norm = self.mean_norm
+        # one sentence has no batch statistics: it is normalised by the running ones
+        batch_stats = norm.training and mu.size(0) > 1
+        normed = F.batch_norm(mu.float(), norm.running_mean, norm.running_var, training=batch_stats,
+                              momentum=norm.momentum, eps=norm.eps)
+        return self.config.bn_gamma * normed.to(mu.dtype) + self.mean_shift
 
     def _initial_state(self, z: torch.Tensor | None):
         if z is None or not self.config.z_init:
@@ -172,7 +196,7 @@ class SeqVAE(AutoregressiveModel):
         if self.config.free_bits > 0:  # Kingma et al. 2016: no pressure below the floor
             kl_per_dim = kl_per_dim.clamp(min=self.config.free_bits)
         weight = kl_weight(self.config.kl_schedule, self.progress, self.config.kl_anneal_fraction,
-                           self.config.kl_cycles)
+                           self.config.kl_cycles, self.config.autoencoder_fraction)
         batch_size = inputs.size(0)
         loss = (rec.sum() + weight * batch_size * kl_per_dim.sum()) / tokens
         return {"loss": loss, "rec_per_sentence": rec.mean().detach(),
