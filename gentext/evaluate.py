@@ -100,16 +100,18 @@ def evaluation_mode(model):
             model.train(was_training)
 
 
-def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE):
+def device_batches(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
+                   max_tokens: int = 0):
     """A split's evaluation batches, on the model's device."""
     device = model.device
-    for batch in eval_batches(encoded, batch_size, pad_id):
+    for batch in eval_batches(encoded, batch_size, pad_id, max_tokens):
         yield {k: v.to(device) for k, v in batch.items()}
 
 
 @torch.no_grad()
 def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
-          samples: int | None = None, ranks: Ranks = Ranks()) -> tuple[float, int, float | None]:
+          samples: int | None = None, ranks: Ranks = Ranks(),
+          max_tokens: int = 0) -> tuple[float, int, float | None]:
     """Summed nats, predicted tokens, and the variance of the summed nats where the
     estimator gives one (else None), over every sequence of a split (each process scores its
     share of the split and the sums are added up)."""
@@ -119,7 +121,7 @@ def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZ
         encoded = encoded.subset(order[ranks.rank :: ranks.world])
     with evaluation_mode(model):
         if encoded.sequences:
-            for batch in device_batches(model, encoded, pad_id, batch_size):
+            for batch in device_batches(model, encoded, pad_id, batch_size, max_tokens):
                 batch_nats, batch_tokens, batch_variance = model.nll_with_variance(
                     batch, samples=samples)
                 nats += float(batch_nats)
@@ -134,10 +136,11 @@ def score(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZ
 
 
 @torch.no_grad()
-def diagnostics(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE) -> dict:
+def diagnostics(model, encoded: Encoded, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
+                max_tokens: int = 0) -> dict:
     """The model's own figures over a split (KL, mutual information, ...), if it has any."""
     with evaluation_mode(model):
-        return model.diagnostics(device_batches(model, encoded, pad_id, batch_size))
+        return model.diagnostics(device_batches(model, encoded, pad_id, batch_size, max_tokens))
 
 
 def evaluate(model, examples: list[dict], tokenizer, split: str, likelihood: str,
@@ -156,11 +159,13 @@ def conditioning_labels(model) -> tuple[str, ...] | None:
 
 def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood: str,
                      batch_size: int = EVAL_BATCH_SIZE, samples: int | None = None,
-                     ranks: Ranks = Ranks()) -> Evaluation:
-    """`evaluate` for a split already encoded (the training loop encodes once)."""
+                     ranks: Ranks = Ranks(), max_tokens: int = 0) -> Evaluation:
+    """`evaluate` for a split already encoded (the training loop encodes once, and bounds
+    the batches by its micro-batch budget, ``max_tokens``)."""
     if not encoded.sequences:
         raise GentextError(f"no example of the {split} split fits the model's context")
-    nats, tokens, variance = score(model, encoded, tokenizer.pad_id, batch_size, samples, ranks)
+    nats, tokens, variance = score(model, encoded, tokenizer.pad_id, batch_size, samples, ranks,
+                                   max_tokens)
     if not math.isfinite(nats):
         raise GentextError(f"the model gave a non-finite likelihood on the {split} split")
     stochastic = model.capabilities.nll_samples is not None
@@ -171,7 +176,7 @@ def evaluate_encoded(model, encoded: Encoded, tokenizer, split: str, likelihood:
                       dropped=encoded.dropped, split_sha256=texts_sha256(encoded.scored_texts),
                       keeps_99=encoded.keeps_99, nats_variance=variance,
                       nll_samples=(samples or model.capabilities.nll_samples) if stochastic else None,
-                      extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size)
+                      extra=diagnostics(model, encoded, tokenizer.pad_id, batch_size, max_tokens)
                       if ranks.main else {})
 
 

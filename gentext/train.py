@@ -477,7 +477,8 @@ class Trainer:
             started, elapsed = time.perf_counter(), self.elapsed()
             valid = evaluate_encoded(self.model, self.valid_data, self.tokenizer, "valid",
                                      self.spec.likelihood_of(self.config.model),
-                                     samples=self.cfg.valid_nll_samples, ranks=self.ranks)
+                                     samples=self.cfg.valid_nll_samples, ranks=self.ranks,
+                                     max_tokens=self.context.micro_batch_tokens)
             if self.ranks.main:
                 self._record(VALID, {**valid.as_dict(), "elapsed_s": elapsed,
                                      "eval_s": time.perf_counter() - started})

@@ -180,3 +180,18 @@ def test_a_family_that_prefers_characters_keeps_99_percent_of_the_default_corpus
             assert said is None, (name, said)
         assert getattr(config.model, "max_len", config.data.max_len) >= config.data.max_len, name
     assert checked, "no built-in family prefers characters any more: rewrite this test"
+
+
+def test_eval_batches_cover_the_split_once_within_the_token_budget():
+    from gentext.data.batching import Encoded, eval_batches
+
+    lengths = [3, 9, 4, 12, 7, 5, 30, 2, 8, 6]
+    encoded = Encoded([[1] * n for n in lengths], [str(n) for n in lengths], dropped=0)
+    seen = []
+    for batch in eval_batches(encoded, batch_size=4, pad_id=0, max_tokens=24):
+        rows, width = batch["tokens"].shape
+        assert rows <= 4 and (rows * width <= 24 or rows == 1)  # one row may exceed it alone
+        seen += batch["lengths"].tolist()
+    assert sorted(seen) == sorted(lengths)
+    unlimited = [b["tokens"].shape[0] for b in eval_batches(encoded, batch_size=4, pad_id=0)]
+    assert unlimited == [4, 4, 2]

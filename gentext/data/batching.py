@@ -159,11 +159,21 @@ def collate(sequences: list[list[int]], pad_id: int, labels: list[int] | None = 
     return batch
 
 
-def eval_batches(encoded: Encoded, batch_size: int, pad_id: int):
-    """Batches of a split in length order (least padding), each example exactly once."""
+def eval_batches(encoded: Encoded, batch_size: int, pad_id: int, max_tokens: int = 0):
+    """Batches of a split in length order (least padding), each example exactly once: at
+    most ``batch_size`` rows, and with ``max_tokens`` (0: no limit) at most that many padded
+    positions (rows x longest row; one row at least), so scoring a split needs no more memory
+    than a training micro-batch."""
     order = sorted(range(len(encoded.sequences)), key=lambda i: len(encoded.sequences[i]))
-    for start in range(0, len(order), batch_size):
-        yield encoded.batch(order[start : start + batch_size], pad_id)
+    chunk: list[int] = []
+    for index in order:  # lengths rise, so the newest row is the longest
+        rows = len(chunk) + 1
+        if chunk and (rows > batch_size or (max_tokens and rows * encoded.length(index) > max_tokens)):
+            yield encoded.batch(chunk, pad_id)
+            chunk = []
+        chunk.append(index)
+    if chunk:
+        yield encoded.batch(chunk, pad_id)
 
 
 class BatchStream:
