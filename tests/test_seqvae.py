@@ -115,6 +115,27 @@ def test_autoencoder_phase_reaches_the_loss_through_training_progress():
     assert float(model.loss(batch_of(*ROWS))["kl_weight"]) == 1.0
 
 
+def test_bag_of_words_loss_adds_its_weighted_term_to_the_loss_and_nothing_to_the_bound():
+    plain, words = tiny(kl_schedule="constant").eval(), tiny(kl_schedule="constant", bag_of_words=0.5).eval()
+    with torch.no_grad():  # the same networks; a head that knows nothing: a uniform bag
+        words.load_state_dict({**plain.state_dict(), **{k: v for k, v in words.state_dict().items()
+                                                        if k.startswith("bag_of_words_head")}})
+        words.bag_of_words_head.weight.zero_()
+        words.bag_of_words_head.bias.zero_()
+    batch = batch_of(*ROWS)
+    tokens = sum(len(r) - 1 for r in ROWS)
+    torch.manual_seed(3)
+    base = plain.loss(batch)
+    torch.manual_seed(3)
+    added = words.loss(batch)
+    assert float(added["bag_of_words_per_sentence"]) == pytest.approx(tokens / len(ROWS) * math.log(40))
+    assert float(added["loss"]) == pytest.approx(float(base["loss"]) + 0.5 * math.log(40), rel=1e-5)
+    torch.manual_seed(4)
+    bound = plain.nll(batch, samples=8)[0]
+    torch.manual_seed(4)
+    assert float(words.nll(batch, samples=8)[0]) == pytest.approx(float(bound), rel=1e-6)
+
+
 def test_bn_vae_keeps_the_expected_kl_of_each_dimension_above_half_gamma_squared():
     """Zhu et al. 2020: batch-normalised means have E[mu_d^2] = gamma^2 + b_d^2, so the KL of
     every dimension, averaged over the batch, is at least gamma^2 / 2 whatever the encoder."""
@@ -261,7 +282,7 @@ def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_arg
     assert result.exit_code != 0 and "model.kl_schedule" in result.error_lines[0]
     result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", "model.cell=transformer"))
     assert result.exit_code != 0 and "model.cell" in result.error_lines[0]
-    for key, value in (("autoencoder_fraction", "1.0"), ("bn_gamma", "-1")):
+    for key, value in (("autoencoder_fraction", "1.0"), ("bn_gamma", "-1"), ("bag_of_words", "-1")):
         result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", f"model.{key}={value}"))
         assert result.exit_code != 0 and f"model.{key}" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying

@@ -23,4 +23,6 @@ class SeqVAEConfig:
     bn_gamma: float = 0.0  # BN-VAE (Zhu et al. 2020): posterior means batch-normalised to this
     # fixed scale, which keeps the expected KL of each dimension >= bn_gamma**2 / 2 (0: off)
     free_bits: float = 0.2  # per-dimension KL floor in nats (0 turns it off)
+    bag_of_words: float = 0.0  # weight of an auxiliary loss predicting the sentence's tokens,
+    # in any order, from z alone (Zhao et al. 2017): makes z carry the words; not in the bound
     iw_samples: int = 100  # k of the importance-weighted bound when evaluating

@@ -37,6 +37,8 @@ def check_config(config: SeqVAEConfig) -> None:
                            f"got {config.kl_schedule!r}")
     if not 0 <= config.autoencoder_fraction < 1:
         raise GentextError(f"model.autoencoder_fraction must be in [0, 1), got {config.autoencoder_fraction}")
+    if config.bag_of_words < 0:
+        raise GentextError(f"model.bag_of_words must be 0 (off) or more, got {config.bag_of_words}")
     if config.bn_gamma < 0:
         raise GentextError(f"model.bn_gamma must be 0 (off) or more, got {config.bn_gamma}")
     if config.latent_dim < 0 or config.iw_samples < 1 or config.kl_cycles < 1:
@@ -68,6 +70,8 @@ class SeqVAE(AutoregressiveModel):
             self.encoder = rnn(config.embedding_dim, config.encoder_hidden, batch_first=True,
                                bidirectional=True)
             self.to_posterior = nn.Linear(2 * config.encoder_hidden, 2 * latent)
+            if config.bag_of_words:
+                self.bag_of_words_head = nn.Linear(latent, vocab.size)
             if config.bn_gamma:  # BN-VAE: a fixed scale, a learnt shift
                 self.mean_norm = nn.BatchNorm1d(latent, affine=False)
                 self.mean_shift = nn.Parameter(torch.zeros(latent))
@@ -199,9 +203,25 @@ class SeqVAE(AutoregressiveModel):
                            self.config.kl_cycles, self.config.autoencoder_fraction)
         batch_size = inputs.size(0)
         loss = (rec.sum() + weight * batch_size * kl_per_dim.sum()) / tokens
-        return {"loss": loss, "rec_per_sentence": rec.mean().detach(),
-                "kl_per_sentence": kl.sum(dim=1).mean().detach(), "kl_weight": torch.tensor(weight),
-                "neg_elbo_per_token": ((rec.sum() + kl.sum()) / tokens).detach()}
+        outputs = {"kl_per_sentence": kl.sum(dim=1).mean().detach(), "kl_weight": torch.tensor(weight),
+                   "rec_per_sentence": rec.mean().detach(),
+                   "neg_elbo_per_token": ((rec.sum() + kl.sum()) / tokens).detach()}
+        if self.config.bag_of_words:
+            words = self.bag_of_words(z, targets)
+            loss = loss + self.config.bag_of_words * words.sum() / tokens
+            outputs["bag_of_words_per_sentence"] = words.mean().detach()
+        return {"loss": loss, **outputs}
+
+    def bag_of_words(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-sum_t log f(x_t | z) per sentence (B,), f one softmax over the vocabulary from z
+        alone: the sentence's tokens as a bag, in no order (Zhao et al. 2017, "Learning
+        Discourse-level Diversity for Neural Dialog Models using Conditional VAEs", section
+        3.2). An auxiliary objective that makes z carry the sentence's words; the ELBO and
+        the bound do not contain it."""
+        log_probs = torch.log_softmax(self.bag_of_words_head(z).float(), dim=-1)  # (B, V)
+        known = targets != IGNORE_INDEX
+        picked = log_probs.gather(1, targets.clamp(min=0))  # (B, T)
+        return -(picked * known).sum(dim=1)
 
     # --- likelihood --------------------------------------------------------------------
 
