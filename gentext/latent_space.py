@@ -20,6 +20,8 @@ every time. The draw-from-q row uses the evaluation seed (``gentext.evaluate.EVA
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 import random
 from dataclasses import dataclass
 
@@ -42,8 +44,8 @@ class LatentFigures:
     sentences: int  # sentences reconstructed
     bleu4_mean: float  # reconstruction BLEU-4, z = the posterior mean
     exact_mean: float  # share reproduced exactly, z = the posterior mean
-    bleu4_draw: float  # the same with z drawn from q(z | x)
-    exact_draw: float
+    bleu4_draw: float | None  # the same with z drawn from q(z | x) (None: encode cannot draw)
+    exact_draw: float | None
     pairs: int  # interpolation paths
     steps: int  # points per path, both ends included
     distinct_per_path: float  # mean number of distinct sentences on a path
@@ -67,15 +69,19 @@ def same_words(a: str, b: str) -> bool:
 def encode_texts(model, tokenizer, texts: list[str], draw: bool = False) -> torch.Tensor:
     """Codes of ``texts`` in the given order, encoded as one batch (so codes that are
     sequences, like the flow's, share one width and can be mixed)."""
-    import math
-
     encoded = encode_split([{"text": t} for t in texts], tokenizer, max_len=math.inf)
     return encode_sequences(model, encoded.sequences, tokenizer.pad_id, draw)
 
 
 def encode_sequences(model, sequences: list[list[int]], pad_id: int, draw: bool = False) -> torch.Tensor:
-    batch = collate(sequences, pad_id)
-    return model.encode({k: v.to(model.device) for k, v in batch.items()}, draw=draw)
+    """Codes of token sequences (``<bos>`` ... ``<eos>``), padded into one batch."""
+    batch = {k: v.to(model.device) for k, v in collate(sequences, pad_id).items()}
+    return model.encode(batch, draw=True) if draw else model.encode(batch)
+
+
+def draws_codes(model) -> bool:
+    """Whether the model's ``encode`` takes ``draw`` (a plugin written before it may not)."""
+    return "draw" in inspect.signature(model.encode).parameters
 
 
 def decode_codes(model, tokenizer, z: torch.Tensor, max_new_tokens: int,
@@ -133,7 +139,8 @@ def measure(model, tokenizer, encoded: Encoded, max_new_tokens: int, pairs: int 
     texts = encoded.texts
     with evaluation_mode(model), torch.no_grad():
         by_mean = reconstructions(model, tokenizer, encoded, max_new_tokens)
-        by_draw = reconstructions(model, tokenizer, encoded, max_new_tokens, draw=True)
+        by_draw = (reconstructions(model, tokenizer, encoded, max_new_tokens, draw=True)
+                   if draws_codes(model) else None)
         chosen = random.Random(PAIR_SEED).sample(range(len(texts)), min(2 * pairs, len(texts) // 2 * 2))
         firsts, seconds = chosen[0::2], chosen[1::2]
         paths = interpolations(model, tokenizer, [encoded.sequences[i] for i in firsts],
@@ -148,8 +155,8 @@ def measure(model, tokenizer, encoded: Encoded, max_new_tokens: int, pairs: int 
         sentences=len(texts),
         bleu4_mean=_mean(sentence_bleu4(o, t) for o, t in zip(by_mean, texts)),
         exact_mean=_mean(same_words(o, t) for o, t in zip(by_mean, texts)),
-        bleu4_draw=_mean(sentence_bleu4(o, t) for o, t in zip(by_draw, texts)),
-        exact_draw=_mean(same_words(o, t) for o, t in zip(by_draw, texts)),
+        bleu4_draw=None if by_draw is None else _mean(sentence_bleu4(o, t) for o, t in zip(by_draw, texts)),
+        exact_draw=None if by_draw is None else _mean(same_words(o, t) for o, t in zip(by_draw, texts)),
         pairs=len(paths), steps=steps,
         distinct_per_path=sum(distinct) / count,
         paths_nearly_distinct=sum(d >= steps - 1 for d in distinct) / count,

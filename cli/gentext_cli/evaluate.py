@@ -125,10 +125,11 @@ def _print_latent(figures: dict) -> None:
     def profile(values):
         return " ".join(f"{v:.2f}" for v in values)
 
+    drawn = "" if figures["bleu4_draw"] is None else (
+        f"; BLEU-4 {figures['bleu4_draw']:.4f}, exact {figures['exact_draw']:.1%} from a draw of q(z | x)")
     typer.echo(f"reconstruction (greedy, {figures['sentences']:,} sentences): BLEU-4 "
                f"{figures['bleu4_mean']:.4f}, exact {figures['exact_mean']:.1%} from the posterior "
-               f"mean; BLEU-4 {figures['bleu4_draw']:.4f}, exact {figures['exact_draw']:.1%} "
-               "from a draw of q(z | x)")
+               f"mean{drawn}")
     steps = figures["steps"]
     typer.echo(f"interpolation ({figures['pairs']} pairs, {steps} points): "
                f"{figures['distinct_per_path']:.2f} distinct sentences a path, "
