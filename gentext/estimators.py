@@ -44,7 +44,9 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256,
                        generator: torch.Generator | None = None) -> float:
     """I(x; z) under q(x, z) = p_data(x) q(z | x), estimated as E[log q(z|x)] - E[log q(z)] with
     the aggregate posterior q(z) = mean_j q(z | x_j) over the given examples (Hoffman & Johnson
-    2016; He et al. 2019). At most log N for N examples. ``mu``, ``logvar``: (N, d)."""
+    2016; He et al. 2019). At most log N for N examples in expectation (the entropy term is
+    exact, log q(z) is sampled, so one estimate near the ceiling can pass it by its noise).
+    ``mu``, ``logvar``: (N, d)."""
     n, dims = mu.shape
     mu, logvar = mu.double(), logvar.double()
     neg_entropy = (-0.5 * dims * LOG_2PI - 0.5 * (1 + logvar).sum(-1)).mean()

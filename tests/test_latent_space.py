@@ -53,7 +53,8 @@ def fitted(fit):
 
     torch.manual_seed(0)
     config = SeqVAEConfig(embedding_dim=16, encoder_hidden=16, decoder_hidden=32, latent_dim=8,
-                          dropout=0.0, free_bits=1.0, kl_schedule="constant")
+                          dropout=0.0, free_bits=1.0, kl_schedule="constant",
+                          autoencoder_fraction=0.0)
     model = SeqVAE(config, Vocab(size=30, pad_id=0, bos_id=1, eos_id=2, unk_id=3))
     return fit(model, collate([list(r) for r in ROWS], pad_id=0), steps=300)
 

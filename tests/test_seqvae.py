@@ -21,6 +21,7 @@ VOCAB = Vocab(size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
 def tiny(**overrides) -> SeqVAE:
     torch.manual_seed(0)
     settings = dict(embedding_dim=16, encoder_hidden=16, decoder_hidden=32, latent_dim=4,
+                    autoencoder_fraction=0.0,
                     dropout=0.0, word_dropout=0.0)
     return SeqVAE(SeqVAEConfig(**{**settings, **overrides}), VOCAB)
 
@@ -286,3 +287,16 @@ def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_arg
         result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", f"model.{key}={value}"))
         assert result.exit_code != 0 and f"model.{key}" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying
+
+
+def test_a_run_saved_before_the_autoencoder_phase_loads_and_resumes_without_one(trained_vae):
+    """A config.toml written before ``autoencoder_fraction`` existed has no such line; the run
+    was trained with no autoencoder phase, so it loads (and would resume) with 0, not today's
+    default."""
+    from gentext.checkpoint import load_run
+
+    assert load_run(trained_vae).config.model.autoencoder_fraction == 0.25  # today's default
+    config = trained_vae / "config.toml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(line for line in lines if not line.startswith("autoencoder_fraction")))
+    assert load_run(trained_vae).config.model.autoencoder_fraction == 0.0

@@ -18,11 +18,12 @@ class SeqVAEConfig:
     kl_schedule: str = "linear"  # KL weight: "linear", "sigmoid", "cyclical" or "constant"
     kl_anneal_fraction: float = 0.4  # share of training over which the KL weight reaches 1
     kl_cycles: int = 4  # cycles of the "cyclical" schedule
-    autoencoder_fraction: float = 0.0  # share of training first spent as a plain autoencoder
-    # (KL weight 0, Li et al. 2019); the schedule runs over the rest
+    autoencoder_fraction: float = 0.25  # share of training first spent as a plain autoencoder
+    # (KL weight 0, Li et al. 2019); the schedule runs over the rest. With free bits at 0.5 it
+    # doubles the latent's reconstruction BLEU for 2.4% of bound (docs/seqvae.md)
     bn_gamma: float = 0.0  # BN-VAE (Zhu et al. 2020): posterior means batch-normalised to this
     # fixed scale, which keeps the expected KL of each dimension >= bn_gamma**2 / 2 (0: off)
-    free_bits: float = 0.2  # per-dimension KL floor in nats (0 turns it off)
+    free_bits: float = 0.5  # per-dimension KL floor in nats (0 turns it off)
     bag_of_words: float = 0.0  # weight of an auxiliary loss predicting the sentence's tokens,
     # in any order, from z alone (Zhao et al. 2017): makes z carry the words; not in the bound
     iw_samples: int = 100  # k of the importance-weighted bound when evaluating
