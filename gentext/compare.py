@@ -21,6 +21,7 @@ from gentext.data.batching import encode_split
 from gentext.errors import GentextError
 from gentext.checkpoint import METRICS_FILE
 from gentext.evaluate import conditioning_labels, default_max_new_tokens, evaluate, sample_texts
+from gentext.latent_space import PAIRS, STEPS, measure_split
 from gentext.metrics_log import TRAIN, VALID, MetricsLog
 from gentext.model import SamplingOptions
 from gentext.sweep import test_references
@@ -135,12 +136,10 @@ def latent_figures(run, examples: list[dict]) -> dict:
     latent space, on the same test sentences; None for the others."""
     keys = ("reconstruction_bleu4", "reconstruction_exact", "interpolation_distinct",
             "interpolation_nearly_distinct")
-    if not run.model.capabilities.latent or run.config.data.unit != "example":
+    figures = measure_split(run.model, run.tokenizer, examples, run.config.data.max_len,
+                            run.config.data.unit)
+    if figures is None:
         return dict.fromkeys(keys)
-    from gentext.latent_space import measure
-
-    encoded = encode_split(examples, run.tokenizer, run.config.data.max_len)
-    figures = measure(run.model, run.tokenizer, encoded, default_max_new_tokens(run.config.data.max_len))
     return dict(zip(keys, (figures.bleu4_mean, figures.exact_mean, figures.distinct_per_path,
                            figures.paths_nearly_distinct)))
 
@@ -197,7 +196,7 @@ def footnote(rows: list[dict]) -> str:
             f"samples at temperature 1; sentences/s for {first['throughput_batch']} sentences "
             f"of {first['throughput_length']} tokens each. Reconstruction (models with a latent "
             "space): each test sentence encoded to its posterior mean and decoded greedily, BLEU-4 "
-            "against itself; interpolation: 100 pairs of test sentences, 5 points each "
+            f"against itself; interpolation: {PAIRS} pairs of test sentences, {STEPS} points each "
             "(docs/likelihood.md).")
 
 

@@ -153,16 +153,34 @@ def measure(model, tokenizer, encoded: Encoded, max_new_tokens: int, pairs: int 
     count = max(1, len(paths))
     return LatentFigures(
         sentences=len(texts),
-        bleu4_mean=_mean(sentence_bleu4(o, t) for o, t in zip(by_mean, texts)),
-        exact_mean=_mean(same_words(o, t) for o, t in zip(by_mean, texts)),
-        bleu4_draw=None if by_draw is None else _mean(sentence_bleu4(o, t) for o, t in zip(by_draw, texts)),
-        exact_draw=None if by_draw is None else _mean(same_words(o, t) for o, t in zip(by_draw, texts)),
+        **_scores("mean", by_mean, texts), **_scores("draw", by_draw, texts),
         pairs=len(paths), steps=steps,
         distinct_per_path=sum(distinct) / count,
         paths_nearly_distinct=sum(d >= steps - 1 for d in distinct) / count,
         bleu4_to_first=[sum(column) / count for column in zip(*to_first)],
         bleu4_to_second=[sum(column) / count for column in zip(*to_second)],
         paths_monotone=sum(monotone) / count)
+
+
+def measure_split(model, tokenizer, examples: list[dict], max_len: int,
+                  unit: str = "example") -> LatentFigures | None:
+    """``measure`` over a split's examples as ``gentext eval`` and ``gentext compare`` score
+    them (those within ``max_len``); None for a model without a latent space, or for running
+    text cut into windows, which are not sentences to reconstruct."""
+    from gentext.evaluate import default_max_new_tokens
+
+    if not model.capabilities.latent or unit != "example":
+        return None
+    encoded = encode_split(examples, tokenizer, max_len)
+    return measure(model, tokenizer, encoded, default_max_new_tokens(max_len))
+
+
+def _scores(name: str, outputs: list[str] | None, texts: list[str]) -> dict:
+    """Mean BLEU-4 and exact-match share of reconstructions against their inputs."""
+    if outputs is None:
+        return {f"bleu4_{name}": None, f"exact_{name}": None}
+    return {f"bleu4_{name}": _mean(sentence_bleu4(o, t) for o, t in zip(outputs, texts)),
+            f"exact_{name}": _mean(same_words(o, t) for o, t in zip(outputs, texts))}
 
 
 def _mean(values) -> float:

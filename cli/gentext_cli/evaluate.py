@@ -34,11 +34,14 @@ def evaluate(
     as_json: bool = JSON_OPTION,
 ):
     """Score a split: nats/token, perplexity, bits per byte, and what kind of figure it is."""
+    from dataclasses import asdict
+
     from gentext.checkpoint import write_atomic
     from gentext.data.batching import left_out_warning
     from gentext.data.pipeline import load_splits
     from gentext.evaluate import default_max_new_tokens, sample_metrics, sample_texts
     from gentext.evaluate import evaluate as score_split
+    from gentext.latent_space import measure_split
     from gentext.model import SamplingOptions
     from gentext.plugins import registry
 
@@ -57,8 +60,10 @@ def evaluate(
                          samples=nll_samples or None, unit=loaded.config.data.unit)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **result.as_dict()}
-    if loaded.model.capabilities.latent and loaded.config.data.unit == "example":
-        report["latent_space"] = _latent_figures(loaded, splits.get(split))
+    latent = measure_split(loaded.model, loaded.tokenizer, splits.get(split),
+                           loaded.config.data.max_len, loaded.config.data.unit)
+    if latent is not None:
+        report["latent_space"] = asdict(latent)
     if samples > 0:
         if temperature is None:
             temperature = loaded.model.capabilities.default_temperature
@@ -106,19 +111,6 @@ def evaluate(
     for name, value in report.get("sample_metrics", {}).items():
         typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples, temperature "
                    f"{report['sample_temperature']:g})")
-
-
-def _latent_figures(loaded, examples: list[dict]) -> dict:
-    """Reconstruction and interpolation figures (gentext.latent_space) of the split."""
-    from dataclasses import asdict
-
-    from gentext.data.batching import encode_split
-    from gentext.evaluate import default_max_new_tokens
-    from gentext.latent_space import measure
-
-    encoded = encode_split(examples, loaded.tokenizer, loaded.config.data.max_len)
-    return asdict(measure(loaded.model, loaded.tokenizer, encoded,
-                          default_max_new_tokens(loaded.config.data.max_len)))
 
 
 def _print_latent(figures: dict) -> None:
