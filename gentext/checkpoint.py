@@ -104,19 +104,31 @@ def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+class _Weights:
+    """A state dict where safetensors' ``save_model`` takes a module (it reads only
+    ``state_dict()``): weights gathered from an FSDP run's shards."""
+
+    def __init__(self, weights: dict):
+        self.weights = weights
+
+    def state_dict(self) -> dict:
+        return dict(self.weights)
+
+
 def save_model(run_dir: Path, model, model_name: str, plugin: str, plugin_version: str,
-               step: int) -> None:
+               step: int, weights: dict | None = None) -> None:
     """Write ``model/``: weights (safetensors), the model config and what produced them.
 
     A two-phase commit, so a process killed at any moment leaves a loadable model: the new
     weights are written aside, the metadata then names both the new and the current weights'
-    SHA-256, the weights are renamed into place, and the metadata drops the old one."""
+    SHA-256, the weights are renamed into place, and the metadata drops the old one.
+    ``weights``: the model's state dict, when it was gathered apart (FSDP)."""
     from safetensors.torch import save_model as save_weights
 
     folder = Path(run_dir) / MODEL_DIR
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{WEIGHTS_FILE}.partial"
-    save_weights(model, str(partial))
+    save_weights(model if weights is None else _Weights(weights), str(partial))
     meta = {
         "format_version": FORMAT_VERSION,
         "model": model_name,
@@ -336,15 +348,18 @@ class TrainingState:
 
     @classmethod
     def capture(cls, model, optimizers: dict, step: int, elapsed_s: float, data: dict,
-                device: str) -> "TrainingState":
-        """The state of a training run now."""
+                device: str, *, weights: dict | None = None,
+                optimizer_states: dict | None = None) -> "TrainingState":
+        """The state of a training run now (``weights`` and ``optimizer_states``: the state
+        dicts when already gathered, e.g. from the shards of an FSDP run)."""
         import torch
 
         rng = {"cpu": torch.get_rng_state()}
         if device == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state()
-        return cls(step, elapsed_s, dict(data), model.state_dict(),
-                   {name: opt.state_dict() for name, opt in optimizers.items()}, rng)
+        return cls(step, elapsed_s, dict(data), model.state_dict() if weights is None else weights,
+                   optimizer_states or {name: opt.state_dict() for name, opt in optimizers.items()},
+                   rng)
 
     def save(self, run_dir: Path) -> None:
         """Write ``checkpoints/`` atomically (a crash leaves the previous state or this one)."""

@@ -81,6 +81,9 @@ class Capabilities:
     windows: bool = False  # models windows of running text (data.unit = "document"): a row
     # may start mid-document and end without <eos>, and nll() scores each row's tokens as given
     compile: tuple[str, ...] = ()  # submodules train.compile compiles: the hot path of a step
+    fsdp_units: tuple[str, ...] = ()  # submodules FSDP gathers one at a time (a ModuleList:
+    # each child), e.g. a Transformer's blocks; each must be called as often on every process
+    # within an objective. The rest of the model is one unit (docs/distributed.md#fsdp)
     diagnostics: tuple[str, ...] = ()  # keys of diagnostics() worth a row in `gentext compare`
     sampling_knobs: dict[str, Any] = field(default_factory=dict)  # the family's own sampling
     # options and their defaults (e.g. {"steps": 64}); a value's type is its default's type
@@ -121,6 +124,11 @@ class StepContext(Protocol):
 
     def autocast(self) -> AbstractContextManager:
         """Mixed precision for the forward pass (train.precision on a GPU; none on the CPU)."""
+
+    def whole_model(self) -> AbstractContextManager:
+        """The model whole on every process, for what a step computes outside the objectives
+        it gives ``optimize`` (a scalar to log). Needed only under FSDP, where parameters are
+        sharded between objectives; a no-op otherwise. Every process must enter it."""
 
     def optimize(self, name: str, objective, batch: dict | None = None) -> dict | None:
         """One update of optimizer ``name``: back-propagate, clip its parameters' gradients,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from gentext import checkpoint
+from gentext import checkpoint, sharding
 from gentext.checkpoint import TrainingState
 from gentext.config import RunConfig
 from gentext.data.batching import BatchStream
@@ -117,6 +117,7 @@ class _Step:
         self.seed, self.grad_accum = seed, grad_accum
         self.micro_batch_tokens = micro_batch_tokens  # 0: split only by grad_accum
         self.synced = synced or {}  # optimizer name -> its parameters under DDP (_Held)
+        self.root = None  # the sharded model under FSDP (gentext.sharding)
 
     @property
     def rank(self) -> int:
@@ -128,6 +129,9 @@ class _Step:
 
     def autocast(self):
         return self.accelerator.autocast()
+
+    def whole_model(self):
+        return sharding.gathered(self.root)
 
     def micro_batches(self, batch: dict):
         """(micro-batch, shard, weight) triples. The batch is cut into n = grad_accum x m
@@ -283,14 +287,15 @@ class _Window:
         return means, float(totals[-1]) / (time.perf_counter() - self.start)
 
 
-UNSUPPORTED_ENGINES = {"FSDP": "FSDP", "DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
+UNSUPPORTED_ENGINES = {"DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
 
 
 def _check_distributed_type(kind) -> None:
     """A launch whose accelerate config asks for a sharding engine gentext does not wire in
     is refused in one line, before anything is trained (not trained as plain DDP, silently:
-    on CPUs accelerate ignores an FSDP config). ``kind``: the accelerator's DistributedType;
-    the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too."""
+    on CPUs accelerate ignores such configs). ``kind``: the accelerator's DistributedType;
+    the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too. FSDP is wired in
+    (gentext.sharding)."""
     from accelerate.utils import parse_flag_from_env
 
     asked = [key for key in UNSUPPORTED_ENGINES
@@ -298,8 +303,8 @@ def _check_distributed_type(kind) -> None:
     name = UNSUPPORTED_ENGINES[asked[0]] if asked else None
     if name:
         raise GentextError(f"the accelerate config asks for {name}, which gentext does not "
-                           "support yet: it trains data-parallel (DDP), each process holding "
-                           "the whole model; launch without that config (docs/distributed.md)")
+                           "support yet: it trains data-parallel (DDP or FSDP); launch without "
+                           "that config (docs/distributed.md)")
 
 
 class Trainer:
@@ -327,12 +332,22 @@ class Trainer:
         # accelerate keeps one precision per process; a second run in it (a notebook, the
         # tests) may want another. The process group (PartialState) stays.
         AcceleratorState._reset_state(reset_partial_state=False)
-        self.accelerator = Accelerator(
-            cpu=self.device_type == "cpu", mixed_precision=precision, log_with=trackers or None,
-            # a family's step may leave some parameters without a gradient (a GAN's phases)
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        plan = sharding.requested()
+        with sharding.accelerate_without_fsdp():  # gentext shards the model itself
+            self.accelerator = Accelerator(
+                cpu=self.device_type == "cpu", mixed_precision=precision,
+                log_with=trackers or None,
+                # a family's step may leave some parameters without a gradient (a GAN's phases)
+                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         _check_distributed_type(self.accelerator.distributed_type)
         self.ranks = Ranks.current()
+        self.plan = plan if self.ranks.several else None  # one process: nothing to shard
+        if self.plan and precision == "fp16":
+            raise GentextError(
+                f"train.precision {self.cfg.precision} means fp16 on this GPU, which gentext's "
+                "FSDP does not support (loss scaling of sharded gradients): set "
+                "train.precision=bf16 or fp32, or launch without the FSDP config")
+        self.root: sharding.ShardedRoot | None = None  # the sharded model, under FSDP
         if self.ranks.several and self.cfg.batch_size % self.ranks.world:
             raise GentextError(f"train.batch_size ({self.cfg.batch_size}) must divide by the "
                                f"number of processes ({self.ranks.world}): it is the global batch")
@@ -357,14 +372,16 @@ class Trainer:
         if resume:
             state.restore_model(model, self.out)
             state.restore_rng(self.device_type)
-            self.log.truncate_after(state.step)
+            if self.ranks.main:  # the one writer (two would race over the same file)
+                self.log.truncate_after(state.step)
         self.model, self.optimizers, synced = self._prepare_optimizers(model, state, resume)
         self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
                              self.cfg.steps, self.ranks, self.cfg.seed, self.cfg.grad_accum,
                              synced, micro_batch_limit(self.cfg.micro_batch_tokens,
                                                       self.device_type))
-        if self.device_type == "cuda" and self.cfg.compile:
-            compile_hot_path(self.model)
+        self.context.root = self.root
+        if self.device_type == "cuda" and self.cfg.compile and self.root is None:
+            compile_hot_path(self.model)  # not under FSDP: its hooks run in the hot path
         self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,
                                   self.cfg.seed,
                                   min_rows=self.ranks.world * self.cfg.grad_accum, **state.data)
@@ -373,7 +390,9 @@ class Trainer:
 
     def _prepare_optimizers(self, model: TextModel, state: TrainingState, resume: bool):
         """The model's optimizers through accelerate (restored when resuming), the model, and
-        over several processes each optimizer's parameters under DDP."""
+        over several processes each optimizer's parameters under DDP, or the model sharded."""
+        if self.plan:
+            return self._prepare_sharded(model, state, resume)
         made = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
         synced = {}
         if self.ranks.several:  # DDP per optimizer: a GAN's two networks are synced apart
@@ -390,6 +409,19 @@ class Trainer:
         if resume:
             state.restore_optimizers(optimizers)
         return self.accelerator.unwrap_model(model), optimizers, synced
+
+    def _prepare_sharded(self, model: TextModel, state: TrainingState, resume: bool):
+        """FSDP: the model sharded in place (every process from the main one's weights), its
+        optimizers made over the shards, every objective run through the one sharded root."""
+        self.ranks.broadcast_parameters(model)
+        self.root = sharding.shard_model(model, model.capabilities.fsdp_units, self.plan)
+        made = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
+        prepared = self.accelerator.prepare(*made.values())
+        optimizers = dict(zip(made, prepared if len(made) > 1 else [prepared]))
+        if resume:
+            for name, optimizer in optimizers.items():
+                sharding.load_sharded_optimizer_state(optimizer, state.optimizers[name])
+        return model, optimizers, {name: self.root for name in optimizers}
 
     def elapsed(self) -> float:
         """Training seconds so far, earlier sessions of a resumed run included."""
@@ -424,8 +456,9 @@ class Trainer:
                     break
                 if out_of_time:
                     break
-        return _finish(status, self.step, self.elapsed(), valid, self.model, self.tokenizer,
-                       self.config, self.out, self.ranks)
+        with sharding.gathered(self.root if status == "finished" else None):  # for samples
+            return _finish(status, self.step, self.elapsed(), valid, self.model,
+                           self.tokenizer, self.config, self.out, self.ranks)
 
     def _announce(self) -> None:
         rows, max_len = len(self.train_data.sequences), self.config.data.max_len
@@ -455,7 +488,16 @@ class Trainer:
         batch = {k: v.to(self.accelerator.device, non_blocking=True) for k, v in batch.items()}
         self.model.set_training_progress(self.step, self.cfg.steps)
         self.context.step = self.step
-        self.window.add(self.model.training_step(batch, self.context), tokens)
+        try:
+            outputs = self.model.training_step(batch, self.context)
+        except RuntimeError as error:
+            if self.root is None or "DTensor" not in str(error):
+                raise
+            raise GentextError(
+                f"under FSDP, {self.spec.name}'s training_step used the model outside the "
+                "objectives it gives context.optimize, where its weights are sharded: compute "
+                "that inside `with context.whole_model():` (docs/plugins.md)") from None
+        self.window.add(outputs, tokens)
         self.step += 1
 
     def _log_training(self) -> str:
@@ -475,15 +517,15 @@ class Trainer:
         valid = None
         if self.valid_data.sequences:
             started, elapsed = time.perf_counter(), self.elapsed()
-            valid = evaluate_encoded(self.model, self.valid_data, self.tokenizer, "valid",
-                                     self.spec.likelihood_of(self.config.model),
-                                     samples=self.cfg.valid_nll_samples, ranks=self.ranks,
-                                     max_tokens=self.context.micro_batch_tokens)
+            with sharding.gathered(self.root):
+                valid = evaluate_encoded(self.model, self.valid_data, self.tokenizer, "valid",
+                                         self.spec.likelihood_of(self.config.model),
+                                         samples=self.cfg.valid_nll_samples, ranks=self.ranks,
+                                         max_tokens=self.context.micro_batch_tokens)
             if self.ranks.main:
                 self._record(VALID, {**valid.as_dict(), "elapsed_s": elapsed,
                                      "eval_s": time.perf_counter() - started})
-        if self.ranks.main:
-            self._save()
+        self._save()
         release_free_memory()  # the evaluation's batches and the checkpoint's buffers
         if valid is not None:
             console.print(f"step {self.step}: valid {valid.nats_per_token:.4f} nats/token, "
@@ -502,12 +544,23 @@ class Trainer:
             tracker.finish()
 
     def _save(self) -> None:
-        """The model (model/) and the training state (checkpoints/), each written atomically."""
+        """The model (model/) and the training state (checkpoints/), each written atomically
+        by the main process (under FSDP every process gathers the shards first)."""
+        if self.root is None and not self.ranks.main:
+            return
         plugin = model_owner(self.spec.name)
         version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
-        checkpoint.save_model(self.out, self.model, self.spec.name, plugin, version, self.step)
-        TrainingState.capture(self.model, self.optimizers, self.step, self.elapsed(),
-                              self.stream.position(), self.device_type).save(self.out)
+        weights = optimizer_states = None
+        if self.root is not None:  # collectives: every process gathers, the main one keeps
+            weights = sharding.full_state_dict(self.model, keep=self.ranks.main)
+            optimizer_states = {name: sharding.full_optimizer_state(optimizer, self.ranks.main)
+                                for name, optimizer in self.optimizers.items()}
+        if self.ranks.main:
+            checkpoint.save_model(self.out, self.model, self.spec.name, plugin, version,
+                                  self.step, weights)
+            TrainingState.capture(self.model, self.optimizers, self.step, self.elapsed(),
+                                  self.stream.position(), self.device_type, weights=weights,
+                                  optimizer_states=optimizer_states).save(self.out)
 
 
 def _finish(status: str, step: int, seconds: float, valid, model, tokenizer, config: RunConfig,

@@ -41,7 +41,7 @@ class GPT(AutoregressiveModel):
     """Decoder-only Transformer LM; its ``nll`` is exact."""
 
     capabilities = Capabilities(
-        prompt=True, compile=(WHOLE_MODEL,), windows=True,
+        prompt=True, compile=(WHOLE_MODEL,), windows=True, fsdp_units=("transformer.h",),
         # use_cache=false recomputes the whole prefix each step (the reference for the cache)
         sampling_knobs={"use_cache": True})
 

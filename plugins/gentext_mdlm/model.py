@@ -85,6 +85,7 @@ class MaskedDiffusion(TextModel):
     position that is not masked keeps its token, so only masked positions carry loss."""
 
     capabilities = Capabilities(prompt=True, infill=True, nll_samples=16, compile=("denoiser",),
+                                fsdp_units=("denoiser.h",),
                                 sampling_knobs={"steps": 64})
 
     def __init__(self, config: MDLMConfig, vocab: Vocab):

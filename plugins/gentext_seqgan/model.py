@@ -189,7 +189,7 @@ class SeqGAN(AutoregressiveModel):
         for call in range(config.discriminator_steps):
             d = context.optimize("discriminator", discriminator_objective(call), batch)
         g = context.optimize("generator", generator_objective, batch)
-        with torch.no_grad(), context.autocast():
+        with torch.no_grad(), context.autocast(), context.whole_model():
             mle = self.loss(batch)["loss"]
         diversity = {k: v for k, v in (g if relaxed is not None else d).items() if k != "loss"}
         return {"loss": mle, "g_loss": g["loss"], "d_loss": d["loss"],
