@@ -61,6 +61,16 @@ def requested() -> ShardingPlan | None:
     return ShardingPlan(RESHARD_AFTER_FORWARD[strategy], _flag("FSDP_OFFLOAD_PARAMS"))
 
 
+def check_precision(plan: ShardingPlan | None, mixed_precision: str, setting: str) -> None:
+    """fp16 needs loss scaling, which gentext does not apply to sharded gradients: refused
+    in one line (``mixed_precision``: what ``setting``, train.precision, means here)."""
+    if plan and mixed_precision == "fp16":
+        raise GentextError(
+            f"train.precision {setting} means fp16 here, which gentext's FSDP does not support "
+            "(loss scaling of sharded gradients): set train.precision=bf16 or fp32, or launch "
+            "without the FSDP config")
+
+
 @contextlib.contextmanager
 def accelerate_without_fsdp():
     """Hide the FSDP request from accelerate while it is set up: gentext shards the model

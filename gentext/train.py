@@ -293,8 +293,8 @@ UNSUPPORTED_ENGINES = {"DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
 def _check_distributed_type(kind) -> None:
     """A launch whose accelerate config asks for a sharding engine gentext does not wire in
     is refused in one line, before anything is trained (not trained as plain DDP, silently:
-    on CPUs accelerate ignores such configs). ``kind``: the accelerator's DistributedType;
-    the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too. FSDP is wired in
+    on CPUs accelerate ignores such configs). ``kind``: the accelerator's DistributedType
+    (None: not made yet); the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too. FSDP is wired in
     (gentext.sharding)."""
     from accelerate.utils import parse_flag_from_env
 
@@ -332,6 +332,7 @@ class Trainer:
         # accelerate keeps one precision per process; a second run in it (a notebook, the
         # tests) may want another. The process group (PartialState) stays.
         AcceleratorState._reset_state(reset_partial_state=False)
+        _check_distributed_type(None)  # before accelerate, which fails on some without a word
         plan = sharding.requested()
         with sharding.accelerate_without_fsdp():  # gentext shards the model itself
             self.accelerator = Accelerator(
@@ -342,11 +343,7 @@ class Trainer:
         _check_distributed_type(self.accelerator.distributed_type)
         self.ranks = Ranks.current()
         self.plan = plan if self.ranks.several else None  # one process: nothing to shard
-        if self.plan and precision == "fp16":
-            raise GentextError(
-                f"train.precision {self.cfg.precision} means fp16 on this GPU, which gentext's "
-                "FSDP does not support (loss scaling of sharded gradients): set "
-                "train.precision=bf16 or fp32, or launch without the FSDP config")
+        sharding.check_precision(self.plan, precision, self.cfg.precision)
         self.root: sharding.ShardedRoot | None = None  # the sharded model, under FSDP
         if self.ranks.several and self.cfg.batch_size % self.ranks.world:
             raise GentextError(f"train.batch_size ({self.cfg.batch_size}) must divide by the "

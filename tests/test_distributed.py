@@ -1,13 +1,15 @@
-"""Data-parallel training over two processes (gloo, CPU, torch's DDP through accelerate)
-follows the one-process loss curve at the same global batch, for gpt, for seqgan (two
+"""Data-parallel training over two processes (gloo, CPU, torch's DDP through accelerate, or
+FSDP) follows the one-process loss curve at the same global batch, for gpt, for seqgan (two
 optimizers, Gumbel noise keyed to the global row) and for gpt with two micro-batches per
 process, with dropout off. Tolerance: 2e-3 nats on every logged loss (measured: 1e-4,
 the difference of averaging two half-batch means instead of one whole-batch mean)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch.distributed
@@ -30,13 +32,19 @@ GAN = ["--model", "seqgan", "--set", "train.steps=10", "--set", "train.eval_ever
        "--set", "model.discriminator_lr=0.01"]
 
 
-def run(processes: int, args: list, out, cwd):
+FSDP = {"ACCELERATE_USE_FSDP": "true"}  # what `accelerate launch --config_file fsdp.yaml` sets
+
+
+def launch(processes: int, args: list, cwd, env: dict | None = None):
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
                  str(processes), "--standalone"] if processes > 1 else [sys.executable])
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([*launcher, "-m", "gentext", "train", *map(str, args), "--out",
-                             str(out)], cwd=cwd, env=environment, capture_output=True, text=True,
-                            timeout=300)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([*launcher, "-m", "gentext", "train", *map(str, args)], cwd=cwd,
+                          env=environment, capture_output=True, text=True, timeout=300)
+
+
+def run(processes: int, args: list, out, cwd, env: dict | None = None):
+    result = launch(processes, [*args, "--out", out], cwd, env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -46,14 +54,19 @@ def curves(out) -> tuple[list[dict], list[dict]]:
     return [r for r in rows if "tokens_per_s" in r], [r for r in rows if "nats_per_token" in r]
 
 
-@pytest.mark.parametrize("family,keys,split", [
-    (GPT, ["loss"], []), (GAN, ["loss", "g_loss", "d_loss"], []),
-    (GPT, ["loss"], ["--set", "train.grad_accum=2"])],  # two processes of two micro-batches
-    ids=["gpt", "seqgan", "gpt-grad-accum"])
-def test_two_processes_follow_the_one_process_loss_curve(family, keys, split, corpus, tmp_path):
+@pytest.mark.parametrize("family,keys,split,engine", [
+    (GPT, ["loss"], [], {}), (GAN, ["loss", "g_loss", "d_loss"], [], {}),
+    (GPT, ["loss"], ["--set", "train.grad_accum=2"], {}),  # two processes of two micro-batches
+    # FSDP: gpt's blocks are units of their own; seqgan is one unit, and logs a loss computed
+    # outside its objectives (context.whole_model)
+    (GPT, ["loss"], [], FSDP), (GAN, ["loss", "g_loss", "d_loss"], [], FSDP),
+    (GPT, ["loss"], ["--set", "train.grad_accum=2"], FSDP)],
+    ids=["gpt", "seqgan", "gpt-grad-accum", "gpt-fsdp", "seqgan-fsdp", "gpt-fsdp-grad-accum"])
+def test_two_processes_follow_the_one_process_loss_curve(family, keys, split, engine, corpus,
+                                                         tmp_path):
     args = ["--data", corpus, *COMMON, *family]
     run(1, args, tmp_path / "one", tmp_path)
-    result = run(2, [*args, *split], tmp_path / "two", tmp_path)
+    result = run(2, [*args, *split], tmp_path / "two", tmp_path, engine)
     assert result.stdout.count("trained ") == 1  # only the main process reports
     (train_one, valid_one), (train_two, valid_two) = curves(tmp_path / "one"), curves(tmp_path / "two")
     assert [r["step"] for r in train_two] == [r["step"] for r in train_one]  # one writer
@@ -70,25 +83,88 @@ def test_two_processes_follow_the_one_process_loss_curve(family, keys, split, co
 
 
 def test_global_batch_must_divide_by_processes(corpus, tmp_path):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--standalone"]
-    result = subprocess.run([*launcher, "-m", "gentext", "train", "--data", str(corpus), *GPT,
-                             *COMMON, "--set", "train.batch_size=15", "--out", str(tmp_path / "r")],
-                            cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True, timeout=300)
+    result = launch(2, ["--data", corpus, *GPT, *COMMON, "--set", "train.batch_size=15",
+                        "--out", tmp_path / "r"], tmp_path)
     assert result.returncode != 0
     assert "train.batch_size (15) must divide by the number of processes (2)" in result.stderr
     assert not (tmp_path / "r").exists()
 
 
-def test_an_fsdp_launch_is_refused_in_one_line_before_a_run_directory_is_made(corpus, tmp_path):
-    # what `accelerate launch --config_file fsdp.yaml` sets for each process
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--standalone"]
-    result = subprocess.run([*launcher, "-m", "gentext", "train", "--data", str(corpus), *GPT,
-                             *COMMON, "--out", str(tmp_path / "r")], cwd=tmp_path,
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_FSDP": "true"},
-                            capture_output=True, text=True, timeout=300)
+def test_a_deepspeed_launch_is_refused_in_one_line_before_a_run_directory_is_made(corpus,
+                                                                                 tmp_path):
+    # what `accelerate launch --config_file deepspeed.yaml` sets for each process
+    result = launch(2, ["--data", corpus, *GPT, *COMMON, "--out", tmp_path / "r"], tmp_path,
+                    {"ACCELERATE_USE_DEEPSPEED": "true"})
     assert result.returncode != 0
-    assert "the accelerate config asks for FSDP, which gentext does not support yet" in result.stderr
+    assert "the accelerate config asks for DeepSpeed, which gentext does not support yet" \
+        in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_an_fsdp_run_resumes_exactly_sharded_or_not(corpus, tmp_path):
+    """Checkpoints gather the shards into the one-process format: an FSDP run stopped at
+    step 4 continues under FSDP, or in one process, as a one-process run resumed there does."""
+    first_half = ["--data", corpus, *COMMON, *GPT, "--set", "train.steps=4"]
+    second_half = ["--resume", "--quiet", "--set", "train.steps=8"]
+    run(1, first_half, tmp_path / "one", tmp_path)
+    run(1, second_half, tmp_path / "one", tmp_path)
+    run(2, first_half, tmp_path / "sharded", tmp_path, FSDP)
+    shutil.copytree(tmp_path / "sharded", tmp_path / "unsharded")
+    run(2, second_half, tmp_path / "sharded", tmp_path, FSDP)
+    run(1, second_half, tmp_path / "unsharded", tmp_path)
+    (train_one, valid_one) = curves(tmp_path / "one")
+    assert [r["step"] for r in train_one] == list(range(1, 9))
+    for name in ("sharded", "unsharded"):
+        train_other, valid_other = curves(tmp_path / name)
+        assert [r["step"] for r in train_other] == list(range(1, 9))
+        assert max(abs(a["loss"] - b["loss"]) for a, b in zip(train_one, train_other)) \
+            < TOLERANCE, name
+        assert [r["tokens"] for r in valid_other] == [r["tokens"] for r in valid_one]
+        assert max(abs(a["nats_per_token"] - b["nats_per_token"])
+                   for a, b in zip(valid_one, valid_other)) < TOLERANCE
+
+
+MISTAKEN_PLUGIN = """
+import torch
+from gentext.hookspecs import hookimpl
+from gentext.specs import ModelSpec
+from toy_plugin import ToyBigram, ToyConfig
+
+
+class LogsOutside(ToyBigram):
+    def training_step(self, batch, context):
+        outputs = self.loss_step(batch, context, "model")
+        with torch.no_grad():  # the model, sharded, outside an objective
+            outputs["extra"] = self.loss(batch)["loss"]
+        return outputs
+
+
+class Plugin:
+    @hookimpl
+    def register_models(self, register):
+        register(ModelSpec(name="outside", description="logs a loss outside its objectives",
+                           config=ToyConfig, model="mistaken_plugin:LogsOutside",
+                           likelihood="exact"))
+
+
+plugin = Plugin()
+"""
+
+
+def test_a_plugin_that_uses_its_sharded_model_outside_an_objective_gets_one_line(corpus,
+                                                                                tmp_path):
+    site = tmp_path / "site"
+    dist = site / "mistaken_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mistaken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[gentext]\nmistaken = mistaken_plugin:plugin\n")
+    (site / "mistaken_plugin.py").write_text(MISTAKEN_PLUGIN)
+    path = os.pathsep.join([str(site), str(Path(__file__).parent), *sys.path[1:]])
+    result = launch(2, ["--data", corpus, *COMMON, "--model", "outside", "--set",
+                        "train.steps=2", "--out", tmp_path / "r"], tmp_path,
+                    {**FSDP, "PYTHONPATH": path})
+    assert result.returncode != 0
+    assert ("gentext: error: under FSDP, outside's training_step used the model outside the "
+            "objectives it gives context.optimize") in result.stderr
+    # no frame of gentext's, nor the raw DTensor error (torchrun adds a traceback of its own)
+    assert 'train.py"' not in result.stderr and "DTensor" not in result.stderr

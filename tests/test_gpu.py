@@ -50,3 +50,17 @@ def test_fp16_with_loss_scaling_and_auto_precision_train_on_cuda(cli, corpus, tm
                      before=["train.steps=4", "train.eval_every=2"])
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_fsdp_on_two_gpus_follows_one_gpu_in_bf16(corpus, tmp_path):
+    """FSDP over NCCL, bf16 autocast: the loss curve of one GPU at the same global batch
+    (bf16's rounding: a looser tolerance than the CPU tests' fp32)."""
+    from test_distributed import COMMON, FSDP, GPT, curves, run
+
+    args = ["--data", corpus, *COMMON, *GPT, "--device", "cuda", "--set", "train.precision=bf16"]
+    run(1, args, tmp_path / "one", tmp_path)
+    run(2, args, tmp_path / "two", tmp_path, FSDP)
+    (train_one, _), (train_two, _) = curves(tmp_path / "one"), curves(tmp_path / "two")
+    assert len(train_one) == len(train_two) == 8
+    assert max(abs(a["loss"] - b["loss"]) for a, b in zip(train_one, train_two)) < 2e-2
