@@ -94,14 +94,12 @@ class ShardedRoot(nn.Module):
     def forward(self, objective, micro_batch: dict, shard):
         return objective(micro_batch, shard)
 
-    @contextlib.contextmanager
     def no_sync(self):
-        """Accumulate gradients locally (no reduce-scatter), as DDP's ``no_sync``."""
-        self.set_requires_gradient_sync(False)
-        try:
-            yield
-        finally:
-            self.set_requires_gradient_sync(True)
+        """Where DDP skips the all-reduce of a micro-batch that is not the last, FSDP still
+        reduce-scatters it: skipping would hold the whole model's gradients on every process
+        until the last micro-batch (FSDP2's ``set_requires_gradient_sync(False)``), and
+        keeping them sharded is what FSDP is for. More communication, the same update."""
+        return contextlib.nullcontext()
 
 
 def units(model: nn.Module, names) -> list[nn.Module]:
@@ -135,6 +133,11 @@ def _fsdp_modules(root: nn.Module) -> list:
     from torch.distributed.fsdp import FSDPModule
 
     return [module for module in root.modules() if isinstance(module, FSDPModule)]
+
+
+def unit_count(root: ShardedRoot) -> int:
+    """Units gathered apart, the root included."""
+    return len(_fsdp_modules(root))
 
 
 @contextlib.contextmanager

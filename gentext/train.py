@@ -463,9 +463,12 @@ class Trainer:
                 if self.config.data.unit == "document" else
                 f"{rows:,} training examples ({self.train_data.dropped} longer than {max_len} "
                 "tokens left out)")
+        where = self.device if self.root is None else (
+            f"{self.device}, sharded by FSDP over {self.ranks.world} processes in "
+            f"{sharding.unit_count(self.root)} units")
         self.console.print(
             f"gentext: training {self.spec.name} ({self.model.num_parameters():,} parameters) "
-            f"on {self.device}, {what}, tokenizer {self.tokenizer.name} -> {self.out}")
+            f"on {where}, {what}, tokenizer {self.tokenizer.name} -> {self.out}")
         for split, data in (("training", self.train_data), ("validation", self.valid_data)):
             warning = data.length_warning(split, self.config.data.max_len) \
                 if hasattr(data, "length_warning") else None
