@@ -168,3 +168,16 @@ def test_a_plugin_that_uses_its_sharded_model_outside_an_objective_gets_one_line
             "objectives it gives context.optimize") in result.stderr
     # no frame of gentext's, nor the raw DTensor error (torchrun adds a traceback of its own)
     assert 'train.py"' not in result.stderr and "DTensor" not in result.stderr
+
+
+@pytest.mark.parametrize("family", ["mdlm", "seqvae", "flow"])
+def test_every_other_family_trains_sharded(family, corpus, tmp_path):
+    """mdlm's blocks are units of their own; seqvae and flow are one unit each."""
+    result = run(2, ["--data", corpus, *COMMON, "--model", family, "--set", "train.steps=2",
+                     "--set", "train.eval_every=2"], tmp_path / "r", tmp_path, FSDP)
+    units = 5 if family == "mdlm" else 1  # mdlm: its 4 blocks and the root
+    assert f"sharded by FSDP over 2 processes in {units} units" in \
+        " ".join((result.stdout + result.stderr).split())  # rich wraps the line
+    train_rows, valid_rows = curves(tmp_path / "r")
+    assert [r["step"] for r in train_rows] == [1, 2] and len(valid_rows) == 1
+    assert (tmp_path / "r" / "model" / "model.safetensors").is_file()
