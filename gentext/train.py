@@ -111,13 +111,13 @@ class _Step:
 
     def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int,
                  ranks: Ranks = Ranks(), seed: int = 0, grad_accum: int = 1,
-                 synced: dict | None = None, micro_batch_tokens: int = 0):
+                 synced: dict | None = None, micro_batch_tokens: int = 0, root=None):
         self.accelerator, self.optimizers, self.ranks = accelerator, optimizers, ranks
         self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
         self.seed, self.grad_accum = seed, grad_accum
         self.micro_batch_tokens = micro_batch_tokens  # 0: split only by grad_accum
         self.synced = synced or {}  # optimizer name -> its parameters under DDP (_Held)
-        self.root = None  # the sharded model under FSDP (gentext.sharding)
+        self.root = root  # the sharded model under FSDP (gentext.sharding), else None
 
     @property
     def rank(self) -> int:
@@ -294,8 +294,8 @@ def _check_distributed_type(kind) -> None:
     """A launch whose accelerate config asks for a sharding engine gentext does not wire in
     is refused in one line, before anything is trained (not trained as plain DDP, silently:
     on CPUs accelerate ignores such configs). ``kind``: the accelerator's DistributedType
-    (None: not made yet); the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too. FSDP is wired in
-    (gentext.sharding)."""
+    (None: not made yet); the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too.
+    FSDP is wired in (gentext.sharding)."""
     from accelerate.utils import parse_flag_from_env
 
     asked = [key for key in UNSUPPORTED_ENGINES
@@ -375,8 +375,7 @@ class Trainer:
         self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
                              self.cfg.steps, self.ranks, self.cfg.seed, self.cfg.grad_accum,
                              synced, micro_batch_limit(self.cfg.micro_batch_tokens,
-                                                      self.device_type))
-        self.context.root = self.root
+                                                      self.device_type), self.root)
         if self.device_type == "cuda" and self.cfg.compile and self.root is None:
             compile_hot_path(self.model)  # not under FSDP: its hooks run in the hot path
         self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,
