@@ -186,6 +186,30 @@ def test_word_dropout_zero_is_a_no_op_and_keeps_bos_and_padding():
     assert torch.equal(tiny(word_dropout=0.5).eval().word_dropout(inputs), inputs)
 
 
+def test_autoencoder_word_dropout_applies_during_the_autoencoder_phase_only():
+    model = tiny(autoencoder_fraction=0.5, autoencoder_word_dropout=0.6, word_dropout=0.1)
+    model.set_training_progress(49, 100)
+    assert model.word_dropout_rate() == 0.6
+    model.set_training_progress(50, 100)
+    assert model.word_dropout_rate() == 0.1
+    inputs = batch_of(*ROWS)["tokens"]
+    model.train().set_training_progress(10, 100)
+    torch.manual_seed(0)
+    assert (model.word_dropout(inputs) == VOCAB.unk_id).any()
+    assert tiny(autoencoder_word_dropout=0.6).word_dropout_rate() == 0.0  # no phase: no effect
+
+
+def test_z_to_output_adds_a_term_of_z_to_every_steps_logits():
+    plain, skip = tiny().eval(), tiny(z_to_output=True).eval()
+    skip.load_state_dict({**plain.state_dict(),
+                          "z_to_logits.weight": skip.z_to_logits.weight.detach()})
+    inputs, z = batch_of(*ROWS)["tokens"], torch.randn(len(ROWS), 4)
+    with torch.no_grad():
+        added = skip.decoder_logits(inputs, z)[0] - plain.decoder_logits(inputs, z)[0]
+        expected = skip.z_to_logits(z)[:, None, :].expand_as(added)
+    assert torch.allclose(added, expected, atol=1e-5)
+
+
 def test_tiny_vae_overfits_sentences_sharing_first_words_and_reconstructs_each(fitted):
     """The sentences share their first words, so the decoder can only tell them apart by z."""
     decoded = fitted.decode(fitted.encode(batch_of(*ROWS)), SamplingOptions(temperature=0),
@@ -283,7 +307,8 @@ def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_arg
     assert result.exit_code != 0 and "model.kl_schedule" in result.error_lines[0]
     result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", "model.cell=transformer"))
     assert result.exit_code != 0 and "model.cell" in result.error_lines[0]
-    for key, value in (("autoencoder_fraction", "1.0"), ("bn_gamma", "-1"), ("bag_of_words", "-1")):
+    for key, value in (("autoencoder_fraction", "1.0"), ("bn_gamma", "-1"), ("bag_of_words", "-1"),
+                       ("autoencoder_word_dropout", "1.0")):
         result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", f"model.{key}={value}"))
         assert result.exit_code != 0 and f"model.{key}" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying

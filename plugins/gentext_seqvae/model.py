@@ -43,8 +43,10 @@ def check_config(config: SeqVAEConfig) -> None:
         raise GentextError(f"model.bn_gamma must be 0 (off) or more, got {config.bn_gamma}")
     if config.latent_dim < 0 or config.iw_samples < 1 or config.kl_cycles < 1:
         raise GentextError("model.latent_dim must be >= 0, model.iw_samples and model.kl_cycles >= 1")
-    if not 0 <= config.word_dropout < 1 or not 0 <= config.dropout < 1:
-        raise GentextError("model.word_dropout and model.dropout must be in [0, 1)")
+    if not all(0 <= rate < 1 for rate in (config.word_dropout, config.autoencoder_word_dropout,
+                                          config.dropout)):
+        raise GentextError("model.word_dropout, model.autoencoder_word_dropout and model.dropout "
+                           "must be in [0, 1)")
     if config.latent_dim and not (config.z_init or config.z_every_step):
         raise GentextError("the decoder must see z: set model.z_init or model.z_every_step")
 
@@ -78,6 +80,8 @@ class SeqVAE(AutoregressiveModel):
             if config.z_init:
                 state_size = hidden * (2 if config.cell == "lstm" else 1)
                 self.z_to_state = nn.Linear(latent, state_size)
+            if config.z_to_output:
+                self.z_to_logits = nn.Linear(latent, vocab.size, bias=False)
         z_inputs = latent if latent and config.z_every_step else 0
         self.decoder = rnn(config.embedding_dim + z_inputs, hidden, batch_first=True)
         self.output = nn.Linear(hidden, vocab.size)
@@ -138,14 +142,25 @@ class SeqVAE(AutoregressiveModel):
         if state is None:
             state = self._initial_state(z)
         outputs, state = self.decoder(embedded, state)
-        return self.output(self.drop(outputs)), state
+        logits = self.output(self.drop(outputs))
+        if z is not None and self.config.z_to_output:  # the same word evidence at every step
+            logits = logits + self.z_to_logits(z)[:, None, :]
+        return logits, state
+
+    def word_dropout_rate(self) -> float:
+        """``word_dropout``, or ``autoencoder_word_dropout`` during the autoencoder phase."""
+        config = self.config
+        if config.autoencoder_word_dropout and self.progress < config.autoencoder_fraction:
+            return config.autoencoder_word_dropout
+        return config.word_dropout
 
     def word_dropout(self, inputs: torch.Tensor) -> torch.Tensor:
         """Replace decoder inputs by <unk> at random (Bowman et al. 2016, section 3.3), so the
         decoder cannot lean on the previous word alone and must read z. <bos> is kept."""
-        if not self.training or self.config.word_dropout == 0:
+        rate = self.word_dropout_rate()
+        if not self.training or rate == 0:
             return inputs
-        dropped = torch.rand(inputs.shape, device=inputs.device) < self.config.word_dropout
+        dropped = torch.rand(inputs.shape, device=inputs.device) < rate
         dropped[:, 0] = False
         dropped &= inputs != self.vocab.pad_id
         return inputs.masked_fill(dropped, self.vocab.unk_id)
