@@ -15,9 +15,10 @@ shards the model itself rather than through ``accelerator.prepare``, the same wa
 - the root is a module that runs the family's objective (``ShardedRoot``), so a
   ``training_step`` written for one process runs unchanged, and direct parameter reads (a tied
   output layer) inside it see whole tensors;
-- evaluation, sampling and checkpoints see the whole model (``gathered``): each process
-  all-gathers every parameter for their duration, and checkpoints keep the one-process format,
-  so a sharded run resumes sharded or not, and its model loads anywhere.
+- evaluation and sampling see the whole model (``gathered``): each process all-gathers every
+  parameter for their duration. Checkpoints gather weights and optimizer state into the main
+  process's CPU memory (``full_state_dict``, ``full_optimizer_state``) in the one-process
+  format, so a sharded run resumes sharded or not, and its model loads anywhere.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def unit_count(root: ShardedRoot) -> int:
 @contextlib.contextmanager
 def gathered(root: ShardedRoot | None):
     """The whole model on every process (a collective: every process enters), its
-    parameters plain tensors, for evaluation, sampling and checkpoints; sharded again after.
-    No-op for None (an unsharded run)."""
+    parameters plain tensors, for evaluation, sampling and a step's ``whole_model``; sharded
+    again after. No-op for None (an unsharded run)."""
     if root is None:
         yield
         return
