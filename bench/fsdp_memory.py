@@ -17,17 +17,14 @@ memory. The run is the real `gentext train` on the default corpus.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from memory import IMPORTS, last_step, watch  # noqa: E402
+from memory import IMPORTS, watch  # noqa: E402
 
 MODEL = ["model.n_layer=8", "model.n_embd=512", "model.n_head=8", "model.dropout=0"]
 # glibc keeps freed heap memory resident (its mmap threshold grows to 32 MB once a large block
@@ -37,16 +34,21 @@ MODEL = ["model.n_layer=8", "model.n_embd=512", "model.n_head=8", "model.dropout
 ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
-def workers(launcher: psutil.Process) -> list[psutil.Process]:
-    """The training processes: the launcher itself for one process, else its python children."""
-    children = launcher.children(recursive=True)
-    return children or [launcher]
+def largest_worker(launcher: psutil.Process) -> int:
+    """RSS of the largest training process: the launcher's python children (torchrun), or the
+    launcher itself for one process. Its peak over time is the largest per-process peak."""
+    sizes = []
+    for worker in launcher.children(recursive=True) or [launcher]:
+        try:
+            sizes.append(worker.memory_info().rss)
+        except psutil.NoSuchProcess:
+            pass
+    return max(sizes, default=0)
 
 
 def run(processes: int, engine: str, settings: list[str], at: int) -> tuple[float, float, float]:
     """(largest per-process peak RSS by step ``at``, overall, seconds) of one training run."""
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                   "OMP_NUM_THREADS": "1", **ALLOCATOR}
+    environment = {"OMP_NUM_THREADS": "1", **ALLOCATOR}
     if engine == "FSDP":
         environment["ACCELERATE_USE_FSDP"] = "true"
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -57,25 +59,7 @@ def run(processes: int, engine: str, settings: list[str], at: int) -> tuple[floa
                    "--out", str(out)]
         for setting in settings:
             command += ["--set", setting]
-        started = time.perf_counter()
-        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                 env=environment)
-        launcher_process = psutil.Process(child.pid)
-        peaks: dict[int, int] = {}
-        training = 0
-        while child.poll() is None:
-            for worker in workers(launcher_process):
-                try:
-                    peaks[worker.pid] = max(peaks.get(worker.pid, 0), worker.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
-            if not training and last_step(out / "metrics.jsonl") >= at:
-                training = max(peaks.values())
-            time.sleep(0.05)
-        if child.returncode:
-            raise SystemExit(f"{' '.join(command)} failed:\n"
-                             f"{child.stderr.read().decode()[-2000:]}")
-    return training, max(peaks.values()), time.perf_counter() - started
+        return watch(command, out / "metrics.jsonl", at, environment, largest_worker)
 
 
 def main() -> None:
@@ -87,8 +71,7 @@ def main() -> None:
     settings = [*MODEL, f"train.steps={args.steps}", f"train.eval_every={args.steps}",
                 f"train.log_every={args.at}", "train.samples=2", *args.set]
 
-    os.environ.update(ALLOCATOR)  # the import baseline under the same allocator
-    _, baseline, _ = watch([sys.executable, "-c", IMPORTS])
+    _, baseline, _ = watch([sys.executable, "-c", IMPORTS], env=ALLOCATOR)  # the same allocator
     mb = 1 / 2**20
     rows = [(1, "none"), (2, "DDP"), (2, "FSDP")]
     results = {row: run(*row, settings, args.at) for row in rows}

@@ -48,17 +48,20 @@ def last_step(metrics: Path) -> int:
     return 0
 
 
-def watch(command: list[str], metrics: Path | None = None, at: int = 0) -> tuple[int, int, float]:
-    """Run ``command``; (peak RSS up to the first metrics row at step ``at`` or later, peak RSS
-    overall, seconds)."""
+def watch(command: list[str], metrics: Path | None = None, at: int = 0, env: dict | None = None,
+          measure=resident) -> tuple[int, int, float]:
+    """Run ``command`` (with ``env`` added to the environment); (peak of ``measure`` up to the
+    first metrics row at step ``at`` or later, peak overall, seconds). ``measure``: bytes of
+    the launched process, by default its RSS with its children's."""
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+                             env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                                  **(env or {})})
     process = psutil.Process(child.pid)
     early = peak = 0
     while child.poll() is None:
         try:
-            now = resident(process)
+            now = measure(process)
         except psutil.NoSuchProcess:
             break
         peak = max(peak, now)

@@ -393,27 +393,30 @@ class Trainer:
         synced = {}
         if self.ranks.several:  # DDP per optimizer: a GAN's two networks are synced apart
             self.ranks.broadcast_parameters(model)  # buffers too: every process starts alike
-            prepared = self.accelerator.prepare(*made.values())
-            prepared = prepared if len(made) > 1 else [prepared]
+            optimizers = self._prepare_each(made)
             for name, optimizer in made.items():
                 held = [p for group in optimizer.param_groups for p in group["params"]
                         if p.requires_grad]
                 synced[name] = self.accelerator.prepare_model(_Held(held))
         else:
             model, *prepared = self.accelerator.prepare(model, *made.values())
-        optimizers = dict(zip(made, prepared))
+            optimizers = dict(zip(made, prepared))
         if resume:
             state.restore_optimizers(optimizers)
         return self.accelerator.unwrap_model(model), optimizers, synced
+
+    def _prepare_each(self, made: dict) -> dict:
+        """The optimizers through accelerate, by name (it returns one bare, several as a list)."""
+        prepared = self.accelerator.prepare(*made.values())
+        return dict(zip(made, prepared if len(made) > 1 else [prepared]))
 
     def _prepare_sharded(self, model: TextModel, state: TrainingState, resume: bool):
         """FSDP: the model sharded in place (every process from the main one's weights), its
         optimizers made over the shards, every objective run through the one sharded root."""
         self.ranks.broadcast_parameters(model)
         self.root = sharding.shard_model(model, model.capabilities.fsdp_units, self.plan)
-        made = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
-        prepared = self.accelerator.prepare(*made.values())
-        optimizers = dict(zip(made, prepared if len(made) > 1 else [prepared]))
+        optimizers = self._prepare_each(model.make_optimizers(self.cfg,
+                                                              fused=self.device_type == "cuda"))
         if resume:
             for name, optimizer in optimizers.items():
                 sharding.load_sharded_optimizer_state(optimizer, state.optimizers[name])
