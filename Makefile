@@ -7,7 +7,7 @@ RUN ?= runs/gpt
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: setup demo test docs clean
+.PHONY: setup demo test docs clean gpu-check
 
 $(VENV)/.installed: pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# On a CUDA machine: every family trains, evaluates and samples; the benchmark; two GPUs (about
+# 10 minutes on one H100). Writes gpu-check.md; `python bench/gpu_check.py --help` for options.
+gpu-check: setup
+	$(BIN)/python bench/gpu_check.py
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -6,6 +6,9 @@ averaged by torch's DDP (through accelerate, in the trainer), one DDP per optimi
 families with several optimizers (a GAN) work unchanged. Only the main process writes the run
 directory; evaluation sums nats, tokens and examples across processes, so figures are those
 of one process. With one process every method here is a no-op.
+
+Every collective of gentext is here, and runs on tensors on the process's device: NCCL, the
+backend on GPUs, has no CPU tensors, so a sum of host values would fail there.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ class Ranks:
 
     rank: int = 0
     world: int = 1
+    device: torch.device = torch.device("cpu")  # where collectives run: the process's device
 
     @classmethod
-    def current(cls) -> "Ranks":
+    def current(cls, device: torch.device | str = "cpu") -> "Ranks":
+        """This process's place, its collectives on ``device`` (the accelerator's)."""
+        device = torch.device(device)
         if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size())
-        return cls()
+            return cls(dist.get_rank(), dist.get_world_size(), device)
+        return cls(device=device)
 
     @staticmethod
     def launched() -> bool:
@@ -65,10 +71,13 @@ class Ranks:
             dist.destroy_process_group()
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
-        """Element-wise sum of ``values`` over every process (a copy; float64 on the CPU)."""
+        """Element-wise sum of ``values`` over every process: a copy on this process's device
+        (float64 where the device has it, so counts of tokens stay exact), on ``values``'s
+        device again after."""
         if not self.several:
             return values
-        total = values.detach().to("cpu", torch.float64).clone()
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        total = values.detach().to(self.device, dtype).clone()
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return total.to(values.device)
 
@@ -76,8 +85,8 @@ class Ranks:
         """Each flag, true when it is true in any process: every process stops together."""
         if not self.several:
             return flags
-        summed = self.sum(torch.tensor([float(f) for f in flags]))
-        return tuple(bool(v > 0) for v in summed)
+        summed = self.sum(torch.tensor([float(f) for f in flags], device=self.device))
+        return tuple(bool(v > 0) for v in summed.tolist())
 
     def broadcast_parameters(self, module: torch.nn.Module) -> None:
         """Make every process start from the main process's weights."""

@@ -16,7 +16,7 @@ from gentext.data.batching import Encoded, encode_split, eval_batches
 from gentext.data.splits import texts_sha256
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
-from gentext.model import SamplingOptions
+from gentext.model import SamplingOptions, float32
 
 EVAL_BATCH_SIZE = 64
 
@@ -87,11 +87,12 @@ EVAL_SEED = 0  # stochastic estimators draw the same samples every time a split 
 
 @contextmanager
 def evaluation_mode(model):
-    """Eval mode and a fixed seed, restoring the training RNG after: scoring a split is
-    reproducible and never changes what a training run draws next (so resume stays exact)."""
+    """Eval mode, float32 and a fixed seed, restoring the training RNG after: scoring a split
+    is reproducible, never runs in a caller's autocast, and never changes what a training run
+    draws next (so resume stays exact)."""
     was_training = model.training
     devices = [model.device] if model.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), float32(model.device.type):
         torch.manual_seed(EVAL_SEED)
         model.eval()
         try:

@@ -49,17 +49,33 @@ class LengthPrior(_Lengths):
 class CountedLengthPrior(_Lengths):
     """The training lengths seen so far, counted (``observe``), with ``smoothing`` added to
     every count so a length never seen keeps some probability: p(T) = (n_T + a) / (N + a K).
-    The counts are a buffer, saved and restored with the weights, so resume stays exact."""
+    The counts are a buffer, saved and restored with the weights, so resume stays exact;
+    integers, so they stay exact on every device (Apple's MPS has no float64).
+
+    Over several processes each sees its share of a batch: count with ``histogram``, sum the
+    histograms over the processes (``StepContext.sum_over_processes``), then ``add`` the sum,
+    so every process holds the counts of the whole data."""
 
     def __init__(self, max_len: int, smoothing: float = 0.5):
         super().__init__()
         self.smoothing = smoothing
-        self.register_buffer("counts", torch.zeros(max_len + 1, dtype=torch.float64))
+        self.register_buffer("counts", torch.zeros(max_len + 1, dtype=torch.long))
+
+    def histogram(self, lengths: torch.Tensor) -> torch.Tensor:
+        """How often each length occurs in ``lengths`` (on their device, no host sync)."""
+        lengths = lengths.flatten().clamp(0, self.counts.numel() - 1)
+        return torch.zeros_like(self.counts, device=lengths.device).index_add_(
+            0, lengths, torch.ones_like(lengths))
+
+    @torch.no_grad()
+    def add(self, histogram: torch.Tensor) -> None:
+        self.counts += histogram.to(self.counts.device, self.counts.dtype)
 
     @torch.no_grad()
     def observe(self, lengths: torch.Tensor) -> None:
-        self.counts += torch.bincount(lengths.flatten(), minlength=self.counts.numel()).to(self.counts)
+        """Count ``lengths`` (one process's)."""
+        self.add(self.histogram(lengths))
 
     def log_probs(self) -> torch.Tensor:
-        counts = self.counts + self.smoothing
-        return (counts / counts.sum()).log().float()
+        counts = self.counts.float() + self.smoothing
+        return (counts / counts.sum()).log()

@@ -4,7 +4,9 @@ The core trains, checkpoints, samples and evaluates any ``TextModel`` the same w
 says how to compute its loss, how to generate, and how to score a batch honestly, and
 declares what it can do in one ``Capabilities`` value.
 
-Batches are dicts: ``tokens`` (B, T) long, each row ``<bos> ... <eos>`` then ``<pad>``;
+Batches are dicts: ``tokens`` (B, T) long, each row ``<bos> ... <eos>`` then ``<pad>`` (T is
+at least the longest row: a micro-batch keeps its batch's width, so columns of padding alone
+may follow; reading T from ``lengths`` would wait for the device);
 ``lengths`` (B,) the unpadded lengths (``<bos>`` and ``<eos>`` included); and, for
 conditional models, ``labels`` (B,) long, indices into ``Vocab.labels``.
 
@@ -30,6 +32,7 @@ with several optimizers (a GAN's generator and discriminator) overrides ``make_o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -129,6 +132,11 @@ class StepContext(Protocol):
         """The model whole on every process, for what a step computes outside the objectives
         it gives ``optimize`` (a scalar to log). Needed only under FSDP, where parameters are
         sharded between objectives; a no-op otherwise. Every process must enter it."""
+
+    def sum_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` summed element-wise over the run's processes (a collective: every
+        process calls it; itself with one process), for what a step counts and every process
+        must agree on (a length prior's counts)."""
 
     def optimize(self, name: str, objective, batch: dict | None = None) -> dict | None:
         """One update of optimizer ``name``: back-propagate, clip its parameters' gradients,
@@ -318,6 +326,15 @@ def contract_gaps(cls) -> str | None:
     if missing:
         return f"does not implement {', '.join(f'{m}()' for m in missing)}"
     return None
+
+
+def float32(device_type: str):
+    """A float32 section inside any autocast, for what bf16 would spoil (a spline's bin
+    search, a sum of log-determinants, an evaluation's log-probabilities); nothing to undo on
+    a device autocast does not know."""
+    if not torch.amp.is_autocast_available(device_type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, enabled=False)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

@@ -84,11 +84,30 @@ def micro_batch_limit(setting: int, device_kind: str) -> int:
 
 
 def compile_hot_path(model: TextModel) -> list[str]:
-    """``torch.compile`` what the model's capabilities name, in place (so state_dict keys
-    stay clean); returns the names compiled."""
+    """``torch.compile`` the forward of each submodule the model's capabilities name, for the
+    training step only: a call in training mode with gradients on runs the compiled graph;
+    evaluation and sampling (no gradients) run eagerly, so their many shapes (a KV cache's
+    every position, each batch of a split) never recompile. The module keeps its state_dict
+    keys. Returns the names compiled."""
     for name in model.capabilities.compile:
-        model.get_submodule(name).compile()
+        _compile_training_forward(model.get_submodule(name))
     return list(model.capabilities.compile)
+
+
+def _compile_training_forward(module: torch.nn.Module) -> None:
+    eager = module.forward
+    compiled = torch.compile(eager)
+
+    def forward(*args, **kwargs):
+        if module.training and torch.is_grad_enabled():
+            for value in [*args, *kwargs.values()]:  # batches vary in rows and width: one
+                if isinstance(value, torch.Tensor):  # graph for all, not one per shape
+                    for dim in range(min(value.dim(), 2)):
+                        torch._dynamo.maybe_mark_dynamic(value, dim)
+            return compiled(*args, **kwargs)
+        return eager(*args, **kwargs)
+
+    module.forward = forward
 
 
 class _Held(torch.nn.Module):
@@ -104,20 +123,28 @@ class _Held(torch.nn.Module):
         return objective(micro_batch, shard)
 
 
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class _Step:
     """The ``StepContext`` a model's ``training_step`` gets: one backward-clip-step per
-    optimizer, through accelerate (mixed precision, and DDP over several processes), over
-    ``grad_accum`` micro-batches, gradients synchronised once per step."""
+    optimizer, in the run's mixed precision (autocast, and loss scaling for fp16), over
+    ``grad_accum`` micro-batches, gradients synchronised once per step (DDP over several
+    processes). Only the objectives a step runs are autocast: nothing patches the model's
+    forward, so evaluation and sampling stay float32."""
 
-    def __init__(self, accelerator, optimizers: dict, grad_clip: float, total_steps: int,
+    def __init__(self, optimizers: dict, grad_clip: float, total_steps: int,
                  ranks: Ranks = Ranks(), seed: int = 0, grad_accum: int = 1,
-                 synced: dict | None = None, micro_batch_tokens: int = 0, root=None):
-        self.accelerator, self.optimizers, self.ranks = accelerator, optimizers, ranks
+                 synced: dict | None = None, micro_batch_tokens: int = 0, root=None,
+                 precision: str = "no"):
+        self.optimizers, self.ranks = optimizers, ranks
         self.grad_clip, self.total_steps, self.step = grad_clip, total_steps, 0
         self.seed, self.grad_accum = seed, grad_accum
         self.micro_batch_tokens = micro_batch_tokens  # 0: split only by grad_accum
         self.synced = synced or {}  # optimizer name -> its parameters under DDP (_Held)
         self.root = root  # the sharded model under FSDP (gentext.sharding), else None
+        self.dtype = AUTOCAST_DTYPES.get(precision)  # None: float32
+        self.scaler = torch.amp.GradScaler(ranks.device.type) if precision == "fp16" else None
 
     @property
     def rank(self) -> int:
@@ -128,7 +155,15 @@ class _Step:
         return self.ranks.world
 
     def autocast(self):
-        return self.accelerator.autocast()
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.ranks.device.type, dtype=self.dtype)
+
+    def sum_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        return self.ranks.sum(values)
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
 
     def whole_model(self):
         return sharding.gathered(self.root)
@@ -154,6 +189,7 @@ class _Step:
         if n == 1:
             yield batch, Shard(rank, world), 1.0
             return
+
         lengths = batch.get("lengths")
         predicted = None if lengths is None else (lengths - 1).clamp(min=0)
         every = None if predicted is None else predicted.sum().clamp(min=1)
@@ -182,11 +218,17 @@ class _Step:
             raise GentextError(f"{why}, but this model's training_step gives optimize() a loss "
                                "tensor, not a function of the micro-batch; see docs/plugins.md")
         else:
-            self.accelerator.backward(objective)
+            self._backward(objective)
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
         if self.grad_clip > 0:
-            self.accelerator.clip_grad_norm_(parameters, self.grad_clip)
-        optimizer.step()
+            torch.nn.utils.clip_grad_norm_(parameters, self.grad_clip)
+        if self.scaler is None:
+            optimizer.step()
+        else:  # skipped when the scaled gradients overflowed
+            self.scaler.step(optimizer)
+            self.scaler.update()
         for each in self.optimizers.values():
             each.zero_grad(set_to_none=True)
         return outputs
@@ -209,7 +251,7 @@ class _Step:
                 outputs = dict(outputs)
                 count = outputs.pop("count", None)
                 weight = share if count is None else count
-                self.accelerator.backward(outputs["loss"] * weight)
+                self._backward(outputs["loss"] * weight)
             total += weight
             for key, value in outputs.items():
                 value = value.detach() if isinstance(value, torch.Tensor) else value
@@ -256,6 +298,37 @@ def _progress(console, enabled: bool):
                     console=console, disable=not enabled, transient=False)
 
 
+class _DeviceBatches:
+    """The training batches, this process's rows of each, on the device, with their lengths
+    kept on the host (so counting tokens never asks the device), and on a GPU copied from pinned memory one step ahead, the copy queued behind the step
+    before so the host never waits for it. ``position`` is the stream's position after the
+    last batch handed out (what a checkpoint saves), not after the one fetched ahead."""
+
+    def __init__(self, stream: BatchStream, ranks: Ranks):
+        self.stream, self.ranks, self.device = stream, ranks, ranks.device
+        self.position = stream.position()
+        self.ahead = None
+
+    def _fetch(self):
+        batch = self.ranks.shard(next(self.stream))
+        lengths = batch["lengths"]
+        position = self.stream.position()
+        if self.device.type == "cuda":
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        moved = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return moved, lengths, position
+
+    def prefetch(self) -> None:
+        if self.device.type == "cuda" and self.ahead is None:
+            self.ahead = self._fetch()
+
+    def next(self) -> tuple[dict, torch.Tensor]:
+        """The next batch on the device, and its rows' lengths on the host."""
+        batch, lengths, self.position = self.ahead or self._fetch()
+        self.ahead = None
+        return batch, lengths
+
+
 class _Window:
     """The scalars a model's steps returned since the last log row, summed on the device
     (read only at log steps: no host sync every step), and the tokens trained on."""
@@ -270,21 +343,26 @@ class _Window:
         self.tokens, self.steps, self.start = 0, 0, time.perf_counter()
 
     def add(self, outputs: dict, tokens: int) -> None:
-        for name, value in outputs.items():
-            value = torch.as_tensor(value).detach().float()
+        for name, value in outputs.items():  # on this device, whatever a family returned
+            value = torch.as_tensor(value, device=self.device).detach().float()
             self.nonfinite |= ~torch.isfinite(value)
             self.sums[name] = self.sums[name] + value if name in self.sums else value
         self.tokens += tokens
         self.steps += 1
 
-    def means(self, ranks: Ranks) -> tuple[dict[str, float], float]:
-        """Each scalar's mean per step and process, and tokens per second, over all processes."""
+    def totals(self, ranks: Ranks) -> torch.Tensor:
+        """The sums (in name order) and the tokens, over all processes, on the device."""
         names = sorted(self.sums)
-        totals = ranks.sum(torch.stack([self.sums[n] for n in names] + [
+        return ranks.sum(torch.stack([self.sums[n] for n in names] + [
             torch.tensor(float(self.tokens), device=self.device)]))
-        means = {name: float(total) / self.steps / ranks.world
-                 for name, total in zip(names, totals[:-1])}
-        return means, float(totals[-1]) / (time.perf_counter() - self.start)
+
+    def means(self, ranks: Ranks) -> tuple[dict[str, float], float]:
+        """Each scalar's mean per step and process, and tokens per second, over all processes
+        (the one read from the device in a window)."""
+        totals = self.totals(ranks).tolist()
+        means = {name: total / self.steps / ranks.world
+                 for name, total in zip(sorted(self.sums), totals[:-1])}
+        return means, totals[-1] / (time.perf_counter() - self.start)
 
 
 UNSUPPORTED_ENGINES = {"DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
@@ -314,7 +392,6 @@ class Trainer:
     def __init__(self, config: RunConfig, out: Path, *, resume: bool = False,
                  force: bool = False, console=None, progress: bool = True):
         from accelerate import Accelerator, DistributedDataParallelKwargs
-        from accelerate.state import AcceleratorState
         from rich.console import Console
 
         self.config, self.out, self.cfg = config, Path(out), config.train
@@ -329,19 +406,26 @@ class Trainer:
         if ":" in self.device:
             torch.cuda.set_device(self.device)
         trackers = make_trackers(self.cfg.log_with, self.out)
-        # accelerate keeps one precision per process; a second run in it (a notebook, the
-        # tests) may want another. The process group (PartialState) stays.
-        AcceleratorState._reset_state(reset_partial_state=False)
         _check_distributed_type(None)  # before accelerate, which fails on some without a word
         plan = sharding.requested()
+        # accelerate sets up the processes, DDP and the trackers; the precision is the step
+        # context's own (autocast around objectives), so accelerate's state is the same for
+        # every run of a process (a notebook, the tests) and never patches a forward
         with sharding.accelerate_without_fsdp():  # gentext shards the model itself
             self.accelerator = Accelerator(
-                cpu=self.device_type == "cpu", mixed_precision=precision,
-                log_with=trackers or None,
+                cpu=not torch.cuda.is_available(), log_with=trackers or None,
                 # a family's step may leave some parameters without a gradient (a GAN's phases)
                 kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         _check_distributed_type(self.accelerator.distributed_type)
-        self.ranks = Ranks.current()
+        several = Ranks.current().several
+        if several and self.accelerator.device.type != self.device_type:
+            raise GentextError(f"several processes on {self.device_type} where the processes "
+                               f"were set up on {self.accelerator.device.type}: give --device "
+                               f"{self.accelerator.device.type}, or hide the GPUs "
+                               "(CUDA_VISIBLE_DEVICES=) to train on the CPU")
+        # one process: the device asked for; several: each process's own (cuda:LOCAL_RANK)
+        self.torch_device = self.accelerator.device if several else torch.device(self.device)
+        self.ranks = Ranks.current(self.torch_device)
         self.plan = plan if self.ranks.several else None  # one process: nothing to shard
         sharding.check_precision(self.plan, precision, self.cfg.precision)
         self.root: sharding.ShardedRoot | None = None  # the sharded model, under FSDP
@@ -365,58 +449,50 @@ class Trainer:
         if trackers:
             self.accelerator.init_trackers("gentext", config=hyperparameters(config.sections()))
         state = TrainingState.load(self.out) if resume else TrainingState()
-        model = prepared.model.to(self.accelerator.device)  # before fused AdamW sees its params
+        model = prepared.model.to(self.torch_device)  # before fused AdamW sees its params
         if resume:
             state.restore_model(model, self.out)
             state.restore_rng(self.device_type)
             if self.ranks.main:  # the one writer (two would race over the same file)
                 self.log.truncate_after(state.step)
         self.model, self.optimizers, synced = self._prepare_optimizers(model, state, resume)
-        self.context = _Step(self.accelerator, self.optimizers, self.cfg.grad_clip,
-                             self.cfg.steps, self.ranks, self.cfg.seed, self.cfg.grad_accum,
-                             synced, micro_batch_limit(self.cfg.micro_batch_tokens,
-                                                      self.device_type), self.root)
+        self.context = _Step(self.optimizers, self.cfg.grad_clip, self.cfg.steps, self.ranks,
+                             self.cfg.seed, self.cfg.grad_accum, synced,
+                             micro_batch_limit(self.cfg.micro_batch_tokens, self.device_type),
+                             self.root, precision)
         if self.device_type == "cuda" and self.cfg.compile and self.root is None:
             compile_hot_path(self.model)  # not under FSDP: its hooks run in the hot path
         self.stream = BatchStream(self.train_data, self.cfg.batch_size, self.tokenizer.pad_id,
                                   self.cfg.seed,
                                   min_rows=self.ranks.world * self.cfg.grad_accum, **state.data)
+        self.batches = _DeviceBatches(self.stream, self.ranks)
         self.step, self.elapsed_before = state.step, state.elapsed_s
-        self.window = _Window(self.accelerator.device)
+        self.window = _Window(self.torch_device)
 
     def _prepare_optimizers(self, model: TextModel, state: TrainingState, resume: bool):
         """The model's optimizers through accelerate (restored when resuming), the model, and
         over several processes each optimizer's parameters under DDP, or the model sharded."""
         if self.plan:
             return self._prepare_sharded(model, state, resume)
-        made = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
+        optimizers = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
         synced = {}
         if self.ranks.several:  # DDP per optimizer: a GAN's two networks are synced apart
             self.ranks.broadcast_parameters(model)  # buffers too: every process starts alike
-            optimizers = self._prepare_each(made)
-            for name, optimizer in made.items():
+            for name, optimizer in optimizers.items():
                 held = [p for group in optimizer.param_groups for p in group["params"]
                         if p.requires_grad]
-                synced[name] = self.accelerator.prepare_model(_Held(held))
-        else:
-            model, *prepared = self.accelerator.prepare(model, *made.values())
-            optimizers = dict(zip(made, prepared))
+                synced[name] = self.accelerator.prepare_model(_Held(held),
+                                                              device_placement=False)
         if resume:
             state.restore_optimizers(optimizers)
-        return self.accelerator.unwrap_model(model), optimizers, synced
-
-    def _prepare_each(self, made: dict) -> dict:
-        """The optimizers through accelerate, by name (it returns one bare, several as a list)."""
-        prepared = self.accelerator.prepare(*made.values())
-        return dict(zip(made, prepared if len(made) > 1 else [prepared]))
+        return model, optimizers, synced
 
     def _prepare_sharded(self, model: TextModel, state: TrainingState, resume: bool):
         """FSDP: the model sharded in place (every process from the main one's weights), its
         optimizers made over the shards, every objective run through the one sharded root."""
         self.ranks.broadcast_parameters(model)
         self.root = sharding.shard_model(model, model.capabilities.fsdp_units, self.plan)
-        optimizers = self._prepare_each(model.make_optimizers(self.cfg,
-                                                              fused=self.device_type == "cuda"))
+        optimizers = model.make_optimizers(self.cfg, fused=self.device_type == "cuda")
         if resume:
             for name, optimizer in optimizers.items():
                 sharding.load_sharded_optimizer_state(optimizer, state.optimizers[name])
@@ -483,11 +559,7 @@ class Trainer:
         for name, rate in self.model.learning_rates(self.step, self.cfg).items():
             for group in self.optimizers[name].param_groups:
                 group["lr"] = rate
-        batch = self.ranks.shard(next(self.stream))
-        tokens = int(batch["lengths"].sum())
-        if self.accelerator.device.type == "cuda":  # pinned host memory: the copy overlaps compute
-            batch = {k: v.pin_memory() for k, v in batch.items()}
-        batch = {k: v.to(self.accelerator.device, non_blocking=True) for k, v in batch.items()}
+        batch, host_lengths = self.batches.next()
         self.model.set_training_progress(self.step, self.cfg.steps)
         self.context.step = self.step
         try:
@@ -499,8 +571,9 @@ class Trainer:
                 f"under FSDP, {self.spec.name}'s training_step used the model outside the "
                 "objectives it gives context.optimize, where its weights are sharded: compute "
                 "that inside `with context.whole_model():` (docs/plugins.md)") from None
-        self.window.add(outputs, tokens)
+        self.window.add(outputs, int(host_lengths.sum()))
         self.step += 1
+        self.batches.prefetch()  # the next batch's copy, queued behind this step's work
 
     def _log_training(self) -> str:
         """A training row of metrics.jsonl for the window since the last; the bar's text."""
@@ -561,7 +634,7 @@ class Trainer:
             checkpoint.save_model(self.out, self.model, self.spec.name, plugin, version,
                                   self.step, weights)
             TrainingState.capture(self.model, self.optimizers, self.step, self.elapsed(),
-                                  self.stream.position(), self.device_type, weights=weights,
+                                  self.batches.position, self.device_type, weights=weights,
                                   optimizer_states=optimizer_states).save(self.out)
 
 

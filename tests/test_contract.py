@@ -185,44 +185,6 @@ def test_teacher_forced_nll_equals_the_sum_of_stepwise_log_probabilities(family)
     assert float(nats) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("family", list(TINY))
-def test_train_compile_reaches_the_hot_path_of_every_family(family, monkeypatch):
-    """What a family names in capabilities.compile is what its training step runs: the
-    trainer compiles those submodules, and each is called in a step."""
-    from gentext.config import TrainConfig
-    from gentext.train import compile_hot_path
-
-    model = tiny_model(family).train()
-    compiled = []
-    monkeypatch.setattr(torch.nn.Module, "compile",
-                        lambda self, *a, **k: compiled.append(self))
-    names = compile_hot_path(model)
-    assert names and len(compiled) == len(names)
-    calls = []
-    hooks = [m.register_forward_hook(lambda *a, m=m: calls.append(m)) for m in compiled]
-    optimizers = model.make_optimizers(TrainConfig())
-
-    class Context:
-        step, total_steps, seed, rank, world_size, grad_accum = 0, 10, 0, 0, 1, 1
-
-        def autocast(self):
-            return torch.autocast("cpu", enabled=False)
-
-        def whole_model(self):
-            return contextlib.nullcontext()
-
-        def optimize(self, name, objective, batch):
-            outputs = objective(batch, Shard())
-            outputs["loss"].backward()
-            optimizers[name].step()
-            return outputs
-
-    model.training_step(batch(), Context())
-    for hook in hooks:
-        hook.remove()
-    assert all(module in calls for module in compiled), names
-
-
 def test_no_test_file_imports_another():
     test_modules = {p.stem for p in (ROOT / "tests").glob("test_*.py")}
     for path in (ROOT / "tests").glob("*.py"):

@@ -89,3 +89,22 @@ def test_bf16_autocast_on_the_cpu_trains_close_to_fp32(corpus, tiny_overrides, t
                                                            "metrics.jsonl").rows("train")]
     assert losses["fp32"] != losses["bf16"]
     assert max(abs(a - b) for a, b in zip(losses["fp32"], losses["bf16"])) < 0.1
+
+
+def test_a_torch_older_than_the_floor_is_one_line_naming_it():
+    from gentext.torch_floor import check_torch
+
+    check_torch("2.9.0+cu128")
+    check_torch("2.13.0")
+    with pytest.raises(GentextError, match=r"torch >= 2\.9.*torch 2\.8\.0 is installed"):
+        check_torch("2.8.0")
+
+
+def test_the_cli_refuses_an_old_torch_before_anything_runs(monkeypatch, capsys):
+    from gentext_cli import app
+
+    monkeypatch.setattr("gentext.torch_floor.version", lambda name: "2.2.1")
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(["models"])
+    assert exit_info.value.code != 0
+    assert capsys.readouterr().err.strip().count("\n") == 0

@@ -78,27 +78,25 @@ def test_a_batch_that_does_not_split_evenly_is_refused_before_anything_is_writte
 
 
 def test_a_loss_tensor_cannot_be_split_into_micro_batches():
-    from accelerate import Accelerator
 
     from gentext.train import _Step
 
     weight = torch.nn.Parameter(torch.ones(2))
     optimizers = {"model": torch.optim.SGD([weight], lr=0.1)}
-    whole = _Step(Accelerator(cpu=True), optimizers, 0.0, 10, grad_accum=1)
+    whole = _Step(optimizers, 0.0, 10, grad_accum=1)
     whole.optimize("model", (weight ** 2).sum())  # a tensor is the whole batch: it steps
     assert torch.allclose(weight.detach(), torch.full((2,), 0.8))
-    split = _Step(Accelerator(cpu=True), optimizers, 0.0, 10, grad_accum=2)
+    split = _Step(optimizers, 0.0, 10, grad_accum=2)
     with pytest.raises(GentextError, match="gives optimize\\(\\) a loss tensor"):
         split.optimize("model", (weight ** 2).sum())
 
 
 def test_each_micro_batch_holds_its_share_of_the_global_rows():
-    from accelerate import Accelerator
 
     from gentext.distributed import Ranks
     from gentext.train import _Step
 
-    step = _Step(Accelerator(cpu=True), {}, 0.0, 10, Ranks(rank=1, world=2), grad_accum=3)
+    step = _Step({}, 0.0, 10, Ranks(rank=1, world=2), grad_accum=3)
     process_rows = torch.arange(1, 24, 2)  # this process's rows of a global batch of 24
     parts = list(step.micro_batches({"tokens": process_rows}))
     for part, shard, _ in parts:  # rows shard.rank, shard.rank + shard.world, ... of the batch
@@ -108,12 +106,11 @@ def test_each_micro_batch_holds_its_share_of_the_global_rows():
 
 
 def test_a_batch_of_long_rows_is_cut_to_the_token_budget_and_weighted_by_its_tokens():
-    from accelerate import Accelerator
 
     from gentext.data.batching import collate
     from gentext.train import _Step
 
-    step = _Step(Accelerator(cpu=True), {}, 0.0, 10, grad_accum=2, micro_batch_tokens=40)
+    step = _Step({}, 0.0, 10, grad_accum=2, micro_batch_tokens=40)
     rows = [[1] + [5] * n + [2] for n in (18, 3, 7, 2, 9, 4, 1, 6)]  # longest: 20 positions
     batch = collate(rows, 0)
     parts = list(step.micro_batches(batch))

@@ -157,7 +157,9 @@ def toy_model():
                             VOCAB)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(400):
-        loss = model.loss(draw_toy(64))["loss"]
+        batch = draw_toy(64)
+        model.length_prior.observe(batch["lengths"] - 2)  # what training_step counts
+        loss = model.loss(batch)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -288,9 +290,13 @@ def test_the_counted_length_prior_is_the_smoothed_share_of_each_length():
 def test_training_counts_lengths_and_evaluation_does_not():
     model = tiny()
     batch = collate(ROWS, VOCAB.pad_id)
-    model.loss(batch)  # eval mode: nothing counted
+    from gentext.config import TrainConfig
+    from gentext.train import _Step
+
+    model.loss(batch)  # evaluation: nothing counted
+    model.train().loss(batch)  # nor the loss alone: the step counts, once over the processes
     assert float(model.length_prior.counts.sum()) == 0
-    model.train().loss(batch)
+    model.training_step(batch, _Step(model.make_optimizers(TrainConfig()), 1.0, 10))
     assert model.length_prior.counts[[3, 1, 5, 2]].tolist() == [1, 1, 1, 1]
 
 

@@ -1,18 +1,22 @@
 """The seqgan family: its relaxation, its two networks, its two estimators, conditional
 generation, resume with two optimizers, and the temperature sweep."""
 
+import contextlib
 import json
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import gentext_seqgan.model
+from gentext.autoregressive import trim_at_eos
 from gentext.config import TrainConfig
 from gentext.data.batching import collate
-from gentext.model import Vocab
+from gentext.model import Shard, Vocab
 from gentext_seqgan.config import SeqGANConfig
+from gentext_seqgan.diversity import batch_diversity, token_diversity
 from gentext_seqgan.model import SeqGAN, discriminator_loss, generator_loss
-from gentext_seqgan.relaxation import inverse_temperature, relaxed_one_hot
+from gentext_seqgan.relaxation import KeyedNoise, inverse_temperature, relaxed_one_hot
 
 VOCAB = Vocab(size=30, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
 
@@ -266,3 +270,117 @@ def test_sweep_refuses_runs_with_different_test_splits(cli, corpus, tmp_path, ti
                    *overrides(*tiny_gan, "train.steps=2", "model.pretrain_steps=2")).exit_code == 0
     result = cli("sweep", *runs, "-n", "4")
     assert result.exit_code == 1 and "different test splits" in result.error_lines[0]
+
+
+def test_batch_diversity_on_the_device_matches_token_diversity_on_the_host():
+    rng = torch.Generator().manual_seed(0)
+    batches = [torch.randint(0, 6, (5, 9), generator=rng) for _ in range(20)]  # many repeats
+    batches += [torch.randint(0, VOCAB.size, (7, 12), generator=rng) for _ in range(20)]
+    ends_at_once = torch.randint(0, VOCAB.size, (4, 6), generator=rng)
+    ends_at_once[:, 0] = VOCAB.eos_id  # every row empty: no n-grams at all
+    one_row_empty = torch.randint(4, VOCAB.size, (3, 5), generator=rng)
+    one_row_empty[1, 0] = VOCAB.eos_id
+    batches += [ends_at_once, one_row_empty, torch.tensor([[7], [2]]), torch.zeros(0, 4).long()]
+    for tokens in batches:
+        eos_at = torch.randint(0, tokens.size(1) + 3, (tokens.size(0),), generator=rng)
+        placed = tokens.clone()
+        for row, at in enumerate(eos_at.tolist()):  # some past the end: no <eos>
+            if at < tokens.size(1):
+                placed[row, at] = VOCAB.eos_id
+        for batch in (tokens, placed):
+            host = token_diversity(trim_at_eos(batch, VOCAB.eos_id), "fake")
+            device = batch_diversity(batch, VOCAB.eos_id, VOCAB.size, "fake")
+            assert device.keys() == host.keys()
+            for name, value in device.items():
+                assert value.shape == () and value.dtype == torch.float32
+                assert value.item() == torch.tensor(host[name], dtype=torch.float32).item(), name
+
+
+def test_keyed_noise_draws_on_the_cpu_what_it_always_drew():
+    noise = KeyedNoise(key=1234, rows=5, vocab=7, rank=1, world=2)
+    old = torch.Generator().manual_seed(1234)  # the generator it used to make up front
+    for _ in range(3):
+        expected = torch.rand(6, 7, generator=old)[1::2][:2]
+        assert torch.equal(noise(2, "cpu"), expected)
+
+
+def test_keyed_noise_is_drawn_on_the_device_asked_for():
+    drawn = KeyedNoise(key=7, rows=4, vocab=9)(3, torch.device("meta"))
+    assert drawn.device.type == "meta" and drawn.shape == (3, 9)
+
+
+def test_every_value_of_an_adversarial_step_is_a_tensor_on_the_batch_device():
+    model = tiny(pretrain_steps=0, adversarial_batch_size=2, max_generated_len=5)
+
+    class Context:  # the trainer's StepContext, reduced to one process and one micro-batch
+        step, total_steps, seed = 0, 4, 0
+
+        def autocast(self):
+            return torch.autocast("cpu", enabled=False)
+
+        def whole_model(self):
+            return contextlib.nullcontext()
+
+        def optimize(self, name, objective, batch):
+            outputs = dict(objective(batch, Shard(0, 1)))
+            outputs.pop("count")
+            outputs["loss"].backward()
+            return outputs
+
+    batch = collate([[1, 5, 6, 7, 2], [1, 8, 2], [1, 9, 9, 2]], pad_id=0)
+    outputs = model.training_step(batch, Context())
+    assert {"loss", "g_loss", "d_loss", "inverse_temperature", "fake_distinct_1",
+            "fake_distinct_2", "fake_mean_tokens"} <= outputs.keys()
+    for name, value in outputs.items():
+        assert isinstance(value, torch.Tensor) and value.shape == (), name
+        assert value.device == batch["tokens"].device, name
+
+
+def sixteen_at_a_time(monkeypatch):
+    """Ask whether every row has ended only every 16 tokens, as on a GPU."""
+    monkeypatch.setattr(gentext_seqgan.model, "finished_check_every", lambda device: 16)
+
+
+@pytest.mark.parametrize("beta", [None, 3.0])
+def test_checking_for_the_end_every_16_tokens_only_adds_pad_columns(monkeypatch, beta):
+    model = tiny()
+    with torch.no_grad():
+        model.generator.head.bias[VOCAB.eos_id] = 3.0  # rows end after a few tokens
+
+    def generate():
+        return model.generate_for_discriminator(5, 40, None, beta, KeyedNoise(11, 5, VOCAB.size))
+
+    every_token = generate()
+    sixteen_at_a_time(monkeypatch)
+    every_16 = generate()
+    width = every_token.size(1)
+    assert width < every_16.size(1) == 16
+    assert torch.equal(every_16[:, :width], every_token)
+    pad_one_hot = F.one_hot(torch.tensor(VOCAB.pad_id), VOCAB.size).float()
+    pad = VOCAB.pad_id if beta is None else pad_one_hot
+    assert (every_16[:, width:] == pad).all()
+
+
+def test_reinforce_samples_the_same_tokens_and_pads_the_extra_columns(monkeypatch):
+    model = tiny(rollouts=2)
+    with torch.no_grad():
+        model.generator.head.bias[VOCAB.eos_id] = 3.0
+    scored = []
+    discriminator = model.discriminator.forward
+    model.discriminator.forward = lambda tokens, labels=None: (scored.append(tokens),
+                                                                discriminator(tokens, labels))[1]
+
+    def last_scored():
+        torch.manual_seed(5)
+        loss = model.reinforce_loss(5, 40, None)
+        assert torch.isfinite(loss)
+        loss.backward()
+        return scored[-1]  # the whole samples, <pad> after <eos>, as the last reward reads them
+
+    every_token = last_scored()
+    sixteen_at_a_time(monkeypatch)
+    every_16 = last_scored()
+    width = every_token.size(1)
+    assert width < every_16.size(1) == 16
+    assert torch.equal(every_16[:, :width], every_token)
+    assert (every_16[:, width:] == VOCAB.pad_id).all()

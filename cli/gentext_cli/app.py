@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from gentext.errors import GentextError
+from gentext.torch_floor import check_torch
 
 
 def _click_classes(name: str) -> tuple[type, ...]:
@@ -106,8 +107,9 @@ def build_app() -> typer.Typer:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
+        check_torch()
         build_app()
-    except GentextError as exc:  # e.g. a broken plugin under GENTEXT_STRICT_PLUGINS=1
+    except GentextError as exc:  # an old torch; a broken plugin under GENTEXT_STRICT_PLUGINS=1
         print(f"gentext: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     app(args=argv, prog_name="gentext")

@@ -27,6 +27,7 @@ from torch import nn
 
 from zuko.transforms import MonotonicRQSTransform
 
+from gentext.model import float32
 from gentext_flow.positions import PositionConv
 
 COUPLINGS = ("affine", "additive", "spline")
@@ -82,7 +83,8 @@ class Coupling(nn.Module):
         the untouched part of x chooses; masked-out entries are left to the caller."""
         mask = coupling_mask(self.mask, self.parity, x.size(1), x.size(2), x.device).to(x.dtype)
         mask = mask * valid[..., None].to(x.dtype)  # padding is never transformed ...
-        params = self.conditioner(x * (1 - mask), valid)  # ... nor read
+        # ... nor read; the elementwise maps and their log-slopes are float32 under autocast
+        params = self.conditioner(x * (1 - mask), valid).float()
         if self.coupling == "spline":
             k = self.bins
             return mask, MonotonicRQSTransform(params[..., :k], params[..., k : 2 * k],
@@ -95,15 +97,21 @@ class Coupling(nn.Module):
         return mask, AffineMap(shift, log_scale)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, D) -> (y, log|det dy/dx| per sequence (B,)); ``valid`` (B, T) bool."""
+        """x (B, T, D) -> (y, log|det dy/dx| per sequence (B,)); ``valid`` (B, T) bool.
+        The map runs in float32 outside autocast: a spline's bin search and slopes, and a
+        sum of log-slopes over a sentence, lose the bound in bf16."""
         mask, transform = self._transform_of(x, valid)
-        y, log_slope = transform.call_and_ladj(x)
-        return torch.where(mask.bool(), y, x), (log_slope * mask).sum(dim=(1, 2))
+        with float32(x.device.type):
+            y, log_slope = transform.call_and_ladj(x.float())
+        mask = mask.float()
+        return torch.where(mask.bool(), y, x.float()), (log_slope * mask).sum(dim=(1, 2))
 
     def inverse(self, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """The x with forward(x) = y: the untouched part is y's, so the transform is too."""
         mask, transform = self._transform_of(y, valid)
-        return torch.where(mask.bool(), transform.inv(y), y)
+        with float32(y.device.type):
+            x = transform.inv(y.float())
+        return torch.where(mask.bool(), x, y.float())
 
 
 class AffineMap:
@@ -133,7 +141,7 @@ class CouplingStack(nn.Module):
             for i in range(layers))
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        log_det = torch.zeros(x.size(0), dtype=x.dtype, device=x.device)
+        log_det = torch.zeros(x.size(0), dtype=torch.float32, device=x.device)
         for layer in self.layers:
             x, layer_log_det = layer(x, valid)
             log_det = log_det + layer_log_det

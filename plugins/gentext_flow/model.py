@@ -41,7 +41,7 @@ def check_config(config: FlowConfig) -> None:
 
 class TextFlow(TextModel):
     capabilities = Capabilities(
-        latent=True, compile=("flow",),
+        latent=True,  # compile: none yet; the couplings recompile for every width (docs/speed.md)
         diagnostics=("kl_per_token", "active_units", "latent_dim"),
         # Samples draw z from the flow and give each position its most likely character, as
         # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the
@@ -82,7 +82,7 @@ class TextFlow(TextModel):
         """The tokens between <bos> and <eos> (B, L), their lengths (B,) and validity (B, L).
         The length prior stands for <eos>, so each sentence still predicts lengths-1 tokens."""
         lengths = batch["lengths"].to(batch["tokens"].device) - 2
-        tokens = batch["tokens"][:, 1 : 1 + int(lengths.max())]
+        tokens = batch["tokens"][:, 1:-1]  # past a row's length: padding, masked by ``valid``
         valid = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths[:, None]
         return tokens.masked_fill(~valid, self.vocab.pad_id), lengths, valid
 
@@ -112,7 +112,7 @@ class TextFlow(TextModel):
         tokens = (batch["lengths"] - 1).sum()
         kl_like = terms["prior"] + terms["entropy"]
         loss = -(terms["decoder"] + terms["length"] + self.kl_weight * kl_like).sum() / tokens
-        return {"loss": loss, "kl_weight": torch.tensor(self.kl_weight),
+        return {"loss": loss, "kl_weight": torch.tensor(self.kl_weight, device=loss.device),
                 "rec_per_token": (-terms["decoder"].sum() / tokens).detach(),
                 "kl_per_token": (-kl_like.sum() / tokens).detach(),
                 "length_per_token": (-terms["length"].sum() / tokens).detach()}

@@ -20,7 +20,7 @@ from torch import nn
 
 from gentext.errors import GentextError
 from gentext.length_prior import CountedLengthPrior
-from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
+from gentext.model import IGNORE_INDEX, Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
 from gentext.transformer import Block, init_gpt2_weights, register_rotary_tables
 from gentext_mdlm.config import MDLMConfig
 from gentext_mdlm.schedules import (ESTIMATORS, SCHEDULES, diffusion_times, importance_sampled,
@@ -84,7 +84,8 @@ class MaskedDiffusion(TextModel):
     ``<mask>`` (nor ``<bos>``, ``<eos>``, ``<pad>``: impossible inside a sentence), and a
     position that is not masked keeps its token, so only masked positions carry loss."""
 
-    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16, compile=("denoiser",),
+    # compile: none yet; the denoiser recompiles for every batch width (docs/speed.md)
+    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16,
                                 fsdp_units=("denoiser.h",),
                                 sampling_knobs={"steps": 64})
 
@@ -142,8 +143,7 @@ class MaskedDiffusion(TextModel):
         """Tokens (B, L), lengths (B,) (``<bos>``/``<eos>`` included) and the content
         positions (B, L): those between ``<bos>`` and ``<eos>``, the diffusion's variables."""
         tokens = batch["tokens"]
-        lengths = batch["lengths"].to(tokens.device)
-        tokens = tokens[:, : int(lengths.max())]
+        lengths = batch["lengths"].to(tokens.device)  # padding past them is never content
         positions = torch.arange(tokens.size(1), device=tokens.device)
         content = (positions[None, :] >= 1) & (positions[None, :] < lengths[:, None] - 1)
         return tokens, lengths, content
@@ -167,10 +167,16 @@ class MaskedDiffusion(TextModel):
         summed over the ``masked`` positions only. The network reads the masked sequence
         once; logits are computed at masked positions only."""
         z = tokens.masked_fill(masked, self.mask_id)
-        hidden = self.denoiser(z, lengths)[masked]  # (M, C)
-        nats = F.cross_entropy(self.logits(hidden), tokens[masked], reduction="none")
-        per_row = torch.zeros(tokens.size(0), device=tokens.device, dtype=nats.dtype)
-        per_row = per_row.index_add(0, masked.nonzero()[:, 0], nats)
+        hidden = self.denoiser(z, lengths)  # (B, L, C)
+        if hidden.device.type == "cpu":  # the masked positions only: half the output layer
+            nats = F.cross_entropy(self.logits(hidden[masked]), tokens[masked], reduction="none")
+            per_row = torch.zeros(tokens.size(0), device=tokens.device, dtype=nats.dtype)
+            per_row = per_row.index_add(0, masked.nonzero()[:, 0], nats)
+        else:  # every position, masked after: picking positions would wait for the device
+            targets = tokens.masked_fill(~masked, IGNORE_INDEX)  # 0 nats where not masked
+            nats = F.cross_entropy(self.logits(hidden).transpose(1, 2), targets,
+                                   ignore_index=IGNORE_INDEX, reduction="none")
+            per_row = nats.sum(dim=1)
         return weight.float() * per_row
 
     def one_draw(self, tokens, lengths, content, u, importance: bool,
@@ -183,12 +189,17 @@ class MaskedDiffusion(TextModel):
         """-log p(T) per row, T the number of tokens between ``<bos>`` and ``<eos>``."""
         return -self.length_prior.log_prob(lengths - 2).float()
 
+    def training_step(self, batch: dict, context) -> dict[str, torch.Tensor]:
+        """Count the step's lengths into the length prior (every process's, so the prior is
+        the whole data's however a run is split), then minimise the bound."""
+        _, lengths, _ = self._content(batch)
+        self.length_prior.add(context.sum_over_processes(self.length_prior.histogram(lengths - 2)))
+        return self.loss_step(batch, context, "model")
+
     def loss(self, batch: dict) -> dict[str, torch.Tensor]:
         """One draw of t per sentence (antithetic across the batch): the bound as nats per
         predicted token (the protocol's count: the tokens and ``<eos>``), and its parts."""
         tokens, lengths, content = self._content(batch)
-        if self.training:  # the length prior counts the lengths it is trained on
-            self.length_prior.observe(lengths - 2)
         u = diffusion_times(tokens.size(0), 1, self.config.antithetic, tokens.device)[0]
         diffusion = self.one_draw(tokens, lengths, content, u[:, 0], self.config.importance_t)
         length = self.length_nats(lengths)

@@ -19,12 +19,12 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from gentext import metrics
-from gentext.autoregressive import AutoregressiveModel, trim_at_eos
+from gentext.autoregressive import CUDA_FINISHED_CHECK_EVERY, AutoregressiveModel
 from gentext.errors import GentextError
 from gentext.model import Capabilities, SamplingOptions, Shard, StepContext, Vocab
 from gentext.optim import adamw, warmup_cosine
 from gentext_seqgan.config import SeqGANConfig
+from gentext_seqgan.diversity import batch_diversity, token_diversity
 from gentext_seqgan.networks import Discriminator, Generator
 from gentext_seqgan.relaxation import KeyedNoise, gumbel, inverse_temperature, relaxed_one_hot
 
@@ -72,12 +72,13 @@ def generator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.T
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
-def token_diversity(sequences: list[list[int]], prefix: str) -> dict[str, float]:
-    """Distinct-1/2 and mean length of token sequences (the model has no tokenizer)."""
-    rows = [" ".join(map(str, s)) for s in sequences]
-    return {f"{prefix}_distinct_1": metrics.distinct_n(rows, 1),
-            f"{prefix}_distinct_2": metrics.distinct_n(rows, 2),
-            f"{prefix}_mean_tokens": metrics.mean_words(rows)}
+def finished_check_every(device: torch.device) -> int:
+    """Tokens generated between asks whether every row has ended: on a GPU the ask is a host
+    sync, so it comes every few tokens (rows that ended keep going; what they draw after <eos>
+    becomes <pad>); elsewhere after every token, so CPU runs stop where they always did."""
+    if device.type == "meta":  # shapes without values (a GPU's stand-in in the tests): never
+        return 1 << 62
+    return CUDA_FINISHED_CHECK_EVERY if device.type == "cuda" else 1
 
 
 class SeqGAN(AutoregressiveModel):
@@ -87,7 +88,8 @@ class SeqGAN(AutoregressiveModel):
     ``nll`` and sampling come from the shared base; the adversarial generation below keeps
     its own loops (relaxed one-hots, roll-outs) over the same step."""
 
-    capabilities = Capabilities(prompt=True, compile=("generator", "discriminator"))
+    # the discriminator alone: Dynamo cannot trace nn.LSTM, so the generator would run eagerly
+    capabilities = Capabilities(prompt=True, compile=("discriminator",))
 
     def __init__(self, config: SeqGANConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -192,14 +194,15 @@ class SeqGAN(AutoregressiveModel):
         with torch.no_grad(), context.autocast(), context.whole_model():
             mle = self.loss(batch)["loss"]
         diversity = {k: v for k, v in (g if relaxed is not None else d).items() if k != "loss"}
+        # every value a 0-d tensor on the batch's device: the trainer sums them there
         return {"loss": mle, "g_loss": g["loss"], "d_loss": d["loss"],
-                "inverse_temperature": torch.tensor(beta), **diversity}
+                "inverse_temperature": torch.full((), beta, device=mle.device), **diversity}
 
-    def _diversity(self, fake: torch.Tensor) -> dict[str, float]:
+    def _diversity(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """Distinct tokens and bigrams, and mean length, of a generated batch: logged every
         adversarial step, so a generator collapsing onto a few outputs shows at once."""
         tokens = fake.argmax(dim=-1) if fake.dtype != torch.long else fake
-        return token_diversity(trim_at_eos(tokens, self.vocab.eos_id), "fake")
+        return batch_diversity(tokens, self.vocab.eos_id, self.vocab.size, "fake")
 
     # --- generation ---------------------------------------------------------------------
 
@@ -220,10 +223,12 @@ class SeqGAN(AutoregressiveModel):
         as in real batches. Cutting samples at the real batch's length instead would leave
         them without <eos>, which the discriminator spots, teaching the generator to stop early.
         ``noise`` (a `KeyedNoise`) supplies each position's uniform noise; by default the
-        global generator does."""
+        global generator does. On a GPU the samples may end in a few extra columns of <pad>
+        (see ``finished_check_every``)."""
         inputs, state, outputs, tokens = self._first_inputs(n), self.start(n, labels, None), [], []
         ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
-        for _ in range(max_length):
+        check_every = finished_check_every(inputs.device)
+        for position in range(max_length):
             logits, state = self.step(inputs, state)
             uniform = None if noise is None else noise(n, logits.device)
             if beta is None and uniform is None:
@@ -237,7 +242,7 @@ class SeqGAN(AutoregressiveModel):
             tokens.append(token)
             inputs = token[:, None]
             ended |= token == self.vocab.eos_id
-            if ended.all():
+            if position % check_every == check_every - 1 and ended.all():
                 break
         tokens = torch.stack(tokens, dim=1)
         dead = self._after_eos(tokens)
@@ -247,7 +252,7 @@ class SeqGAN(AutoregressiveModel):
         return torch.where(dead[..., None], self._pad_one_hot(relaxed.dtype), relaxed)
 
     def _pad_one_hot(self, dtype: torch.dtype) -> torch.Tensor:
-        pad = torch.tensor(self.vocab.pad_id, device=self.generator.head.weight.device)
+        pad = torch.full((), self.vocab.pad_id, device=self.generator.head.weight.device)
         return F.one_hot(pad, self.vocab.size).to(dtype)
 
     def _same_length(self, real: torch.Tensor, fake: torch.Tensor):
@@ -266,18 +271,22 @@ class SeqGAN(AutoregressiveModel):
         """SeqGAN's policy gradient on ``n`` samples of at most ``length`` tokens: each token
         is rewarded by the discriminator's mean probability of "real" over ``rollouts``
         completions of its prefix (the last token by the whole sequence's), minus the batch
-        mean at that position as a baseline."""
+        mean at that position as a baseline. Columns after every row's <eos> (a GPU may
+        sample a few, see ``finished_check_every``) are dead in every row: their rewards are
+        masked out of the loss, and roll-outs from a prefix that holds its <eos> complete it
+        with <pad>."""
         rollouts, pad = self.config.rollouts, self.vocab.pad_id
         with torch.no_grad():
             inputs, state, tokens, states = self._first_inputs(n), self.start(n, labels, None), [], []
             ended = torch.zeros(n, dtype=torch.bool, device=inputs.device)
-            for _ in range(length):
+            check_every = finished_check_every(inputs.device)
+            for position in range(length):
                 logits, state = self.step(inputs, state)
                 inputs = torch.multinomial(torch.softmax(logits[:, 0].float(), dim=-1), 1)
                 tokens.append(inputs[:, 0])
                 states.append(state)
                 ended |= inputs[:, 0] == self.vocab.eos_id
-                if ended.all():
+                if position % check_every == check_every - 1 and ended.all():
                     break
             tokens = torch.stack(tokens, dim=1)
             length = tokens.size(1)

@@ -43,17 +43,25 @@ class KeyedNoise:
     """Uniform noise for one batch of generated rows, keyed to each row's place in the
     *global* batch: every process draws the whole global block from the same seeded generator
     and keeps its own rows, so a row gets the same noise whichever process generates it (and a
-    multi-process run draws what a one-process run draws)."""
+    multi-process run draws what a one-process run draws).
+
+    The generator lives on the device the noise is asked for (known at the first call), so a
+    GPU draws its own noise instead of copying a CPU block for every token; on the CPU it is
+    ``torch.Generator().manual_seed(key)``, as it always was. The values differ by device."""
 
     def __init__(self, key: int, rows: int, vocab: int, rank: int = 0, world: int = 1):
-        self.generator = torch.Generator().manual_seed(key)
+        self.key = key
+        self.generator: torch.Generator | None = None  # made on the first call's device
         self.block = -(-rows // world) * world  # global rows drawn per position
         self.vocab, self.rank, self.world = vocab, rank, world
 
     def __call__(self, n: int, device) -> torch.Tensor:
         """The next position's noise for this process's first ``n`` rows: (n, V)."""
-        block = torch.rand(self.block, self.vocab, generator=self.generator)
-        return block[self.rank :: self.world][:n].to(device)
+        device = torch.device(device)
+        if self.generator is None and device.type != "meta":  # meta has no generator: shapes only
+            self.generator = torch.Generator(device=device).manual_seed(self.key)
+        block = torch.rand(self.block, self.vocab, generator=self.generator, device=device)
+        return block[self.rank :: self.world][:n]
 
 
 def inverse_temperature(progress: float, maximum: float) -> float:

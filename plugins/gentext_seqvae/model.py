@@ -14,7 +14,6 @@ import dataclasses
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from gentext.autoregressive import AutoregressiveModel, shifted_targets
 from gentext.errors import GentextError
@@ -58,7 +57,7 @@ class SeqVAE(AutoregressiveModel):
     initial state and/or every input, so sampling and decoding z are the shared loop."""
 
     capabilities = Capabilities(
-        latent=True, compile=("encoder", "decoder", "output"),
+        latent=True,  # nothing to compile: Dynamo runs recurrent layers eagerly
         diagnostics=("kl_per_token", "active_units", "latent_dim"))
 
     def __init__(self, config: SeqVAEConfig, vocab: Vocab):
@@ -71,6 +70,10 @@ class SeqVAE(AutoregressiveModel):
         if latent:
             self.encoder = rnn(config.embedding_dim, config.encoder_hidden, batch_first=True,
                                bidirectional=True)
+            # one direction of it, run with its weights (``_last_state``); a tuple: not a
+            # submodule, so it adds no parameters and no state_dict keys
+            self._one_direction = (rnn(config.embedding_dim, config.encoder_hidden,
+                                       batch_first=True),)
             self.to_posterior = nn.Linear(2 * config.encoder_hidden, 2 * latent)
             if config.bag_of_words:
                 self.bag_of_words_head = nn.Linear(latent, vocab.size)
@@ -87,7 +90,7 @@ class SeqVAE(AutoregressiveModel):
         self.output = nn.Linear(hidden, vocab.size)
         self.progress = 0.0  # share of training done, for the KL schedule
         if not latent:  # a plain language model: exact likelihood, no latent space
-            self.capabilities = Capabilities(compile=("decoder", "output"))
+            self.capabilities = Capabilities()
         else:
             self.capabilities = dataclasses.replace(SeqVAE.capabilities,
                                                     nll_samples=config.iw_samples)
@@ -102,14 +105,32 @@ class SeqVAE(AutoregressiveModel):
     def posterior(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x), each (B, latent_dim)."""
         embedded = self.drop(self.embedding(batch["tokens"]))
-        packed = pack_padded_sequence(embedded, batch["lengths"].cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        _, state = self.encoder(packed)
-        final = state[0] if self.config.cell == "lstm" else state  # (2, B, H): both directions
-        mu, logvar = self.to_posterior(torch.cat([final[0], final[1]], dim=-1)).chunk(2, dim=-1)
+        lengths = batch["lengths"].to(embedded.device)
+        final = [self._last_state(embedded, lengths, reverse) for reverse in (False, True)]
+        mu, logvar = self.to_posterior(torch.cat(final, dim=-1)).chunk(2, dim=-1)
         if self.config.bn_gamma:
             mu = self.batch_normalised(mu)
         return mu, logvar
+
+    def _last_state(self, embedded: torch.Tensor, lengths: torch.Tensor,
+                    reverse: bool) -> torch.Tensor:
+        """One direction of the bidirectional encoder, (B, H): its state after each row's
+        last token, read forwards, or (``reverse``) after its first, read backwards. Each row
+        is reversed within its length for the backward direction, so padding is read after a
+        row, never before: what a packed sequence gives, without the lengths on the host
+        (``pack_padded_sequence`` wants them there: a sync every step on a GPU)."""
+        rows = torch.arange(embedded.size(0), device=embedded.device)
+        last = (lengths - 1).clamp(min=0)
+        if reverse:  # position t reads token length-1-t; padding stays where it is
+            positions = torch.arange(embedded.size(1), device=embedded.device)[None, :]
+            source = torch.where(positions < lengths[:, None], last[:, None] - positions,
+                                 positions)
+            embedded = embedded.gather(1, source[..., None].expand_as(embedded))
+        suffix = "_reverse" if reverse else ""
+        weights = {f"{name}_l0": getattr(self.encoder, f"{name}_l0{suffix}")
+                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        outputs, _ = torch.func.functional_call(self._one_direction[0], weights, (embedded,))
+        return outputs[rows, last]
 
     def batch_normalised(self, mu: torch.Tensor) -> torch.Tensor:
         """BN-VAE (Zhu et al. 2020, "A Batch Normalized Inference Network Keeps the KL
@@ -218,7 +239,7 @@ class SeqVAE(AutoregressiveModel):
                            self.config.kl_cycles, self.config.autoencoder_fraction)
         batch_size = inputs.size(0)
         loss = (rec.sum() + weight * batch_size * kl_per_dim.sum()) / tokens
-        outputs = {"kl_per_sentence": kl.sum(dim=1).mean().detach(), "kl_weight": torch.tensor(weight),
+        outputs = {"kl_per_sentence": kl.sum(dim=1).mean().detach(), "kl_weight": torch.tensor(weight, device=loss.device),
                    "rec_per_sentence": rec.mean().detach(),
                    "neg_elbo_per_token": ((rec.sum() + kl.sum()) / tokens).detach()}
         if self.config.bag_of_words:

@@ -1,0 +1,73 @@
+"""train.compile for real: inductor runs on the CPU, so each family that names a hot path is
+compiled as on a GPU, trained on batches of varying shape, evaluated and sampled, and the
+graphs Dynamo made are counted (a recompile per shape would reach Dynamo's limit on a GPU
+and fall back to eager without a word)."""
+
+import random
+
+import pytest
+import torch
+
+from test_contract import TINY, VOCAB, tiny_model
+
+from gentext.data.batching import collate
+from gentext.model import SamplingOptions
+from gentext.plugins import get_model
+from gentext.train import compile_hot_path
+
+COMPILED = [family for family in TINY  # those whose model names a hot path
+            if get_model(family).build(get_model(family).config(**TINY[family]),
+                                       VOCAB).capabilities.compile]
+# graphs per compiled module: gpt's forward makes one; seqgan's discriminator one more for
+# rows shorter than its widest filter (it pads those) and one for each side made dynamic
+MOST_GRAPHS = 4
+
+
+def batches(count: int):
+    """Batches of 3 to 5 rows of 1 to 11 tokens between <bos> and <eos>: every shape varies."""
+    rng = random.Random(0)
+    for _ in range(count):
+        rows = [[1, *(rng.randrange(4, 40) for _ in range(rng.randrange(1, 12))), 2]
+                for _ in range(rng.choice([3, 4, 5]))]
+        batch = collate(rows, pad_id=0)
+        batch["labels"] = torch.zeros(len(rows), dtype=torch.long)
+        yield batch
+
+
+def test_the_families_that_compile_are_the_ones_measured():
+    assert COMPILED == ["gpt", "seqgan"]
+
+
+@pytest.mark.parametrize("family", COMPILED)
+def test_compiled_training_does_not_recompile_and_evaluation_and_sampling_run_eagerly(family):
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    model = tiny_model(family).train()
+    names = compile_hot_path(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for batch in batches(5):
+        if family == "seqgan":  # its hot path is the discriminator
+            loss = model.discriminator(batch["tokens"][:, 1:], batch["labels"]).float().mean()
+        else:
+            loss = model.loss(batch)["loss"]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    trained = counters["stats"]["unique_graphs"]
+    assert 1 <= trained <= MOST_GRAPHS * len(names), dict(counters["stats"])
+    model.eval()
+    for batch in batches(3):
+        model.nll(batch)
+    model.sample(3, SamplingOptions(seed=0), max_new_tokens=12)
+    assert counters["stats"]["unique_graphs"] == trained  # nothing compiled outside training
+
+
+def test_compiled_training_gives_the_eager_loss():
+    torch.manual_seed(0)
+    eager, compiled = tiny_model("gpt").train(), tiny_model("gpt").train()
+    compile_hot_path(compiled)
+    batch = next(batches(1))
+    assert float(compiled.loss(batch)["loss"]) == pytest.approx(float(eager.loss(batch)["loss"]),
+                                                               rel=1e-5)
