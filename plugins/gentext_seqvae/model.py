@@ -71,9 +71,10 @@ class SeqVAE(AutoregressiveModel):
             self.encoder = rnn(config.embedding_dim, config.encoder_hidden, batch_first=True,
                                bidirectional=True)
             # one direction of it, run with its weights (``_last_state``); a tuple: not a
-            # submodule, so it adds no parameters and no state_dict keys
+            # submodule, so it adds no parameters and no state_dict keys; on the meta device,
+            # so making it draws no random numbers (the model's initial weights stay put)
             self._one_direction = (rnn(config.embedding_dim, config.encoder_hidden,
-                                       batch_first=True),)
+                                       batch_first=True, device="meta"),)
             self.to_posterior = nn.Linear(2 * config.encoder_hidden, 2 * latent)
             if config.bag_of_words:
                 self.bag_of_words_head = nn.Linear(latent, vocab.size)
