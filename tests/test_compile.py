@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from test_contract import TINY, VOCAB, tiny_model
+from tiny_families import TINY, VOCAB, tiny_model
 
 from gentext.data.batching import collate
 from gentext.model import SamplingOptions

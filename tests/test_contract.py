@@ -2,7 +2,6 @@
 core names no family."""
 
 import ast
-import contextlib
 import inspect
 import textwrap
 from pathlib import Path
@@ -11,43 +10,16 @@ import pytest
 import torch
 
 from gentext.autoregressive import AutoregressiveModel
-from gentext.data.batching import collate
 from gentext.errors import GentextError
-from gentext.model import IGNORE_INDEX, SamplingOptions, Shard, Vocab
+from gentext.model import IGNORE_INDEX, SamplingOptions
 from gentext.plugins import get_model
+from tiny_families import TINY, VOCAB, batch, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("gpt", "seqvae", "seqgan", "flow", "mdlm")  # built in now, or planned
-VOCAB = Vocab(size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3, labels=("neg", "pos"))
-TINY = {  # each family at its smallest
-    "gpt": dict(n_layer=1, n_head=2, n_embd=16, block_size=32, dropout=0.0),
-    "seqvae": dict(embedding_dim=8, encoder_hidden=8, decoder_hidden=16, latent_dim=4,
-                   iw_samples=3, dropout=0.0),
-    "seqgan": dict(embedding_dim=8, hidden_dim=16, disc_embedding_dim=8, disc_filters=4,
-                   pretrain_steps=0, adversarial_batch_size=4, max_generated_len=8,
-                   monitor_samples=0),
-    "flow": dict(dim=4, hidden=8, codec_hidden=8, layers=2, max_len=32, iw_samples=2),
-    "mdlm": dict(n_layer=1, n_head=2, n_embd=16, max_len=32, dropout=0.0, nll_samples=16,
-                 sampling_steps=8),
-}
-
-
 def python_files(*folders):
     for folder in folders:
         yield from (ROOT / folder).rglob("*.py")
-
-
-def tiny_model(family: str):
-    spec = get_model(family)
-    torch.manual_seed(0)
-    return spec.build(spec.config(**TINY[family]), VOCAB).eval()
-
-
-def batch():
-    rows = [[1, 5, 6, 7, 2], [1, 8, 2], [1, 9, 10, 11, 12, 13, 2], [1, 14, 15, 2]]
-    out = collate(rows, pad_id=0)
-    out["labels"] = torch.tensor([0, 1, 0, 1])
-    return out
 
 
 def test_the_core_and_the_cli_import_no_family_and_branch_on_no_familys_name():

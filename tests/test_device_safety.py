@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from test_contract import TINY, batch, tiny_model
+from tiny_families import TINY, batch, tiny_model
 
 from gentext.config import TrainConfig
 from gentext.distributed import Ranks

@@ -45,6 +45,11 @@ def coupling_mask(kind: str, parity: int, length: int, dim: int, device=None) ->
     raise ValueError(f"unknown coupling mask {kind!r}; choose one of {', '.join(MASKS)}")
 
 
+def widened(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 at least (float64 stays float64): what the maps run in."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 class Conditioner(nn.Module):
     """The transform's parameters for every entry, (B, T, D, per_entry), from the untouched
     part of the whole sequence: convolutions over positions. The last layer starts at zero, so
@@ -84,7 +89,7 @@ class Coupling(nn.Module):
         mask = coupling_mask(self.mask, self.parity, x.size(1), x.size(2), x.device).to(x.dtype)
         mask = mask * valid[..., None].to(x.dtype)  # padding is never transformed ...
         # ... nor read; the elementwise maps and their log-slopes are float32 under autocast
-        params = self.conditioner(x * (1 - mask), valid).float()
+        params = widened(self.conditioner(x * (1 - mask), valid))
         if self.coupling == "spline":
             k = self.bins
             return mask, MonotonicRQSTransform(params[..., :k], params[..., k : 2 * k],
@@ -102,16 +107,16 @@ class Coupling(nn.Module):
         sum of log-slopes over a sentence, lose the bound in bf16."""
         mask, transform = self._transform_of(x, valid)
         with float32(x.device.type):
-            y, log_slope = transform.call_and_ladj(x.float())
-        mask = mask.float()
-        return torch.where(mask.bool(), y, x.float()), (log_slope * mask).sum(dim=(1, 2))
+            y, log_slope = transform.call_and_ladj(widened(x))
+        mask = mask.to(log_slope.dtype)
+        return torch.where(mask.bool(), y, widened(x)), (log_slope * mask).sum(dim=(1, 2))
 
     def inverse(self, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """The x with forward(x) = y: the untouched part is y's, so the transform is too."""
         mask, transform = self._transform_of(y, valid)
         with float32(y.device.type):
-            x = transform.inv(y.float())
-        return torch.where(mask.bool(), x, y.float())
+            x = transform.inv(widened(y))
+        return torch.where(mask.bool(), x, widened(y))
 
 
 class AffineMap:
@@ -141,7 +146,7 @@ class CouplingStack(nn.Module):
             for i in range(layers))
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        log_det = torch.zeros(x.size(0), dtype=torch.float32, device=x.device)
+        log_det = torch.zeros(x.size(0), dtype=widened(x).dtype, device=x.device)
         for layer in self.layers:
             x, layer_log_det = layer(x, valid)
             log_det = log_det + layer_log_det
