@@ -16,9 +16,10 @@ shards the model itself rather than through ``accelerator.prepare``, the same wa
   ``training_step`` written for one process runs unchanged, and direct parameter reads (a tied
   output layer) inside it see whole tensors;
 - evaluation and sampling see the whole model (``gathered``): each process all-gathers every
-  parameter for their duration. Checkpoints gather weights and optimizer state into the main
-  process's CPU memory (``full_state_dict``, ``full_optimizer_state``) in the one-process
-  format, so a sharded run resumes sharded or not, and its model loads anywhere.
+  parameter for their duration. Checkpoints gather weights (through
+  ``torch.distributed.checkpoint.state_dict``) and optimizer state into the main process's CPU
+  memory (``full_state_dict``, ``full_optimizer_state``) in the one-process format, so a
+  sharded run resumes sharded or not, and its model loads anywhere.
 """
 
 from __future__ import annotations
@@ -174,29 +175,37 @@ def _own_copy(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def full_state_dict(model: nn.Module, keep: bool = True) -> dict:
-    """The model's state dict with every sharded parameter gathered whole into CPU memory (a
-    collective: every process calls it; ``keep`` False on those that will not write it, which
-    then hold one gathered tensor at a time). Tied parameters stay one tensor."""
-    from torch.distributed.tensor import DTensor
+    """The model's state dict gathered whole into CPU memory through
+    ``torch.distributed.checkpoint.state_dict`` (a collective: every process calls it; the
+    main process, ``keep``, gets the tensors). Tied parameters stay one tensor, as
+    safetensors stores them."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    gathered_by_id, weights = {}, {}
+    whole = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
+                                                                 cpu_offload=True))
+    if not keep:
+        return {}
+    weights, first_name = {}, {}
     for name, value in model.state_dict(keep_vars=True).items():
-        if isinstance(value, DTensor):
-            if id(value) not in gathered_by_id:
-                whole = value.full_tensor()
-                gathered_by_id[id(value)] = _own_copy(whole) if keep else None
-            value = gathered_by_id[id(value)]
-        elif value is not None:
-            value = value.detach()
-        if keep:
-            weights[name] = value
+        if name not in whole:  # a name DCP folded into its tie
+            name_of_tie = first_name.get(id(value))
+            weights[name] = weights[name_of_tie]
+            continue
+        first = first_name.setdefault(id(value), name)
+        weights[name] = weights[first] if first != name else _own_copy(whole[name])
     return weights
 
 
 def full_optimizer_state(optimizer, keep: bool = True) -> dict:
     """``optimizer.state_dict()`` with every sharded tensor gathered whole into CPU memory
     (a collective, as ``full_state_dict``): the one-process format, so checkpoints do not
-    depend on how a run was sharded."""
+    depend on how a run was sharded.
+
+    Not ``get_optimizer_state_dict``: it first steps an optimizer whose state is empty with
+    zero gradients (``_init_optim_state``), which adds a step to an Adam that has not yet
+    stepped (seqgan's discriminator during pre-training), and to the Muon-and-AdamW pair
+    every time (its state lives in its parts), so a resumed run would leave the curve of an
+    uninterrupted one."""
     from torch.distributed.tensor import DTensor
 
     def whole(value):
