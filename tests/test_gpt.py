@@ -236,11 +236,14 @@ def test_a_recipe_value_outside_its_choices_is_a_one_line_error():
 
 def test_muon_steps_the_hidden_matrices_and_adamw_the_rest():
     from gentext.config import TrainConfig
+    from gentext.optim import Muon
 
     model = tiny(arch="modern")
     optimizer = model.make_optimizers(TrainConfig())["model"]
     muon, adamw = optimizer.parts
-    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    assert isinstance(muon, Muon) and isinstance(adamw, torch.optim.AdamW)
+    # the fused query-key-value weight is orthogonalised as three matrices
+    assert all(muon.blocks[id(block.attn.c_attn.weight)] == 3 for block in model.transformer.h)
     in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
     names = {n for n, p in model.named_parameters() if id(p) in in_muon}
     assert names == {n for n, p in model.named_parameters() if p.dim() == 2 and ".h." in n}

@@ -4,9 +4,9 @@ a final LayerNorm and an output layer tied to the input embedding.
 
 ``model.arch = "modern"`` swaps in the pieces of the modded-nanogpt speedrun (Jordan et al.
 2024): rotary positions, RMSNorm, QK-norm, a squared-ReLU MLP, zero-initialised residual
-projections, and Muon (Jordan et al. 2024; ``torch.optim.Muon``) for the hidden matrices
-(the speedrun's untied output layer is ``model.tied_head = false``). docs/speed.md measures
-each.
+projections, and Muon (Jordan et al. 2024; ``gentext.optim.Muon``) for the hidden matrices,
+the fused query-key-value weight as its three matrices (the speedrun's untied output layer is
+``model.tied_head = false``). docs/speed.md measures each.
 """
 
 from __future__ import annotations
@@ -115,7 +115,11 @@ class GPT(AutoregressiveModel):
         from gentext.optim import muon_with_adamw
 
         hidden = [p for name, p in self.transformer.h.named_parameters() if p.dim() == 2]
-        return {"model": muon_with_adamw(self.parameters(), hidden, train, fused)}
+        # the fused query, key and value weights are three matrices, orthogonalised apart
+        # (as modded-nanogpt does)
+        query_key_value = {block.attn.c_attn.weight: 3 for block in self.transformer.h}
+        return {"model": muon_with_adamw(self.parameters(), hidden, train, fused,
+                                         blocks=query_key_value)}
 
     def new_cache(self, batch: int, device, dtype) -> KVCache:
         """Preallocated keys and values for ``batch`` sequences of up to block_size tokens."""
