@@ -88,9 +88,12 @@ def compile_hot_path(model: TextModel) -> list[str]:
     training step only: a call in training mode with gradients on runs the compiled graph;
     evaluation and sampling (no gradients) run eagerly, so their many shapes (a KV cache's
     every position, each batch of a split) never recompile. The module keeps its state_dict
-    keys. Returns the names compiled."""
+    keys. A ``ModuleList`` named compiles each of its modules (a Transformer's blocks: one
+    graph serves them all). Returns the names compiled."""
     for name in model.capabilities.compile:
-        _compile_training_forward(model.get_submodule(name))
+        module = model.get_submodule(name)
+        for each in module if isinstance(module, torch.nn.ModuleList) else [module]:
+            _compile_training_forward(each)
     return list(model.capabilities.compile)
 
 

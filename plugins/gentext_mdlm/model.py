@@ -84,8 +84,8 @@ class MaskedDiffusion(TextModel):
     ``<mask>`` (nor ``<bos>``, ``<eos>``, ``<pad>``: impossible inside a sentence), and a
     position that is not masked keeps its token, so only masked positions carry loss."""
 
-    # compile: none yet; the denoiser recompiles for every batch width (docs/speed.md)
-    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16,
+    # compile: the blocks (inductor's convolution backward fixes the width: not the input conv)
+    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16, compile=("denoiser.h",),
                                 fsdp_units=("denoiser.h",),
                                 sampling_knobs={"steps": 64})
 

@@ -89,7 +89,9 @@ class SeqGAN(AutoregressiveModel):
     its own loops (relaxed one-hots, roll-outs) over the same step."""
 
     # the discriminator alone: Dynamo cannot trace nn.LSTM, so the generator would run eagerly
-    capabilities = Capabilities(prompt=True, compile=("discriminator",))
+    # nothing to compile: the generator is an LSTM, which Dynamo runs eagerly, and inductor's
+    # convolution backward fixes the discriminator's width (a graph per width: docs/speed.md)
+    capabilities = Capabilities(prompt=True)
 
     def __init__(self, config: SeqGANConfig, vocab: Vocab):
         super().__init__(config, vocab)
