@@ -413,10 +413,14 @@ class Trainer:
         plan = sharding.requested()
         # accelerate sets up the processes, DDP and the trackers; the precision is the step
         # context's own (autocast around objectives), so accelerate's state is the same for
-        # every run of a process (a notebook, the tests) and never patches a forward
+        # every run of a process (a notebook, the tests) and never patches a forward. One of
+        # several processes runs once, on the device asked for (its process group: gloo on
+        # the CPU, NCCL on GPUs); one process alone trains on its own device whatever
+        # accelerate's state holds, which then never has to change (it cannot, in a process)
+        on_cpu = self.device_type == "cpu" if Ranks.launched() else not torch.cuda.is_available()
         with sharding.accelerate_without_fsdp():  # gentext shards the model itself
             self.accelerator = Accelerator(
-                cpu=not torch.cuda.is_available(), log_with=trackers or None,
+                cpu=on_cpu, log_with=trackers or None,
                 # a family's step may leave some parameters without a gradient (a GAN's phases)
                 kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         _check_distributed_type(self.accelerator.distributed_type)
