@@ -394,7 +394,6 @@ class Trainer:
 
     def __init__(self, config: RunConfig, out: Path, *, resume: bool = False,
                  force: bool = False, console=None, progress: bool = True):
-        from accelerate import Accelerator, DistributedDataParallelKwargs
         from rich.console import Console
 
         self.config, self.out, self.cfg = config, Path(out), config.train
@@ -411,19 +410,7 @@ class Trainer:
         trackers = make_trackers(self.cfg.log_with, self.out)
         _check_distributed_type(None)  # before accelerate, which fails on some without a word
         plan = sharding.requested()
-        # accelerate sets up the processes, DDP and the trackers; the precision is the step
-        # context's own (autocast around objectives), so accelerate's state is the same for
-        # every run of a process (a notebook, the tests) and never patches a forward. One of
-        # several processes runs once, on the device asked for (its process group: gloo on
-        # the CPU, NCCL on GPUs); one process alone trains on its own device whatever
-        # accelerate's state holds, which then never has to change (it cannot, in a process)
-        on_cpu = self.device_type == "cpu" if Ranks.launched() else not torch.cuda.is_available()
-        with sharding.accelerate_without_fsdp():  # gentext shards the model itself
-            self.accelerator = Accelerator(
-                cpu=on_cpu, log_with=trackers or None,
-                # a family's step may leave some parameters without a gradient (a GAN's phases)
-                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-        _check_distributed_type(self.accelerator.distributed_type)
+        self.accelerator = self._make_accelerator(trackers)
         several = Ranks.current().several
         if several and self.accelerator.device.type != self.device_type:
             raise GentextError(f"several processes on {self.device_type} where the processes "
@@ -475,6 +462,24 @@ class Trainer:
         self.batches = _DeviceBatches(self.stream, self.ranks)
         self.step, self.elapsed_before = state.step, state.elapsed_s
         self.window = _Window(self.torch_device)
+
+    def _make_accelerator(self, trackers):
+        """accelerate sets up the processes, DDP and the trackers; the precision is the step
+        context's own (autocast around objectives), so accelerate's state is the same for
+        every run of a process (a notebook, the tests) and never patches a forward. One of
+        several processes runs once, on the device asked for (its process group: gloo on the
+        CPU, NCCL on GPUs); one process alone trains on its own device whatever accelerate's
+        state holds, which then never has to change (it cannot, within a process)."""
+        from accelerate import Accelerator, DistributedDataParallelKwargs
+
+        on_cpu = self.device_type == "cpu" if Ranks.launched() else not torch.cuda.is_available()
+        with sharding.accelerate_without_fsdp():  # gentext shards the model itself
+            accelerator = Accelerator(
+                cpu=on_cpu, log_with=trackers or None,
+                # a family's step may leave some parameters without a gradient (a GAN's phases)
+                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        _check_distributed_type(accelerator.distributed_type)
+        return accelerator
 
     def _prepare_optimizers(self, model: TextModel, state: TrainingState, resume: bool):
         """The model's optimizers through accelerate (restored when resuming), the model, and
