@@ -211,9 +211,6 @@ def read_run_config(path: Path) -> RunConfig:
                                f"{meta['plugin']!r} {meta.get('plugin_version', '')}, which is "
                                "not installed; install that plugin to use the run")
     spec = get_model(name)
-    saved = table.get("model")
-    if spec.saved_defaults and isinstance(saved, dict):
-        table["model"] = {**spec.saved_defaults, **saved}
     return build_config(name, spec.config, table, train_defaults=spec.train_defaults,
                         data_defaults=spec.data_defaults)
 
@@ -317,10 +314,7 @@ def _load_state_file(run_dir: Path) -> tuple[dict, dict]:
         with safe_open(str(folder / STATE_TENSORS_FILE), framework="pt") as handle:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        if "state" in metadata:
-            state = json.loads(metadata["state"])
-        else:  # written before the state moved into the tensors file
-            state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads(metadata["state"])
     except Exception as exc:  # noqa: BLE001 - any damage means the same thing to the user
         raise GentextError(f"the checkpoint in {str(folder)!r} cannot be read ({exc}); "
                            "start again with --force") from exc
@@ -342,7 +336,7 @@ class TrainingState:
     step: int = 0
     elapsed_s: float = 0.0
     data: dict = field(default_factory=lambda: {"epoch": 0, "index": 0})
-    weights: dict = field(default_factory=dict)  # the model's state_dict (may be empty: old runs)
+    weights: dict = field(default_factory=dict)  # the model's state_dict
     optimizers: dict = field(default_factory=dict)  # name -> optimizer.state_dict()
     rng: dict = field(default_factory=dict)  # "cpu" (and "cuda") -> generator state
 

@@ -20,7 +20,6 @@ every time. The draw-from-q row uses the evaluation seed (``gentext.evaluate.EVA
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import random
 from dataclasses import dataclass
@@ -79,11 +78,6 @@ def encode_sequences(model, sequences: list[list[int]], pad_id: int, draw: bool 
     return model.encode(batch, draw=True) if draw else model.encode(batch)
 
 
-def draws_codes(model) -> bool:
-    """Whether the model's ``encode`` takes ``draw`` (a plugin written before it may not)."""
-    return "draw" in inspect.signature(model.encode).parameters
-
-
 def decode_codes(model, tokenizer, z: torch.Tensor, max_new_tokens: int,
                  options: SamplingOptions | None = None) -> list[str]:
     """One line of text per code (greedy unless ``options`` say otherwise)."""
@@ -139,8 +133,7 @@ def measure(model, tokenizer, encoded: Encoded, max_new_tokens: int, pairs: int 
     texts = encoded.texts
     with evaluation_mode(model), torch.no_grad():
         by_mean = reconstructions(model, tokenizer, encoded, max_new_tokens)
-        by_draw = (reconstructions(model, tokenizer, encoded, max_new_tokens, draw=True)
-                   if draws_codes(model) else None)
+        by_draw = reconstructions(model, tokenizer, encoded, max_new_tokens, draw=True)
         chosen = random.Random(PAIR_SEED).sample(range(len(texts)), min(2 * pairs, len(texts) // 2 * 2))
         firsts, seconds = chosen[0::2], chosen[1::2]
         paths = interpolations(model, tokenizer, [encoded.sequences[i] for i in firsts],
@@ -175,10 +168,8 @@ def measure_split(model, tokenizer, examples: list[dict], max_len: int,
     return measure(model, tokenizer, encoded, default_max_new_tokens(max_len))
 
 
-def _scores(name: str, outputs: list[str] | None, texts: list[str]) -> dict:
+def _scores(name: str, outputs: list[str], texts: list[str]) -> dict:
     """Mean BLEU-4 and exact-match share of reconstructions against their inputs."""
-    if outputs is None:
-        return {f"bleu4_{name}": None, f"exact_{name}": None}
     return {f"bleu4_{name}": _mean(sentence_bleu4(o, t) for o, t in zip(outputs, texts)),
             f"exact_{name}": _mean(same_words(o, t) for o, t in zip(outputs, texts))}
 

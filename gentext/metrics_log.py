@@ -9,9 +9,6 @@ Each line is one JSON object with a ``kind``:
   diagnostics nested under ``diagnostics``, so no diagnostic can overwrite a field), with
   ``elapsed_s`` when it began and ``eval_s``, the seconds it took: training time at a step is
   its ``elapsed_s`` less the ``eval_s`` of the validations before it.
-
-Logs written before rows had a ``kind`` are read too: a row with ``split`` was a validation,
-any other a training row.
 """
 
 from __future__ import annotations
@@ -53,9 +50,7 @@ class MetricsLog:
             return
         for line in self.path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                row = json.loads(line)
-                row.setdefault("kind", VALID if "split" in row else TRAIN)
-                yield row
+                yield json.loads(line)
 
     def truncate_after(self, step: int) -> None:
         """Forget rows logged after ``step`` (a resumed run logs them again)."""

@@ -78,9 +78,6 @@ class ModelSpec:
     train_defaults: dict = field(default_factory=dict)  # [train] defaults this family prefers
     data_defaults: dict = field(default_factory=dict)  # [data] defaults (e.g. its tokenizer)
     recipe: FamilyRecipe | None = None  # joins `compare --recipe families` when set
-    # [model] values that runs saved before a key existed were trained with: a run's
-    # config.toml that lacks the key loads with this value, not the new default
-    saved_defaults: dict = field(default_factory=dict)
 
     def __post_init__(self):
         """What can be checked without importing the model (and torch): a mistake here is a
@@ -94,7 +91,7 @@ class ModelSpec:
             raise ValueError(f"{owner}: model must be an import string 'package.module:Class' "
                              f"(so listing models never imports torch), got {self.model!r:.60}")
         check_config_class(owner, self.config)
-        for name in ("train_defaults", "data_defaults", "saved_defaults"):
+        for name in ("train_defaults", "data_defaults"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{owner}: {name} must be a dict of settings")
 

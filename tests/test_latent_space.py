@@ -94,15 +94,3 @@ def test_a_decoder_that_ignores_z_gives_one_sentence_a_path_and_no_reconstructio
     assert figures.bleu4_mean < 0.1 and figures.exact_mean == 0.0 and figures.exact_draw == 0.0
     assert figures.distinct_per_path == 1.0 and figures.paths_nearly_distinct == 0.0
     assert len(set(figures.bleu4_to_first)) == 1  # the same sentence all along the path
-
-
-class WithoutDraw(Collapsed):
-    def encode(self, batch):  # a plugin written before encode took ``draw``
-        return batch["tokens"].float()[:, 1:2]
-
-
-def test_an_encoder_that_cannot_draw_loses_only_the_draw_row():
-    figures = measure(WithoutDraw().eval(), WordTokenizer(), encoded_rows(ROWS[:3]),
-                      max_new_tokens=10, pairs=1, steps=3)
-    assert figures.bleu4_draw is None and figures.exact_draw is None
-    assert figures.bleu4_mean is not None and figures.steps == 3

@@ -334,23 +334,3 @@ def test_a_sentence_reads_neither_padding_nor_other_rows(settings):
     # and a token inside does reach its neighbours
     changed[0, 2] = 9
     assert not torch.allclose(hidden[0, 1], model.denoiser(changed, lengths)[0, 1], atol=1e-6)
-
-
-def test_a_run_saved_before_a_model_key_existed_loads_as_it_was_trained(cli, corpus, tmp_path,
-                                                                       tiny_args):
-    """Runs saved before ``positions`` and ``conv_width`` existed have no such lines in
-    config.toml; they load with learned positions and no convolution (ModelSpec's
-    saved_defaults), not with today's defaults, which their weights would not fit."""
-    from gentext.checkpoint import load_run
-
-    run = tmp_path / "old"
-    trained = cli(*tiny_args("mdlm", corpus, run, "--set", "model.positions=learned",
-                             "--set", "model.conv_width=0"))
-    assert trained.exit_code == 0, trained.stderr
-    config = run / "config.toml"
-    lines = config.read_text().splitlines(keepends=True)
-    config.write_text("".join(line for line in lines
-                              if not line.startswith(("positions", "conv_width"))))
-    loaded = load_run(run)
-    assert (loaded.config.model.positions, loaded.config.model.conv_width) == ("learned", 0)
-    assert cli("sample", run, "--n", 2, "--steps", 4).exit_code == 0

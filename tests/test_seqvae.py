@@ -312,34 +312,3 @@ def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_arg
         result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", f"model.{key}={value}"))
         assert result.exit_code != 0 and f"model.{key}" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying
-
-
-def test_a_run_saved_before_the_autoencoder_phase_loads_and_resumes_without_one(trained_vae,
-                                                                              tmp_path):
-    """A run saved before ``autoencoder_fraction`` and ``z_to_output`` existed has no such
-    lines in config.toml and no skip weights; it was trained with neither, so it loads (and
-    would resume) without them, not with today's defaults."""
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
-    from gentext.checkpoint import load_run, sha256_file
-
-    model = load_run(trained_vae).config.model
-    assert (model.autoencoder_fraction, model.z_to_output) == (0.25, True)  # today's defaults
-    old = tmp_path / "old"
-    shutil.copytree(trained_vae, old)
-    config = old / "config.toml"
-    lines = config.read_text().splitlines(keepends=True)
-    config.write_text("".join(line for line in lines
-                              if not line.startswith(("autoencoder_fraction", "z_to_output"))))
-    weights_file = old / "model" / "model.safetensors"
-    weights = load_file(weights_file)
-    del weights["z_to_logits.weight"]
-    save_file(weights, weights_file)
-    meta_file = old / "model" / "gentext.json"  # its checksum must name the edited weights
-    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()),
-                                     "weights_sha256": sha256_file(weights_file)}))
-    loaded = load_run(old)
-    assert (loaded.config.model.autoencoder_fraction, loaded.config.model.z_to_output) == (0.0, False)
-    assert not hasattr(loaded.model, "z_to_logits")

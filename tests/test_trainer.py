@@ -11,7 +11,6 @@ from gentext.prepare import assemble_config
 from gentext.train import train
 
 
-
 @pytest.fixture
 def toy_config(corpus, tiny_overrides):
     """toy_config(*extra): the tiny toy run's config on the tiny corpus."""
@@ -63,18 +62,6 @@ def test_every_metrics_row_has_a_kind_and_reserved_names_are_refused(tmp_path):
         log.append("train", 2, {"kind": "valid"})
     with pytest.raises(ValueError, match="kind"):
         log.append("eval", 2, {})
-
-
-def test_logs_written_before_rows_had_a_kind_are_read(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(json.dumps({"step": 1, "loss": 3.0}) + "\n"
-                    + json.dumps({"step": 1, "split": "valid", "nats_per_token": 2.5}) + "\n"
-                    + json.dumps({"step": 2, "loss": 2.0}) + "\n")
-    log = MetricsLog(path)
-    assert [r["step"] for r in log.rows("train")] == [1, 2]
-    assert log.rows("valid")[0]["nats_per_token"] == 2.5
-    log.truncate_after(1)
-    assert [(r["kind"], r["step"]) for r in log.rows()] == [("train", 1), ("valid", 1)]
 
 
 def test_a_diagnostic_named_like_a_field_cannot_corrupt_an_evaluation():

@@ -24,7 +24,6 @@ def register_models(register):
             # 800 of GPT-2's took, the default run's budget before model.arch
             train_defaults={"steps": 700},
             recipe=FamilyRecipe(),
-            saved_defaults={"arch": "gpt2"},  # runs saved before model.arch were GPT-2
         )
     )
 

@@ -25,7 +25,5 @@ def register_models(register):
             train_defaults={"steps": 4500, "batch_size": 16, "eval_every": 1500,
                             "max_minutes": 14.0, "micro_batch_tokens": -1},
             recipe=FamilyRecipe(),
-            # runs saved before these keys existed had learned positions and no convolution
-            saved_defaults={"positions": "learned", "conv_width": 0},
         )
     )

@@ -19,9 +19,6 @@ def register_models(register):
             # about 15 minutes on a 2-core CPU (an RNN step costs about what the default gpt's
             # does); the IW bound at validation costs k decoder passes, so validate less often
             train_defaults={"steps": 1600, "eval_every": 400},
-            # runs saved before the autoencoder phase and z's skip to the output existed
-            # trained without them
-            saved_defaults={"autoencoder_fraction": 0.0, "z_to_output": False},
             recipe=FamilyRecipe(),
         )
     )
