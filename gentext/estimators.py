@@ -35,11 +35,6 @@ def importance_weighted_bound(log_weights: torch.Tensor, dim: int = 0) -> torch.
     return -(torch.logsumexp(log_weights, dim=dim) - math.log(k))
 
 
-def elbo_bound(log_weights: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """-ELBO per example from the same weights: -(1/k) sum_i log w_i (never below the IW bound)."""
-    return -log_weights.mean(dim=dim)
-
-
 def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 256,
                        generator: torch.Generator | None = None) -> float:
     """I(x; z) under q(x, z) = p_data(x) q(z | x), estimated as E[log q(z|x)] - E[log q(z)] with

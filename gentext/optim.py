@@ -105,7 +105,7 @@ class Muon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        # imported here: 0.6 s that importing gentext.optim need not cost
+        # imported here: slow to import, and only sharded runs need it
         from torch.distributed.tensor import DTensor, distribute_tensor
 
         loss = None

@@ -71,7 +71,7 @@ def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: b
     return result
 
 
-CPU_MICRO_BATCH_TOKENS = 512  # the default gpt's resident peak under 0.7 GB (docs/speed.md)
+CPU_MICRO_BATCH_TOKENS = 512  # bounds a CPU run's resident memory (docs/speed.md#memory)
 
 
 def micro_batch_limit(setting: int, device_kind: str) -> int:

@@ -195,10 +195,10 @@ def test_the_modern_recipe_is_its_pieces():
     assert untied.lm_head.weight is not untied.transformer.wte.weight
     assert sorted(n for n, p in untied.named_parameters() if not p.any()) == \
         sorted(projections + biases + ["lm_head.weight"])
-    assert model.config.recipe("optimizer") == "muon" and not model.config.is_gpt2
+    assert model.config.recipe("optimizer") == "muon" and model.config.unlike_gpt2()
     # a piece set on its own wins over the arch's value
     assert "wpe" in tiny(arch="modern", positions="learned").transformer
-    assert tiny(optimizer="muon").config.is_gpt2  # the optimizer does not change the function
+    assert not tiny(optimizer="muon").config.unlike_gpt2()  # the optimizer changes no function
 
 
 def test_qk_norm_bounds_the_attention_logits():

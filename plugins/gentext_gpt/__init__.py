@@ -20,8 +20,8 @@ def register_models(register):
             config=GPTConfig,
             model="gentext_gpt.model:GPT",
             likelihood="exact",
-            # the modern recipe's steps cost ~1.15x GPT-2's (Muon): 700 of them take the time
-            # 800 of GPT-2's took, the default run's budget before model.arch
+            # the modern recipe's steps cost more than GPT-2's (Muon): 700 fit the time 800 of
+            # GPT-2's took (docs/speed.md)
             train_defaults={"steps": 700},
             recipe=FamilyRecipe(),
         )

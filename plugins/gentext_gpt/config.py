@@ -46,8 +46,3 @@ class GPTConfig:
         optimizer is left out: it changes training, not the function)."""
         return {key: self.recipe(key) for key in RECIPE_KEYS
                 if key != "optimizer" and self.recipe(key) != ARCHS["gpt2"][key]}
-
-    @property
-    def is_gpt2(self) -> bool:
-        """Every piece is GPT-2's (so the model exports to GPT2LMHeadModel)."""
-        return not self.unlike_gpt2()

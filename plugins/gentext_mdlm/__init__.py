@@ -18,10 +18,8 @@ def register_models(register):
             config=MDLMConfig,
             model="gentext_mdlm.model:MaskedDiffusion",
             likelihood="bound",
-            # about 9 minutes on 2 CPU cores; the cap keeps a slower machine under 15. Small
-            # batches, many steps: at a CPU budget the bound improves with the number of updates
-            # (docs/mdlm.md: 16 x 1,600 beats 64 x 400 by 0.42 nats at equal time); the
-            # batches stay whole, as in the measured run
+            # small batches, many steps, under a time cap: at a CPU budget the bound improves
+            # with the number of updates (docs/mdlm.md measures it); batches stay whole
             train_defaults={"steps": 4500, "batch_size": 16, "eval_every": 1500,
                             "max_minutes": 14.0, "micro_batch_tokens": -1},
             recipe=FamilyRecipe(),
