@@ -129,3 +129,13 @@ def test_gz_text_file_trains(cli, tmp_path, corpus, tiny_args):
     assert result.exit_code == 0, result.stderr
     config = (tmp_path / "r/config.toml").read_text()
     assert json.dumps(str(path)) in config
+
+
+@pytest.mark.parametrize("option,value,words", [("--batch-size", "0", "--batch-size"),
+                                                ("--nll-samples", "-1", "--nll-samples"),
+                                                ("--temperature", "-1", "--temperature")])
+def test_eval_refuses_a_bad_option_before_it_loads_a_model(cli, tmp_path, option, value, words,
+                                                           assert_one_line_error):
+    """The option is named, not the missing run: nothing is loaded before options are checked."""
+    result = cli("eval", tmp_path / "no-such-run", option, value)
+    assert_one_line_error(result, words)

@@ -45,16 +45,17 @@ def evaluate(
     from gentext.model import SamplingOptions
     from gentext.plugins import registry
 
-    if temperature is not None and temperature < 0:
+    if temperature is not None and temperature < 0:  # every option before the model loads
         raise GentextError(f"--temperature must be 0 or more, got {temperature}")
+    if batch_size < 1:
+        raise GentextError(f"--batch-size must be at least 1, got {batch_size}")
+    if nll_samples < 0:
+        raise GentextError(f"--nll-samples must be 0 (the model's default) or more, got "
+                           f"{nll_samples}")
     loaded = load_run_on(run, device)
     if loaded.likelihood == "none":
         raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
-    if batch_size < 1:
-        raise GentextError(f"--batch-size must be at least 1, got {batch_size}")
     splits = load_splits(loaded.config.data, source=data)
-    if nll_samples < 0:
-        raise GentextError(f"--nll-samples must be positive, got {nll_samples}")
     result = score_split(loaded.model, splits.get(split), loaded.tokenizer, split,
                          loaded.likelihood, loaded.config.data.max_len, batch_size,
                          samples=nll_samples or None, unit=loaded.config.data.unit)
