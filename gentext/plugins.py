@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 import pluggy
@@ -205,13 +206,30 @@ def plugins() -> list[PluginInfo]:
     return sorted(listed, key=lambda info: (info.name != CORE_PLUGIN, info.name))
 
 
+@dataclass
+class _AppCommands:
+    """What ``add_commands`` has done to one CLI app: the plugins whose commands it holds,
+    and who owns each command name ("gentext" for a built-in one)."""
+
+    plugins: set = field(default_factory=set)
+    owners: dict = field(default_factory=dict)
+
+
+_apps: "weakref.WeakKeyDictionary[object, _AppCommands]" = weakref.WeakKeyDictionary()
+
+
+def command_owners(app) -> dict[str, str]:
+    """Each command name of ``app`` and the plugin that registered it ("gentext": built in)."""
+    return dict(_apps.setdefault(app, _AppCommands()).owners)
+
+
 def add_commands(app) -> None:
     """Let each plugin add its commands to the CLI app, once per plugin and app. A command
     name already taken (a built-in one, or another plugin's) is an error naming both; a
     plugin command that raises is one line naming the plugin."""
     manager = plugin_manager()
-    done = app.__dict__.setdefault("_gentext_plugins_with_commands", set())
-    owners = app.__dict__.setdefault("_gentext_command_owners", {})
+    state = _apps.setdefault(app, _AppCommands())
+    done, owners = state.plugins, state.owners
     for info in app.registered_commands:
         owners.setdefault(_command_name(info), "gentext")
     for impl in manager.hook.register_commands.get_hookimpls():

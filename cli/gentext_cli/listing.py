@@ -60,15 +60,14 @@ def metrics(as_json: bool = JSON_OPTION):
 def plugins(as_json: bool = JSON_OPTION):
     """List loaded plugins: version, hooks, and what each registered (models, datasets,
     metrics, commands)."""
-    from gentext.plugins import plugins as loaded, registry
+    from gentext.plugins import command_owners, plugins as loaded, registry
 
     from gentext_cli.app import app
 
     infos, found = loaded(), registry()
     registered = {p.name: {"model": [], "dataset": [], "metric": [], "command": []} for p in infos}
     owners = {**found.owner, **{("command", name): plugin for name, plugin in
-                                app.__dict__.get("_gentext_command_owners", {}).items()
-                                if plugin != "gentext"}}
+                                command_owners(app).items() if plugin != "gentext"}}
     for (kind, name), plugin in sorted(owners.items()):
         if plugin in registered:
             registered[plugin][kind].append(name)
