@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -44,6 +43,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from tiny_runs import TINY, made_up_sentences  # noqa: E402 - the tests' tiny settings, shared
 FAMILIES = ("gpt", "seqvae", "seqgan", "flow", "mdlm")
 NO_CUDA = "gpu-check: no CUDA device: this check needs a GPU (torch sees none)"
 NO_CUDA_EXIT = 2
@@ -58,31 +59,6 @@ TINY_STEPS = {"gpt": 30, "seqvae": 30, "seqgan": 30, "flow": 40, "mdlm": 40}
 TINY_SEQGAN_PRETRAIN = 20
 TINY_CORPUS_LINES = 400
 MIN_STEPS = 8  # --quick never scales a run below this (its quarters must hold rows)
-# Each family at its smallest, as tests/conftest.py's TINY has them (the run length left out:
-# the check sets it).
-TINY = {
-    "gpt": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.block_size=64",
-            "data.max_len=64", "data.vocab_size=300", "train.batch_size=8",
-            "train.warmup_steps=2", "train.log_every=1", "train.samples=2"],
-    "seqvae": ["model.embedding_dim=16", "model.encoder_hidden=16", "model.decoder_hidden=32",
-               "model.latent_dim=4", "model.iw_samples=5", "data.vocab_size=300",
-               "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
-               "train.samples=2", "train.valid_nll_samples=3"],
-    "seqgan": ["model.embedding_dim=16", "model.hidden_dim=32", "model.disc_embedding_dim=8",
-               "model.disc_filters=4", "model.monitor_samples=10", "data.vocab_size=300",
-               "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
-               "train.samples=3"],
-    "flow": ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
-             "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
-             "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"],
-    "mdlm": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.max_len=64",
-             "model.nll_samples=2", "model.sampling_steps=8", "data.max_len=64",
-             "data.vocab_size=300", "train.batch_size=8", "train.warmup_steps=2",
-             "train.log_every=1", "train.samples=2", "train.valid_nll_samples=2"],
-}
-NOUNS = ["Emma", "Harriet", "the letter", "Mr. Knightley", "the carriage", "her sister"]
-VERBS = ["saw", "wrote to", "admired", "forgot", "answered", "waited for"]
-
 EXACT_TOLERANCE = 1e-3  # relative: float32 evaluation of an exact likelihood, batched alike
 BOUND_STANDARD_ERRORS = 3.0  # a stochastic bound may differ by this many standard errors ...
 BOUND_TOLERANCE = 0.02  # ... or by this much, relative
@@ -351,10 +327,7 @@ def scaled(steps: int, factor: float, least: int = MIN_STEPS) -> int:
 
 def write_corpus(path: Path) -> None:
     """The tiny mode's corpus: short made-up sentences, one a line (as the tests' corpus)."""
-    rng = random.Random(0)
-    lines = [f"{rng.choice(NOUNS)} {rng.choice(VERBS)} {rng.choice(NOUNS).lower()}."
-             for _ in range(TINY_CORPUS_LINES)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(made_up_sentences(TINY_CORPUS_LINES)) + "\n", encoding="utf-8")
 
 
 def markdown(rows: list[Row]) -> str:

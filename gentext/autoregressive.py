@@ -31,6 +31,15 @@ from gentext.model import (IGNORE_INDEX, Capabilities, SamplingOptions, TextMode
 CUDA_FINISHED_CHECK_EVERY = 16
 
 
+def finished_check_every(device: torch.device) -> int:
+    """Tokens generated between asks whether every row has ended: every few on a GPU (the ask
+    is a host sync), after every token elsewhere, never on the meta device (shapes without
+    values: the tests' stand-in for a GPU)."""
+    if device.type == "meta":
+        return 1 << 62
+    return CUDA_FINISHED_CHECK_EVERY if device.type == "cuda" else 1
+
+
 def shifted_targets(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (B, T-1) and next-token targets (B, T-1), padding targets set to IGNORE_INDEX."""
     tokens = batch["tokens"]
@@ -150,7 +159,7 @@ class AutoregressiveModel(TextModel):
         tokens = torch.tensor([prefix] * n, dtype=torch.long, device=self.device)
         logits, state = self.step(tokens, self.start(n, context, options))
         finished = torch.zeros(n, dtype=torch.bool, device=tokens.device)
-        check_every = CUDA_FINISHED_CHECK_EVERY if tokens.device.type == "cuda" else 1
+        check_every = finished_check_every(tokens.device)
         never = self.never_drawn(options, tokens.device)
         drawn = []
         for position in range(budget):

@@ -308,7 +308,7 @@ class _DeviceBatches:
     last batch handed out (what a checkpoint saves), not after the one fetched ahead."""
 
     def __init__(self, stream: BatchStream, ranks: Ranks):
-        self.stream, self.ranks, self.device = stream, ranks, ranks.device
+        self.stream, self.ranks = stream, ranks
         self.position = stream.position()
         self.ahead = None
 
@@ -316,13 +316,14 @@ class _DeviceBatches:
         batch = self.ranks.shard(next(self.stream))
         lengths = batch["lengths"]
         position = self.stream.position()
-        if self.device.type == "cuda":
+        device = self.ranks.device
+        if device.type == "cuda":
             batch = {k: v.pin_memory() for k, v in batch.items()}
-        moved = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        moved = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         return moved, lengths, position
 
     def prefetch(self) -> None:
-        if self.device.type == "cuda" and self.ahead is None:
+        if self.ranks.device.type == "cuda" and self.ahead is None:
             self.ahead = self._fetch()
 
     def next(self) -> tuple[dict, torch.Tensor]:

@@ -2,7 +2,6 @@
 and the CLI run in-process."""
 
 import os
-import random
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -11,39 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from gentext import plugins
+from tiny_runs import NOUNS, TINY, made_up_sentences
 
-# Each family at its smallest, as `--set` settings: trains a few steps in about a second.
-# "gpt" is a 1-layer, 32-wide GPT; "toy" is tests/toy_plugin.py's model.
-TINY = {
-    "gpt": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.block_size=64",
-            "data.max_len=64", "data.vocab_size=300", "train.batch_size=8",
-            "train.warmup_steps=2", "train.log_every=1", "train.samples=2"],
-    "seqvae": ["model.embedding_dim=16", "model.encoder_hidden=16", "model.decoder_hidden=32",
-               "model.latent_dim=4", "model.iw_samples=5", "data.vocab_size=300",
-               "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
-               "train.samples=2", "train.steps=6", "train.eval_every=3",
-               "train.valid_nll_samples=3"],
-    "seqgan": ["model.embedding_dim=16", "model.hidden_dim=32", "model.disc_embedding_dim=8",
-               "model.disc_filters=4", "model.monitor_samples=10", "data.vocab_size=300",
-               "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
-               "train.samples=3"],
-    "flow": ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
-             "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
-             "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"],
-    "mdlm": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.max_len=64",
-             "model.nll_samples=2", "model.sampling_steps=8", "data.max_len=64",
-             "data.vocab_size=300", "train.batch_size=8", "train.warmup_steps=2",
-             "train.log_every=1", "train.samples=2", "train.valid_nll_samples=2"],
-    "toy": ["train.steps=8", "train.eval_every=4", "train.log_every=1", "train.batch_size=8",
-            "data.vocab_size=300", "train.warmup_steps=2", "train.samples=0"],
-}
 # The run length `tiny_args` sets before a family's tiny settings, where those leave it out.
 SHORT_RUN = {"gpt": ["train.steps=2", "train.eval_every=2"],
              "mdlm": ["train.steps=4", "train.eval_every=2"],
              "flow": ["train.steps=4", "train.eval_every=2"]}
 
-NOUNS = ["Emma", "Harriet", "the letter", "Mr. Knightley", "the carriage", "her sister"]
-VERBS = ["saw", "wrote to", "admired", "forgot", "answered", "waited for"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -55,11 +28,8 @@ def private_cache(tmp_path_factory):
 @pytest.fixture
 def corpus(tmp_path):
     """A .txt file of 120 short, made-up sentences."""
-    rng = random.Random(0)
-    lines = [f"{rng.choice(NOUNS)} {rng.choice(VERBS)} {rng.choice(NOUNS).lower()}."
-             for _ in range(120)]
     path = tmp_path / "corpus.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(made_up_sentences(120)) + "\n", encoding="utf-8")
     return path
 
 

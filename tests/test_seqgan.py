@@ -341,6 +341,14 @@ def sixteen_at_a_time(monkeypatch):
     monkeypatch.setattr(gentext_seqgan.model, "finished_check_every", lambda device: 16)
 
 
+def only_pad_columns_added(every_token, every_16, pad) -> None:
+    """Checking every 16 tokens gave the every-token rows, then 16 columns in all of ``pad``."""
+    width = every_token.size(1)
+    assert width < every_16.size(1) == 16
+    assert torch.equal(every_16[:, :width], every_token)
+    assert (every_16[:, width:] == pad).all()
+
+
 @pytest.mark.parametrize("beta", [None, 3.0])
 def test_checking_for_the_end_every_16_tokens_only_adds_pad_columns(monkeypatch, beta):
     model = tiny()
@@ -352,13 +360,8 @@ def test_checking_for_the_end_every_16_tokens_only_adds_pad_columns(monkeypatch,
 
     every_token = generate()
     sixteen_at_a_time(monkeypatch)
-    every_16 = generate()
-    width = every_token.size(1)
-    assert width < every_16.size(1) == 16
-    assert torch.equal(every_16[:, :width], every_token)
     pad_one_hot = F.one_hot(torch.tensor(VOCAB.pad_id), VOCAB.size).float()
-    pad = VOCAB.pad_id if beta is None else pad_one_hot
-    assert (every_16[:, width:] == pad).all()
+    only_pad_columns_added(every_token, generate(), VOCAB.pad_id if beta is None else pad_one_hot)
 
 
 def test_reinforce_samples_the_same_tokens_and_pads_the_extra_columns(monkeypatch):
@@ -379,8 +382,4 @@ def test_reinforce_samples_the_same_tokens_and_pads_the_extra_columns(monkeypatc
 
     every_token = last_scored()
     sixteen_at_a_time(monkeypatch)
-    every_16 = last_scored()
-    width = every_token.size(1)
-    assert width < every_16.size(1) == 16
-    assert torch.equal(every_16[:, :width], every_token)
-    assert (every_16[:, width:] == VOCAB.pad_id).all()
+    only_pad_columns_added(every_token, last_scored(), VOCAB.pad_id)

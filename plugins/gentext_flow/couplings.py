@@ -106,17 +106,19 @@ class Coupling(nn.Module):
         The map runs in float32 outside autocast: a spline's bin search and slopes, and a
         sum of log-slopes over a sentence, lose the bound in bf16."""
         mask, transform = self._transform_of(x, valid)
+        x = widened(x)
         with float32(x.device.type):
-            y, log_slope = transform.call_and_ladj(widened(x))
+            y, log_slope = transform.call_and_ladj(x)
         mask = mask.to(log_slope.dtype)
-        return torch.where(mask.bool(), y, widened(x)), (log_slope * mask).sum(dim=(1, 2))
+        return torch.where(mask.bool(), y, x), (log_slope * mask).sum(dim=(1, 2))
 
     def inverse(self, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """The x with forward(x) = y: the untouched part is y's, so the transform is too."""
         mask, transform = self._transform_of(y, valid)
+        y = widened(y)
         with float32(y.device.type):
-            x = transform.inv(widened(y))
-        return torch.where(mask.bool(), x, widened(y))
+            x = transform.inv(y)
+        return torch.where(mask.bool(), x, y)
 
 
 class AffineMap:

@@ -19,7 +19,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from gentext.autoregressive import CUDA_FINISHED_CHECK_EVERY, AutoregressiveModel
+from gentext.autoregressive import AutoregressiveModel, finished_check_every
 from gentext.errors import GentextError
 from gentext.model import Capabilities, SamplingOptions, Shard, StepContext, Vocab
 from gentext.optim import adamw, warmup_cosine
@@ -70,15 +70,6 @@ def generator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.T
     if kind == "rsgan":
         return F.binary_cross_entropy_with_logits(fake - real, torch.ones_like(fake))
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
-
-
-def finished_check_every(device: torch.device) -> int:
-    """Tokens generated between asks whether every row has ended: on a GPU the ask is a host
-    sync, so it comes every few tokens (rows that ended keep going; what they draw after <eos>
-    becomes <pad>); elsewhere after every token, so CPU runs stop where they always did."""
-    if device.type == "meta":  # shapes without values (a GPU's stand-in in the tests): never
-        return 1 << 62
-    return CUDA_FINISHED_CHECK_EVERY if device.type == "cuda" else 1
 
 
 class SeqGAN(AutoregressiveModel):
