@@ -1,4 +1,4 @@
-"""BLEU and self-BLEU speed: gentext.bleu against NLTK's sentence_bleu, the reference it
+"""BLEU and self-BLEU speed: gentext.evaluation.bleu against NLTK's sentence_bleu, the reference it
 reproduces exactly (tests/test_bleu.py), measured in the same run.
 
 Samples are test-split sentences of the default corpus with their words shuffled (so n-gram
@@ -16,7 +16,7 @@ import time
 
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-from gentext import bleu
+from gentext.evaluation import bleu
 from gentext.config import DataConfig
 from gentext.data.pipeline import load_splits
 
@@ -55,7 +55,7 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| NLTK sentence_bleu, BLEU only (scaled from {args.nltk_samples} samples) "
           f"| {nltk_s:.1f} | 1.0 |")
-    print(f"| gentext.bleu, BLEU and self-BLEU | {fast_s:.2f} | {nltk_s / fast_s:.0f}x faster |")
+    print(f"| gentext.evaluation.bleu, BLEU and self-BLEU | {fast_s:.2f} | {nltk_s / fast_s:.0f}x faster |")
     print(f"\nBLEU-4 {fast['bleu-4']:.4f}, self-BLEU-4 {fast['self-bleu-4']:.4f}")
 
 

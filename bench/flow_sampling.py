@@ -3,7 +3,7 @@ cache), for the same number of sentences of the same length, measured in the sam
 
 Both runs should use the same tokenizer (the flow's default is characters; train the gpt
 with `--set data.tokenizer=char`). Every sentence has exactly --length tokens
-(`gentext.compare.sampling_throughput`: the flow is given the lengths, gpt's end token is not
+(`gentext.comparison.compare.sampling_throughput`: the flow is given the lengths, gpt's end token is not
 honoured), so both do the same amount of work. Sentences per second are the median of
 --repeats timed batches.
 
@@ -18,8 +18,8 @@ import torch
 
 
 def main() -> None:
-    from gentext.checkpoint import load_run
-    from gentext.compare import sampling_throughput
+    from gentext.runs.checkpoint import load_run
+    from gentext.comparison.compare import sampling_throughput
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flow", required=True, help="a flow run directory")

@@ -37,7 +37,7 @@ def sync(device: str) -> None:
 
 
 def gentext_model(shape: dict, device: str, context: int):
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 
@@ -81,7 +81,7 @@ def time_training(step, device: str, warmup: int, steps: int) -> tuple[float, fl
 
 def gentext_training(shape, device, compile_model):
     from gentext.config import TrainConfig
-    from gentext.optim import adamw
+    from gentext.models.optim import adamw
 
     model = gentext_model(shape, device, shape["block"])
     optimizer = adamw(model.parameters(), TrainConfig(), fused=device == "cuda")
@@ -135,7 +135,7 @@ def time_sampling(draw, device: str, repeats: int) -> float:
 
 
 def sampling_rows(shape, device, batch: int, repeats: int) -> list[dict]:
-    from gentext.model import SamplingOptions
+    from gentext.models.contract import SamplingOptions
 
     new, context = shape["new"], PROMPT + shape["new"] + 1
     dtype = torch.bfloat16 if device == "cuda" else torch.float32

@@ -27,12 +27,12 @@ def main() -> None:
     import torch
     from rich.console import Console
 
-    from gentext.checkpoint import load_run
+    from gentext.runs.checkpoint import load_run
     from gentext.config import build_config
-    from gentext.devices import resolve_device
-    from gentext.evaluate import sample_texts
-    from gentext.plugins import get_model
-    from gentext.train import train
+    from gentext.training.devices import resolve_device
+    from gentext.evaluation.evaluate import sample_texts
+    from gentext.plugins.manager import get_model
+    from gentext.training.trainer import train
 
     device = resolve_device(args.device)
     rows = []

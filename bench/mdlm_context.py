@@ -48,10 +48,10 @@ def masked_cross_entropy(model, batches: list[dict], share: float) -> float:
 
 
 def main() -> None:
-    from gentext.checkpoint import load_run
+    from gentext.runs.checkpoint import load_run
     from gentext.data.batching import encode_split
     from gentext.data.pipeline import load_splits
-    from gentext.evaluate import device_batches
+    from gentext.evaluation.evaluate import device_batches
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="mdlm run directories")

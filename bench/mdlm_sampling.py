@@ -1,7 +1,7 @@
 """mdlm's speed-quality curve: sentences per second and sample quality against the number of
 denoising steps S, beside gpt's KV-cache sampler, measured in the same run.
 
-Speed: --n sentences of exactly --length tokens (`gentext.compare.sampling_throughput`), the
+Speed: --n sentences of exactly --length tokens (`gentext.comparison.compare.sampling_throughput`), the
 median of --repeats timed batches. Quality, on --samples sentences of natural length (the
 length prior's; gpt: until <eos>), temperature 1: the gpt run's exact nats/token on the
 samples (lower: more like what gpt learnt), the share of sampled words found in the training
@@ -19,12 +19,12 @@ import torch
 
 
 def main() -> None:
-    from gentext.checkpoint import load_run
-    from gentext.compare import sampling_throughput
+    from gentext.runs.checkpoint import load_run
+    from gentext.comparison.compare import sampling_throughput
     from gentext.data.pipeline import load_splits
-    from gentext.evaluate import evaluate, sample_texts
-    from gentext.metrics import distinct_n, known_word_rate
-    from gentext.model import SamplingOptions
+    from gentext.evaluation.evaluate import evaluate, sample_texts
+    from gentext.evaluation.metrics import distinct_n, known_word_rate
+    from gentext.models.contract import SamplingOptions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mdlm", required=True, help="an mdlm run directory")

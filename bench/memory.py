@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-IMPORTS = "import torch, datasets, tokenizers, accelerate, gentext.train"
+IMPORTS = "import torch, datasets, tokenizers, accelerate, gentext.training.trainer"
 
 
 def resident(process: psutil.Process) -> int:

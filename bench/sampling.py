@@ -17,10 +17,10 @@ import torch
 
 def load_model(run: str | None, device: str):
     if run:
-        from gentext.checkpoint import load_run
+        from gentext.runs.checkpoint import load_run
 
         return load_run(run).model.to(device)
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 
@@ -31,7 +31,7 @@ def load_model(run: str | None, device: str):
 def timed(model, n: int, max_len: int, use_cache: bool, device: str) -> tuple[float, int]:
     """Seconds and tokens for one batch. Both samplers draw the same tokens from the same seed
     (tests/test_gpt.py checks it), so they stop at the same places and do the same work."""
-    from gentext.model import SamplingOptions
+    from gentext.models.contract import SamplingOptions
 
     options = SamplingOptions(seed=0, knobs={"use_cache": use_cache})
     if device == "cuda":

@@ -77,7 +77,7 @@ def write_data(oracle, folder: Path, sizes: dict[str, int], seed: int) -> dict[s
 def make_config(data: Path, args, steps: int):
     """The seqgan run config: Texygen's generator size, word tokenizer over the oracle's words."""
     from gentext.config import build_config
-    from gentext.plugins import get_model
+    from gentext.plugins.manager import get_model
 
     spec = get_model("seqgan")
     table = {
@@ -101,7 +101,7 @@ def make_config(data: Path, args, steps: int):
 def train_runs(data: Path, out: Path, args, console) -> dict[str, float]:
     """The MLE run, then the GAN run (a copy of it resumed to the longer schedule).
     Returns each run's training seconds."""
-    from gentext.train import train
+    from gentext.training.trainer import train
 
     mle, gan = out / "mle", out / "gan"
     seconds = {}
@@ -139,8 +139,8 @@ def oracle_ids(run, sequences: list[list[int]]) -> tuple[torch.Tensor, int]:
 def nll_test(run, test: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
     """The model's NLL (nats/token) of the oracle's test sequences over their LENGTH word
     positions (not the <eos> prediction), and the share of test words it reads as <unk>."""
-    from gentext.autoregressive import shifted_targets
-    from gentext.model import IGNORE_INDEX
+    from gentext.models.autoregressive import shifted_targets
+    from gentext.models.contract import IGNORE_INDEX
     from gentext.data.batching import collate
 
     tokenizer, model = run.tokenizer, run.model
@@ -164,10 +164,10 @@ def nll_test(run, test: torch.Tensor, batch_size: int = 500) -> tuple[float, flo
 @torch.no_grad()
 def score_run(path: Path, oracle, test: torch.Tensor, samples: int, seed: int) -> dict:
     """NLL-oracle of ``samples`` samples, NLL-test, and what the samples look like."""
-    from gentext.checkpoint import load_run
+    from gentext.runs.checkpoint import load_run
 
     run = load_run(path)
-    from gentext.model import SamplingOptions
+    from gentext.models.contract import SamplingOptions
 
     # one generator for every batch: the samples are one seeded stream
     options = SamplingOptions(temperature=1.0, generator=torch.Generator().manual_seed(seed))

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from gentext.autoregressive import AutoregressiveModel
-from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.models.autoregressive import AutoregressiveModel
+from gentext.plugins.hookspecs import hookimpl
+from gentext.plugins.specs import ModelSpec
 
 TARGET = 4.4577  # the default gpt's final validation figure (docs/speed.md)
 MODERN = ["model.arch=modern"]
@@ -95,7 +95,7 @@ class HFPlugin:
 
 def worker(arguments: list[str]) -> None:
     """``gentext`` with the GPT2LMHeadModel family registered (a row's process)."""
-    from gentext import plugins
+    from gentext.plugins import manager as plugins
     from gentext_cli.app import main as gentext
 
     plugins.register_plugin(HFPlugin(), name="time-to-loss", version="bench")

@@ -42,7 +42,7 @@ def build_corpus(path: Path, size_mb: int, seed: int = 0) -> int:
 def measure(size_mb: int, chunk_lines: int, folder: Path) -> dict:
     """Run in a fresh process: build, train the tokenizer, tokenise; report the figures."""
     from gentext.data.memmap import read_lines, tokenize_to_disk
-    from gentext.tokenizer import train_tokenizer
+    from gentext.data.tokenizer import train_tokenizer
 
     corpus = folder / "corpus.txt"
     corpus_bytes = build_corpus(corpus, size_mb)

@@ -6,6 +6,9 @@ Importing this package is cheap on purpose: it pulls in neither torch nor any fa
 
 __version__ = "0.1.0"
 
+from gentext import deprecation
 from gentext.errors import GentextError
+
+deprecation.install()  # 0.1.0 module paths keep working for one release, warning
 
 __all__ = ["GentextError", "__version__"]

@@ -1,8 +1,8 @@
 """What the core itself registers, through the same hooks as every plugin: the default
 corpus and the sample metrics."""
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import DatasetSpec, MetricSpec
+from gentext.plugins.hookspecs import hookimpl
+from gentext.plugins.specs import DatasetSpec, MetricSpec
 
 
 @hookimpl
@@ -18,7 +18,7 @@ def register_datasets(register):
 
 @hookimpl
 def register_metrics(register):
-    from gentext import metrics
+    from gentext.evaluation import metrics
 
     register(MetricSpec("distinct-1", "distinct unigrams / all unigrams in the samples",
                         lambda samples, refs: metrics.distinct_n(samples, 1), "test", True))
@@ -37,12 +37,12 @@ def register_metrics(register):
 
 
 def _bleu(n: int):
-    from gentext import bleu
+    from gentext.evaluation import bleu
 
     return lambda samples, refs: bleu.bleu(samples, refs, n)
 
 
 def _self_bleu(n: int):
-    from gentext import bleu
+    from gentext.evaluation import bleu
 
     return lambda samples, refs: bleu.self_bleu(samples, n) if len(samples) > 1 else float("nan")

@@ -3,6 +3,8 @@
 A run's config has four sections: ``[run]`` (which model), ``[data]``, ``[train]`` and
 ``[model]`` (the family's own dataclass). Every key and value is checked against the
 dataclasses, so a typo is a one-line error naming the key and the valid ones.
+
+May import: gentext.errors
 """
 
 from __future__ import annotations

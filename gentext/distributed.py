@@ -9,6 +9,8 @@ of one process. With one process every method here is a no-op.
 
 Every collective of gentext is here, and runs on tensors on the process's device: NCCL, the
 backend on GPUs, has no CPU tensors, so a sum of host values would fail there.
+
+May import: nothing
 """
 
 from __future__ import annotations

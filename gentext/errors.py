@@ -1,4 +1,7 @@
-"""The one exception type for errors a user can cause; the CLI prints it in one line."""
+"""The one exception type for errors a user can cause; the CLI prints it in one line.
+
+May import: nothing
+"""
 
 
 class GentextError(Exception):

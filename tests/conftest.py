@@ -9,7 +9,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest
 from typer.testing import CliRunner
 
-from gentext import plugins
+from gentext.plugins import manager as plugins
 from tiny_runs import NOUNS, TINY, made_up_sentences
 
 # The run length `tiny_args` sets before a family's tiny settings, where those leave it out.

@@ -7,7 +7,7 @@ import pytest
 from nltk.translate.bleu_score import SmoothingFunction
 from nltk.translate.bleu_score import sentence_bleu as nltk_sentence_bleu
 
-from gentext.bleu import BleuReferences, bleu, bleu_scores, self_bleu, tokenize
+from gentext.evaluation.bleu import BleuReferences, bleu, bleu_scores, self_bleu, tokenize
 
 VOCABULARY = ["a", "b", "c", "d", "e"]  # small, so that n-grams of random sentences overlap
 

@@ -76,8 +76,8 @@ def test_bad_report_names_and_empty_calls_are_one_line_errors(cli, two_runs, tmp
 
 
 def test_throughput_forces_every_sentence_to_full_length_and_restores_the_model(trained_gpt):
-    from gentext.checkpoint import load_run
-    from gentext.compare import sampling_throughput
+    from gentext.runs.checkpoint import load_run
+    from gentext.comparison.compare import sampling_throughput
 
     run = load_run(trained_gpt)
     vocab = run.model.vocab
@@ -100,7 +100,7 @@ def test_a_run_stops_at_its_time_budget_and_finishes_normally(cli, corpus, tmp_p
 
 def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus, tmp_path,
                                                                          tiny_overrides):
-    from gentext.recipes import train_families
+    from gentext.comparison.recipes import train_families
 
     overrides = {family: [o for o in tiny_overrides(family) if not o.startswith("train.log_every")]
                  for family in ("gpt", "flow")}
@@ -120,7 +120,7 @@ def test_families_recipe_plans_steps_from_a_probe_and_trains_each_family(corpus,
 def test_recipe_keeps_seqgan_phases_in_their_default_proportion(corpus, tmp_path, tiny_overrides):
     from rich.console import Console
 
-    from gentext.recipes import plan_steps
+    from gentext.comparison.recipes import plan_steps
 
     tiny = [o for o in tiny_overrides("seqgan") if not o.startswith("train.log_every")]
     plan = plan_steps("seqgan", str(corpus), 0.05, tmp_path, Console(quiet=True), tiny)

@@ -11,9 +11,9 @@ import torch
 from tiny_families import TINY, VOCAB, tiny_model
 
 from gentext.data.batching import collate
-from gentext.model import SamplingOptions
-from gentext.plugins import get_model
-from gentext.train import compile_hot_path
+from gentext.models.contract import SamplingOptions
+from gentext.plugins.manager import get_model
+from gentext.training.trainer import compile_hot_path
 
 COMPILED = [family for family in TINY  # those whose model names a hot path
             if get_model(family).build(get_model(family).config(**TINY[family]),

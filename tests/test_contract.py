@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gentext.autoregressive import AutoregressiveModel
+from gentext.models.autoregressive import AutoregressiveModel
 from gentext.errors import GentextError
-from gentext.model import IGNORE_INDEX, SamplingOptions
-from gentext.plugins import get_model
+from gentext.models.contract import IGNORE_INDEX, SamplingOptions
+from gentext.plugins.manager import get_model
 from tiny_families import TINY, VOCAB, batch, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,14 +54,14 @@ def test_no_function_in_the_core_is_longer_than_80_lines():
 
 
 def test_the_ignored_target_is_written_once():
-    """Teacher-forced cross-entropy lives in gentext.autoregressive; no family spells the
-    ignored target's value (gentext.model.IGNORE_INDEX) again."""
+    """Teacher-forced cross-entropy lives in gentext.models.autoregressive; no family spells the
+    ignored target's value (gentext.models.contract.IGNORE_INDEX) again."""
     import re
 
     literal = re.compile(r"(?<![\[\w])-100\b")  # not an index such as data[-100]
     here = Path(__file__).resolve()
     hits = [str(p) for p in python_files("gentext", "plugins", "examples", "tests", "bench")
-            if p != here and p != ROOT / "gentext" / "model.py"
+            if p != here and p != ROOT / "gentext" / "models" / "contract.py"
             and literal.search(p.read_text(encoding="utf-8"))]
     assert hits == [] and IGNORE_INDEX == -100
 
@@ -171,7 +171,7 @@ def test_a_familys_own_sampling_option_reaches_it_from_gentext_sample(cli, toy_p
                                                                        tmp_path):
     """The toy declares the knob "banned" (a token never drawn); `--option` carries it to the
     model with no special case in the CLI, and an undeclared knob is a one-line error."""
-    from gentext.tokenizer import TextTokenizer
+    from gentext.data.tokenizer import TextTokenizer
 
     run = tmp_path / "toy"
     trained = cli("train", "--model", "toy", "--data", corpus, "--out", run, "--quiet",
@@ -191,14 +191,14 @@ def test_a_familys_own_sampling_option_reaches_it_from_gentext_sample(cli, toy_p
 
 @pytest.mark.parametrize("family", list(TINY))
 def test_gentext_testing_passes_for_every_built_in_family(family):
-    from gentext.testing import check_model
+    from gentext.evaluation.contract_check import check_model
 
     spec = get_model(family)
     check_model(spec, spec.config(**TINY[family]))
 
 
 def test_gentext_testing_passes_for_the_test_plugin(toy_plugin):
-    from gentext.testing import check_model
+    from gentext.evaluation.contract_check import check_model
 
     check_model("toy")
 
@@ -219,7 +219,7 @@ def _planted(mistake: str):
             width = max(len(r) for r in rows)
             return torch.tensor([r + [self.vocab.pad_id] * (width - len(r)) for r in rows])
 
-    from gentext.testing import VOCAB
+    from gentext.evaluation.contract_check import VOCAB
 
     return Planted(ToyConfig(dropout=0.0), VOCAB)
 
@@ -229,7 +229,7 @@ def _planted(mistake: str):
     ("padded", "returns a list of n rows"),
 ])
 def test_gentext_testing_catches_the_plugin_authors_mistakes(mistake, rule):
-    from gentext.testing import ContractViolation, check_model
+    from gentext.evaluation.contract_check import ContractViolation, check_model
 
     with pytest.raises(ContractViolation, match=rule):
         check_model(_planted(mistake))

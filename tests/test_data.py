@@ -10,7 +10,7 @@ from gentext.data import AUSTEN_PATH, load_austen, split_examples, texts_sha256
 from gentext.data.batching import BatchStream, collate, encode_split
 from gentext.data.pipeline import load_splits
 from gentext.errors import GentextError
-from gentext.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextTokenizer, train_tokenizer
+from gentext.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextTokenizer, train_tokenizer
 
 
 def test_the_default_corpus_ships_inside_the_package():
@@ -111,7 +111,7 @@ def test_bpe_round_trips_any_unicode():
 
 
 def test_tokenizer_is_cached_by_content_and_size():
-    from gentext.tokenizer import cache_dir
+    from gentext.data.tokenizer import cache_dir
 
     texts = [f"cache test sentence {i}" for i in range(50)]
     train_tokenizer(texts, "bpe", 290)
@@ -163,8 +163,8 @@ def test_a_family_that_prefers_characters_keeps_99_percent_of_the_default_corpus
     """Characters make long sequences: a family whose default tokenizer is ``char`` also sets
     a ``data.max_len`` that keeps at least 99% of every split of the default corpus (and a
     model context that holds it), so no warning greets its default run."""
-    from gentext.plugins import registry
-    from gentext.prepare import assemble_config
+    from gentext.plugins.manager import registry
+    from gentext.training.prepare import assemble_config
 
     checked = 0
     for name, spec in registry().models.items():

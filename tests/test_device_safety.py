@@ -12,7 +12,7 @@ from tiny_families import TINY, batch, tiny_model
 
 from gentext.config import TrainConfig
 from gentext.distributed import Ranks
-from gentext.train import _Step, _Window
+from gentext.training.trainer import _Step, _Window
 
 META = torch.device("meta")
 
@@ -95,7 +95,7 @@ def test_spline_couplings_run_in_float32_under_bf16_autocast():
 
 
 def test_evaluation_is_float32_inside_a_callers_autocast():
-    from gentext.evaluate import evaluation_mode
+    from gentext.evaluation.evaluate import evaluation_mode
 
     model, rows = tiny_model("gpt"), batch()
     with evaluation_mode(model):

@@ -4,11 +4,11 @@ tests pretend to have GPUs by patching torch's queries; tests/test_gpu.py runs o
 import pytest
 import torch
 
-from gentext import devices
+from gentext.training import devices
 from gentext.errors import GentextError
-from gentext.metrics_log import MetricsLog
-from gentext.prepare import assemble_config
-from gentext.train import train
+from gentext.runs.metrics_log import MetricsLog
+from gentext.training.prepare import assemble_config
+from gentext.training.trainer import train
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_bf16_autocast_on_the_cpu_trains_close_to_fp32(corpus, tiny_overrides, t
 
 
 def test_a_torch_older_than_the_floor_is_one_line_naming_it():
-    from gentext.torch_floor import check_torch
+    from gentext.training.torch_floor import check_torch
 
     check_torch("2.9.0+cu128")
     check_torch("2.13.0")
@@ -103,7 +103,7 @@ def test_a_torch_older_than_the_floor_is_one_line_naming_it():
 def test_the_cli_refuses_an_old_torch_before_anything_runs(monkeypatch, capsys):
     from gentext_cli import app
 
-    monkeypatch.setattr("gentext.torch_floor.version", lambda name: "2.2.1")
+    monkeypatch.setattr("gentext.training.torch_floor.version", lambda name: "2.2.1")
     with pytest.raises(SystemExit) as exit_info:
         app.main(["models"])
     assert exit_info.value.code != 0

@@ -126,8 +126,8 @@ def test_an_fsdp_run_resumes_exactly_sharded_or_not(corpus, tmp_path):
 
 MISTAKEN_PLUGIN = """
 import torch
-from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.plugins.hookspecs import hookimpl
+from gentext.plugins.specs import ModelSpec
 from toy_plugin import ToyBigram, ToyConfig
 
 

@@ -112,7 +112,7 @@ def test_python_blocks_run(code, request, monkeypatch):
 @pytest.mark.parametrize("code", list(blocks("toml")))
 def test_toml_blocks_parse_and_configs_are_valid(code):
     from gentext.config import build_config
-    from gentext.plugins import get_model
+    from gentext.plugins.manager import get_model
 
     paths = included(code)
     text = "\n".join((ROOT / p).read_text(encoding="utf-8") for p in paths) if paths else code
@@ -174,7 +174,7 @@ def check_other_line(words: list[str]) -> None:
 @pytest.fixture
 def example_plugin(monkeypatch):
     """examples/gentext-bigram loaded in-process, so lines using its commands parse too."""
-    from gentext import plugins
+    from gentext.plugins import manager as plugins
 
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "gentext-bigram" / "src"))
     import gentext_bigram

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from gentext import plugins
+from gentext.plugins import manager as plugins
 
 # Kills the process at the Nth call of safetensors' save_file, after writing half a file: the
 # 1st checkpoint (step 2) is model weights (call 1) and training state (call 2), the 2nd
@@ -21,7 +21,7 @@ from gentext import plugins
 KILLER = textwrap.dedent("""
     import os, signal, sys
     import safetensors.torch as st
-    import gentext.checkpoint as ck
+    import gentext.runs.checkpoint as ck
     kill_at, after_rename = int(os.environ["KILL_AT"]), os.environ.get("KILL_AFTER_RENAME")
     calls = {"n": 0}
     original_save, original_replace = st.save_file, ck.replace_durably
@@ -112,7 +112,7 @@ def test_a_damaged_training_state_is_named_on_resume(cli, trained_gpt, assert_on
 class RaisingPlugin:
     """Every hook raises, as a buggy third-party plugin might."""
 
-    from gentext.hookspecs import hookimpl
+    from gentext.plugins.hookspecs import hookimpl
 
     @hookimpl
     def register_models(self, register):
@@ -144,8 +144,8 @@ def test_a_plugin_whose_hooks_raise_leaves_the_others_working(cli, corpus, tmp_p
 
 
 def test_a_model_name_that_could_leave_the_runs_folder_is_refused(cli):
-    from gentext.hookspecs import hookimpl
-    from gentext.specs import ModelSpec
+    from gentext.plugins.hookspecs import hookimpl
+    from gentext.plugins.specs import ModelSpec
     from toy_plugin import ToyConfig
 
     class Escaping:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from gentext.model import SamplingOptions
+from gentext.models.contract import SamplingOptions
 
 from gentext_flow.couplings import Coupling, CouplingStack, coupling_mask
 
@@ -118,7 +118,7 @@ def test_categorical_decoder_is_a_distribution_that_recovers_separated_tokens():
 
 
 def test_length_prior_never_samples_empty_sentences_and_learns_the_lengths():
-    from gentext.length_prior import LengthPrior
+    from gentext.models.length_prior import LengthPrior
 
     prior = LengthPrior(max_len=8)
     lengths = torch.tensor([3, 3, 3, 5])
@@ -141,7 +141,7 @@ DEQUANTIZATIONS = ["argmax", "categorical", "contextual", "uniform"]
 
 
 def tiny_flow(dequantization="contextual"):
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_flow.config import FlowConfig
     from gentext_flow.model import TextFlow
 
@@ -268,7 +268,7 @@ def test_bound_approaches_the_entropy_of_a_toy_categorical(dequantization):
     import math
 
     from gentext.data.batching import collate
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_flow.config import FlowConfig
     from gentext_flow.model import TextFlow
 

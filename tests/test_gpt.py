@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from gentext.data.batching import collate
-from gentext.model import SamplingOptions, Vocab, filter_logits
+from gentext.models.contract import SamplingOptions, Vocab, filter_logits
 from gentext_gpt.config import GPTConfig
 from gentext_gpt.model import GPT
 
@@ -204,7 +204,7 @@ def test_the_modern_recipe_is_its_pieces():
 def test_qk_norm_bounds_the_attention_logits():
     """With QK-norm a query's and a key's per-head vectors have RMS 1 whatever the input's
     scale, so scaling the embeddings 1000x leaves the attention pattern's logits bounded."""
-    from gentext.transformer import SelfAttention
+    from gentext.models.transformer import SelfAttention
 
     torch.manual_seed(0)
     attention = SelfAttention(16, 2, 0.0, True, causal=True, qk_norm=True)
@@ -236,7 +236,7 @@ def test_a_recipe_value_outside_its_choices_is_a_one_line_error():
 
 def test_muon_steps_the_hidden_matrices_and_adamw_the_rest():
     from gentext.config import TrainConfig
-    from gentext.optim import Muon
+    from gentext.models.optim import Muon
 
     model = tiny(arch="modern")
     optimizer = model.make_optimizers(TrainConfig())["model"]

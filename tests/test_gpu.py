@@ -80,14 +80,14 @@ def test_compiled_bf16_training_on_cuda_writes_a_run(cli, corpus, tmp_path, tiny
 
 
 def test_cuda_cached_sampling_gives_the_uncached_tokens():
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 
     model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, dropout=0.0),
                 Vocab(size=50, pad_id=0, bos_id=1, eos_id=2)).cuda().eval()
     draws = []
-    from gentext.model import SamplingOptions
+    from gentext.models.contract import SamplingOptions
 
     for use_cache in (True, False):
         draws.append(model.sample(8, SamplingOptions(seed=0, knobs={"use_cache": use_cache}),

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gentext import hookspecs, plugins
+from gentext.plugins import hookspecs
+
+from gentext.plugins import manager as plugins
 
 PLUGINS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 HOOKS = sorted(name for name, f in vars(hookspecs).items()

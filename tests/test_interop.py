@@ -11,7 +11,7 @@ SENTENCE = "Emma wrote to the letter."
 
 
 def gentext_logits(run_dir, text=SENTENCE):
-    from gentext.checkpoint import load_run
+    from gentext.runs.checkpoint import load_run
 
     run = load_run(run_dir)
     ids = [run.tokenizer.bos_id, *run.tokenizer.encode(text)]

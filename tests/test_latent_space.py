@@ -1,11 +1,11 @@
-"""Reconstruction and interpolation figures of a latent space (gentext.latent_space)."""
+"""Reconstruction and interpolation figures of a latent space (gentext.evaluation.latent_space)."""
 
 import pytest
 import torch
 
 from gentext.data.batching import Encoded
-from gentext.latent_space import measure, path, same_words, sentence_bleu4
-from gentext.model import Capabilities, TextModel, Vocab
+from gentext.evaluation.latent_space import measure, path, same_words, sentence_bleu4
+from gentext.models.contract import Capabilities, TextModel, Vocab
 
 WORDS = {10: "Emma", 11: "saw", 12: "the", 13: "letter", 14: "ball", 15: "Harriet", 20: "It",
          21: "rained"}

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gentext.linear_cross_entropy import linear_cross_entropy
-from gentext.model import IGNORE_INDEX
+from gentext.models.linear_cross_entropy import linear_cross_entropy
+from gentext.models.contract import IGNORE_INDEX
 
 
 def reference(hidden, weight, targets, vocab):
@@ -48,9 +48,9 @@ def test_without_gradients_it_only_scores():
 
 
 def test_gpts_loss_through_the_chunks_equals_its_loss_through_the_whole_logits():
-    from gentext.autoregressive import shifted_targets
+    from gentext.models.autoregressive import shifted_targets
     from gentext.data.batching import collate
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 

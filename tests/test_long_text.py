@@ -9,7 +9,7 @@ import pytest
 from gentext.data.batching import encode_split, windows
 from gentext.data.splits import cut_document, split_documents
 from gentext.errors import GentextError
-from gentext.tokenizer import TextTokenizer
+from gentext.data.tokenizer import TextTokenizer
 
 WORDS = ["Emma", "Harriet", "wrote", "to", "her", "sister", "and", "the", "letter", "was",
          "long", "Mr.", "Knightley", "smiled", "--", "café", "naïve"]
@@ -49,7 +49,7 @@ def test_a_few_documents_are_cut_at_whitespace_and_many_go_whole():
 
 
 def test_encoded_windows_count_each_documents_bytes_once(tmp_path):
-    from gentext.tokenizer import train_tokenizer
+    from gentext.data.tokenizer import train_tokenizer
 
     texts = ["naïve " * 100, "short one"]
     tokenizer: TextTokenizer = train_tokenizer(texts, "bpe", 300)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from gentext.data.batching import collate
 from gentext.errors import GentextError
-from gentext.model import SamplingOptions, Vocab
+from gentext.models.contract import SamplingOptions, Vocab
 from gentext_mdlm.config import MDLMConfig
 from gentext_mdlm.model import MaskedDiffusion
 from gentext_mdlm.schedules import SCHEDULES, Cosine, LogLinear, diffusion_times, masks_by_count
@@ -277,7 +277,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(cli, corpus, tmp_path, t
 
 
 def test_the_counted_length_prior_is_the_smoothed_share_of_each_length():
-    from gentext.length_prior import CountedLengthPrior
+    from gentext.models.length_prior import CountedLengthPrior
 
     prior = CountedLengthPrior(max_len=5, smoothing=0.5)
     prior.observe(torch.tensor([3, 3, 3, 5]))
@@ -291,7 +291,7 @@ def test_training_counts_lengths_and_evaluation_does_not():
     model = tiny()
     batch = collate(ROWS, VOCAB.pad_id)
     from gentext.config import TrainConfig
-    from gentext.train import _Step
+    from gentext.training.trainer import _Step
 
     model.loss(batch)  # evaluation: nothing counted
     model.train().loss(batch)  # nor the loss alone: the step counts, once over the processes
@@ -301,7 +301,7 @@ def test_training_counts_lengths_and_evaluation_does_not():
 
 
 def test_rotary_positions_make_attention_depend_on_offsets_only():
-    from gentext.transformer import rotary_tables, rotate
+    from gentext.models.transformer import rotary_tables, rotate
 
     torch.manual_seed(0)
     query, key = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)

@@ -8,7 +8,7 @@ import pytest
 from gentext.data.batching import BatchStream, encode_split
 from gentext.data.memmap import MappedSplit, read_lines, tokenize_to_disk
 from gentext.errors import GentextError
-from gentext.tokenizer import train_tokenizer
+from gentext.data.tokenizer import train_tokenizer
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""gentext.memory: freed tensors leave the resident set after a trim (glibc only)."""
+"""gentext.training.memory: freed tensors leave the resident set after a trim (glibc only)."""
 
 import subprocess
 import sys
 
 import pytest
 
-from gentext.memory import _glibc
+from gentext.training.memory import _glibc
 
 PROBE = """
 import sys, psutil, torch
-from gentext.memory import release_free_memory
+from gentext.training.memory import release_free_memory
 torch.empty(4 << 20).fill_(1)  # a 16 MB block freed: glibc's threshold would rise to it
 before = psutil.Process().memory_info().rss
 # 256 MB in 4 MB tensors, each followed by a small one that stays (as a model's state

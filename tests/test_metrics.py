@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from gentext import metrics
+from gentext.evaluation import metrics
 
 
 def test_bits_per_byte_counts_one_end_byte_per_example():

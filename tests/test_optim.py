@@ -1,4 +1,4 @@
-"""gentext.optim: optimizers stepped as one keep torch's state-dict format and resume exactly;
+"""gentext.models.optim: optimizers stepped as one keep torch's state-dict format and resume exactly;
 gentext's Muon does torch.optim.Muon's maths, block by block, sharded or not."""
 
 import copy
@@ -7,7 +7,7 @@ import socket
 import torch
 
 from gentext.config import TrainConfig
-from gentext.optim import Muon, muon_with_adamw
+from gentext.models.optim import Muon, muon_with_adamw
 
 
 def _model():

@@ -7,10 +7,10 @@ import json
 import pytest
 import typer
 
-from gentext import plugins
+from gentext.plugins import manager as plugins
 from gentext.errors import GentextError
-from gentext.hookspecs import hookimpl
-from gentext.specs import DatasetSpec, MetricSpec, ModelSpec
+from gentext.plugins.hookspecs import hookimpl
+from gentext.plugins.specs import DatasetSpec, MetricSpec, ModelSpec
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_registering_something_else_than_a_spec_is_named(cli, plugin):
 @pytest.mark.parametrize("model, says", [
     ("toy_plugin:NoSuchModel", "has no 'NoSuchModel'"),
     ("no_such_module:Model", "No module named 'no_such_module'"),
-    ("toy_plugin:ToyConfig", "not a subclass of gentext.model.TextModel"),
+    ("toy_plugin:ToyConfig", "not a subclass of gentext.models.contract.TextModel"),
     ("test_plugin_mistakes:Stepless", "does not implement step()"),
     ("test_plugin_mistakes:Hollow", "does not implement loss(), nll(), generate()"),
 ])
@@ -88,8 +88,8 @@ def test_a_bad_model_class_fails_before_the_run_directory_is_made(
     assert not out.exists()
 
 
-from gentext.autoregressive import AutoregressiveModel  # noqa: E402
-from gentext.model import TextModel  # noqa: E402
+from gentext.models.autoregressive import AutoregressiveModel  # noqa: E402
+from gentext.models.contract import TextModel  # noqa: E402
 
 
 class Stepless(AutoregressiveModel):

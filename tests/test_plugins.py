@@ -8,10 +8,10 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from gentext import plugins
+from gentext.plugins import manager as plugins
 from gentext.errors import GentextError
-from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.plugins.hookspecs import hookimpl
+from gentext.plugins.specs import ModelSpec
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 import gentext_seqgan.model
-from gentext.autoregressive import trim_at_eos
+from gentext.models.autoregressive import trim_at_eos
 from gentext.config import TrainConfig
 from gentext.data.batching import collate
-from gentext.model import Shard, Vocab
+from gentext.models.contract import Shard, Vocab
 from gentext_seqgan.config import SeqGANConfig
 from gentext_seqgan.diversity import batch_diversity, token_diversity
 from gentext_seqgan.model import SeqGAN, discriminator_loss, generator_loss

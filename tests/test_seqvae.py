@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from gentext.data.batching import collate
-from gentext.estimators import (active_units, gaussian_kl, importance_weighted_bound,
+from gentext.models.estimators import (active_units, gaussian_kl, importance_weighted_bound,
                                 mutual_information)
-from gentext.model import SamplingOptions, Vocab
-from gentext.plugins import get_model
+from gentext.models.contract import SamplingOptions, Vocab
+from gentext.plugins.manager import get_model
 from gentext_seqvae.annealing import kl_weight
 from gentext_seqvae.config import SeqVAEConfig
 from gentext_seqvae.model import SeqVAE
@@ -253,7 +253,7 @@ def trained_vae(cli, corpus, tmp_path, tiny_args):
 
 
 def test_training_logs_elbo_terms_and_validation_diagnostics(trained_vae):
-    from gentext.metrics_log import MetricsLog
+    from gentext.runs.metrics_log import MetricsLog
 
     log = MetricsLog(trained_vae / "metrics.jsonl")
     train_rows, valid = log.rows("train"), log.rows("valid")

@@ -6,7 +6,7 @@ import os
 import pytest
 from torch import nn
 
-from gentext import sharding
+from gentext.training import sharding
 from gentext.errors import GentextError
 
 
@@ -58,7 +58,7 @@ def test_units_expand_a_module_list_and_name_a_missing_one():
 
 
 def test_built_in_transformers_name_their_blocks_as_units():
-    from gentext.model import Vocab
+    from gentext.models.contract import Vocab
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from gentext.errors import GentextError
-from gentext.metrics_log import MetricsLog
-from gentext.prepare import assemble_config
-from gentext.train import train
+from gentext.runs.metrics_log import MetricsLog
+from gentext.training.prepare import assemble_config
+from gentext.training.trainer import train
 
 
 def test_tensorboard_gets_the_metrics_rows_validation_and_config(corpus, tiny_overrides,

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from gentext.errors import GentextError
-from gentext.metrics_log import MetricsLog
-from gentext.prepare import assemble_config
-from gentext.train import train
+from gentext.runs.metrics_log import MetricsLog
+from gentext.training.prepare import assemble_config
+from gentext.training.trainer import train
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def train_losses(run):
 
 
 def test_a_python_caller_resumes_with_changed_train_settings(toy_plugin, toy_config, tmp_path):
-    from gentext.checkpoint import read_run_config
+    from gentext.runs.checkpoint import read_run_config
 
     assert train(toy_config("train.steps=4"), tmp_path / "r", progress=False).step == 4
     # the saved config with one [train] setting changed, as `gentext train --resume --set`
@@ -65,7 +65,7 @@ def test_every_metrics_row_has_a_kind_and_reserved_names_are_refused(tmp_path):
 
 
 def test_a_diagnostic_named_like_a_field_cannot_corrupt_an_evaluation():
-    from gentext.evaluate import Evaluation
+    from gentext.evaluation.evaluate import Evaluation
 
     evaluation = Evaluation(split="valid", likelihood="bound", tokenizer="t", examples=1,
                             tokens=10, bytes=20, nats=5.0, dropped=0, split_sha256="abc",
@@ -78,7 +78,7 @@ def test_a_diagnostic_named_like_a_field_cannot_corrupt_an_evaluation():
 def test_the_training_state_round_trips(tmp_path):
     import torch
 
-    from gentext.checkpoint import TrainingState
+    from gentext.runs.checkpoint import TrainingState
 
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters())

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from gentext.config import TrainConfig
-from gentext.optim import warmup_cosine as learning_rate
+from gentext.models.optim import warmup_cosine as learning_rate
 
 
 def losses(run):

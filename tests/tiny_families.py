@@ -4,8 +4,8 @@ and compile tests (a helper module, not a test file)."""
 import torch
 
 from gentext.data.batching import collate
-from gentext.model import Vocab
-from gentext.plugins import get_model
+from gentext.models.contract import Vocab
+from gentext.plugins.manager import get_model
 
 VOCAB = Vocab(size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3, labels=("neg", "pos"))
 TINY = {  # each family at its smallest

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gentext.autoregressive import AutoregressiveModel
-from gentext.hookspecs import hookimpl
-from gentext.model import Capabilities
-from gentext.specs import ModelSpec
+from gentext.models.autoregressive import AutoregressiveModel
+from gentext.plugins.hookspecs import hookimpl
+from gentext.models.contract import Capabilities
+from gentext.plugins.specs import ModelSpec
 
 
 @dataclass

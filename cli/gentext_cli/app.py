@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from gentext.errors import GentextError
-from gentext.torch_floor import check_torch
+from gentext.training.torch_floor import check_torch
 
 
 def _click_classes(name: str) -> tuple[type, ...]:
@@ -98,7 +98,7 @@ _add_builtin_commands()
 
 def build_app() -> typer.Typer:
     """The app with every loaded plugin's commands added."""
-    from gentext.plugins import add_commands
+    from gentext.plugins.manager import add_commands
 
     add_commands(app)
     return app

@@ -38,14 +38,14 @@ def compare(
     as_json: bool = JSON_OPTION,
 ):
     """Measure runs of any families side by side on the same test sentences."""
-    from gentext.compare import compare_runs, footnote, markdown_table, write_report
+    from gentext.comparison.compare import compare_runs, footnote, markdown_table, write_report
 
     if recipe is not None:
         if recipe not in RECIPES:
             raise GentextError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
         if runs:
             raise GentextError("give run directories or --recipe, not both")
-        from gentext.recipes import train_families
+        from gentext.comparison.recipes import train_families
 
         runs = train_families(out, minutes, data)
         report = report or out / "report.md"
@@ -61,7 +61,7 @@ def compare(
     loaded = [load_run_on(run, device) for run in runs]
     rows = compare_runs(loaded, samples, seed, nll_samples or None)
     if report is not None:
-        from gentext.sweep import temperature_sweep
+        from gentext.comparison.sweep import temperature_sweep
 
         sweep_rows = temperature_sweep(loaded, values, samples, seed)
         note = (f"Recipe 'families': each family trained for {minutes:g} minutes on {data}."

@@ -79,7 +79,7 @@ def section(title: str, cls, defaults: dict | None = None) -> str:
 
 def render() -> str:
     from gentext.config import DataConfig, RunSection, TrainConfig
-    from gentext.plugins import registry
+    from gentext.plugins.manager import registry
 
     found = registry()
     parts = [HEADER, section("## [run]", RunSection), section("## [data]", DataConfig),

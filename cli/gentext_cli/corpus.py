@@ -26,7 +26,7 @@ def tokenize(
 ):
     """Tokenise a large text file once, into memory-mapped token files: train with --data OUT."""
     from gentext.data.memmap import tokenize_corpus
-    from gentext.tokenizer import TOKENIZER_KINDS
+    from gentext.data.tokenizer import TOKENIZER_KINDS
 
     if not data.is_file() or not data.name.endswith((".txt", ".txt.gz")):
         raise GentextError(f"{str(data)!r} is not a .txt or .txt.gz file")

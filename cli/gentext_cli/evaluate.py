@@ -36,14 +36,14 @@ def evaluate(
     """Score a split: nats/token, perplexity, bits per byte, and what kind of figure it is."""
     from dataclasses import asdict
 
-    from gentext.checkpoint import write_atomic
+    from gentext.runs.checkpoint import write_atomic
     from gentext.data.batching import left_out_warning
     from gentext.data.pipeline import load_splits
-    from gentext.evaluate import default_max_new_tokens, sample_metrics, sample_texts
-    from gentext.evaluate import evaluate as score_split
-    from gentext.latent_space import measure_split
-    from gentext.model import SamplingOptions
-    from gentext.plugins import registry
+    from gentext.evaluation.evaluate import default_max_new_tokens, sample_metrics, sample_texts
+    from gentext.evaluation.evaluate import evaluate as score_split
+    from gentext.evaluation.latent_space import measure_split
+    from gentext.models.contract import SamplingOptions
+    from gentext.plugins.manager import registry
 
     if temperature is not None and temperature < 0:  # every option before the model loads
         raise GentextError(f"--temperature must be 0 or more, got {temperature}")

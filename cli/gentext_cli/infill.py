@@ -32,8 +32,8 @@ def infill(
     """Fill each blank of TEXT; the given words never change. One filling a line."""
     if n < 1:
         raise GentextError(f"--n must be at least 1, got {n}")
-    from gentext.infill import infill_texts
-    from gentext.model import SamplingOptions
+    from gentext.evaluation.infill import infill_texts
+    from gentext.models.contract import SamplingOptions
 
     loaded = load_run_on(run, device)
     options = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p,

@@ -28,7 +28,7 @@ def _latent_run(run: Path, device: str, command: str):
 
 
 def _max_new_tokens(loaded, max_new_tokens: int | None) -> int:
-    from gentext.evaluate import default_max_new_tokens
+    from gentext.evaluation.evaluate import default_max_new_tokens
 
     if max_new_tokens is None:
         return default_max_new_tokens(loaded.config.data.max_len)
@@ -38,8 +38,8 @@ def _max_new_tokens(loaded, max_new_tokens: int | None) -> int:
 
 
 def _decode(loaded, z, max_new_tokens: int | None, temperature: float, seed: int) -> list[str]:
-    from gentext.latent_space import decode_codes
-    from gentext.model import SamplingOptions
+    from gentext.evaluation.latent_space import decode_codes
+    from gentext.models.contract import SamplingOptions
 
     return decode_codes(loaded.model, loaded.tokenizer, z, _max_new_tokens(loaded, max_new_tokens),
                         SamplingOptions(temperature=temperature, seed=seed))
@@ -56,7 +56,7 @@ def reconstruct(
     as_json: bool = JSON_OPTION,
 ):
     """Encode each sentence to its posterior mean and decode it back."""
-    from gentext.latent_space import encode_texts
+    from gentext.evaluation.latent_space import encode_texts
 
     loaded = _latent_run(run, device, "reconstruct")
     outputs = _decode(loaded, encode_texts(loaded.model, loaded.tokenizer, sentences),
@@ -82,7 +82,7 @@ def interpolate(
     """Walk in a straight line between two sentences' posterior means, decoding each point."""
     if steps < 2:
         raise GentextError(f"--steps must be at least 2 (both ends), got {steps}")
-    from gentext.latent_space import encode_texts, path
+    from gentext.evaluation.latent_space import encode_texts, path
 
     loaded = _latent_run(run, device, "interpolate")
     outputs = _decode(loaded, path(encode_texts(loaded.model, loaded.tokenizer, [first, second]), steps),

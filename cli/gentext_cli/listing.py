@@ -19,7 +19,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 def models(as_json: bool = JSON_OPTION):
     """List every model family: name, plugin, likelihood kind, description."""
-    from gentext.plugins import registry
+    from gentext.plugins.manager import registry
 
     found = registry()
     rows = [(name, found.owner[("model", name)], spec.likelihood_of(spec.config()),
@@ -34,7 +34,7 @@ def models(as_json: bool = JSON_OPTION):
 
 def _listing(kind: str, as_json: bool) -> None:
     """Name, plugin and description of every registered dataset or metric."""
-    from gentext.plugins import registry
+    from gentext.plugins.manager import registry
 
     found = registry()
     table = found.datasets if kind == "dataset" else found.metrics
@@ -60,7 +60,7 @@ def metrics(as_json: bool = JSON_OPTION):
 def plugins(as_json: bool = JSON_OPTION):
     """List loaded plugins: version, hooks, and what each registered (models, datasets,
     metrics, commands)."""
-    from gentext.plugins import command_owners, plugins as loaded, registry
+    from gentext.plugins.manager import command_owners, plugins as loaded, registry
 
     from gentext_cli.app import app
 

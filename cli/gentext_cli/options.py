@@ -20,8 +20,8 @@ KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option
 
 def load_run_on(run, device: str):
     """Load a run and move its model to the chosen device."""
-    from gentext.checkpoint import load_run
-    from gentext.devices import resolve_device
+    from gentext.runs.checkpoint import load_run
+    from gentext.training.devices import resolve_device
 
     loaded = load_run(run)
     loaded.model.to(resolve_device(device))

@@ -40,8 +40,8 @@ def sample(
             or (max_new_tokens is not None and max_new_tokens < 0):
         raise GentextError("need --temperature >= 0, 0 < --top-p <= 1, --top-k >= 0, "
                            "--max-new-tokens >= 0")
-    from gentext.evaluate import default_max_new_tokens, one_line, sample_texts
-    from gentext.model import SamplingOptions
+    from gentext.evaluation.evaluate import default_max_new_tokens, one_line, sample_texts
+    from gentext.models.contract import SamplingOptions
 
     loaded = load_run_on(run, device)
     options = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p,

@@ -25,8 +25,8 @@ def sweep(
     as_json: bool = JSON_OPTION,
 ):
     """BLEU-2..5 against the test split and self-BLEU-2..5 among samples, per temperature."""
-    from gentext.plots import plot_sweep
-    from gentext.sweep import markdown_table, temperature_sweep, write_json
+    from gentext.runs.plots import plot_sweep
+    from gentext.comparison.sweep import markdown_table, temperature_sweep, write_json
 
     values = parse_temperatures(temperatures)
     for path in (plot, save):

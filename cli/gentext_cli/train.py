@@ -34,7 +34,7 @@ def train(
 ):
     """Train a model on the default corpus or your data, into a run directory."""
     from gentext.config import read_toml
-    from gentext.prepare import assemble_config
+    from gentext.training.prepare import assemble_config
 
     if resume and force:
         raise GentextError("--resume and --force contradict each other; choose one")
@@ -54,7 +54,7 @@ def train(
     name = run_config.run.model
     out = out or Path("runs") / name
 
-    from gentext.train import train as run_training
+    from gentext.training.trainer import train as run_training
 
     result = run_training(run_config, out, resume=resume, force=force, progress=not quiet)
     if not result.main:

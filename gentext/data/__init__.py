@@ -1,4 +1,10 @@
-"""Corpora, loading user data, deterministic splits and batching."""
+"""Text in, token ids out: corpora and datasets (``loading``, ``corpus``), deterministic splits,
+tokenizers, batching, the memory-mapped corpus for large data, and ``pipeline``, the one path
+from a ``DataConfig`` to splits that every command takes.
+
+May import: gentext.errors, gentext.config, gentext.distributed, gentext.plugins
+"""
+
 
 from gentext.data.corpus import AUSTEN_PATH, load_austen
 from gentext.data.loading import load_source

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from gentext.errors import GentextError
-from gentext.tokenizer import TextTokenizer
+from gentext.data.tokenizer import TextTokenizer
 
 BUCKET_BATCHES = 50  # batches sorted together by length: less padding, still shuffled
 MAX_CHARS_PER_TOKEN = 32  # an example longer than max_len * this many characters cannot fit

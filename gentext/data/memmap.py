@@ -134,7 +134,7 @@ def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int 
 
     from gentext.data.batching import may_fit
     from gentext.data.splits import cut_document, documents_go_whole
-    from gentext.tokenizer import train_tokenizer
+    from gentext.data.tokenizer import train_tokenizer
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):

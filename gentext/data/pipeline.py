@@ -16,7 +16,7 @@ def load_splits(data: DataConfig, source: str | None = None) -> Splits:
     them; anything else is split deterministically with ``data.split_seed`` (running text,
     ``data.unit = "document"``, by ``split_documents``).
     """
-    from gentext.plugins import registry
+    from gentext.plugins.manager import registry
 
     found = registry()
     owners = {name: found.owner[("dataset", name)] for name in found.datasets}

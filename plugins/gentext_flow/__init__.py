@@ -1,8 +1,7 @@
 """The flow family: a normalizing flow for text (variational dequantisation, Real NVP or NICE
 couplings, a length prior), registered like any plugin."""
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import FamilyRecipe, ModelSpec
+from gentext.api import FamilyRecipe, ModelSpec, hookimpl
 from gentext_flow.config import FlowConfig
 
 __version__ = "0.1.0"

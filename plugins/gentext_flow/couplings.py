@@ -27,7 +27,7 @@ from torch import nn
 
 from zuko.transforms import MonotonicRQSTransform
 
-from gentext.model import float32
+from gentext.api import float32
 from gentext_flow.positions import PositionConv
 
 COUPLINGS = ("affine", "additive", "spline")

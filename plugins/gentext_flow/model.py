@@ -15,10 +15,10 @@ import dataclasses
 
 import torch
 
-from gentext.errors import GentextError
-from gentext.estimators import active_units, importance_weighted_bound
-from gentext.length_prior import LengthPrior
-from gentext.model import Capabilities, SamplingOptions, TextModel, Vocab, filter_logits
+from gentext.api import (
+    Capabilities, GentextError, LengthPrior, SamplingOptions, TextModel, Vocab, active_units,
+    filter_logits, importance_weighted_bound,
+)
 from gentext_flow.config import FlowConfig
 from gentext_flow.couplings import COUPLINGS, CouplingStack
 from gentext_flow.dequantization import (

@@ -4,28 +4,30 @@ Registered through the ``gentext`` entry point like any third-party plugin; this
 stays torch-free so listing models is fast (the model class is named by import string).
 """
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import FamilyRecipe, ModelSpec
+from gentext.api import FamilyRecipe, ModelSpec, hookimpl
 from gentext_gpt.config import GPTConfig
 
 __version__ = "0.1.0"
 
 
+def gpt_spec() -> ModelSpec:
+    """What the gpt family registers (and what `gentext import` builds a model from)."""
+    return ModelSpec(
+        name="gpt",
+        description="decoder-only Transformer LM (modern recipe, or GPT-2's), KV-cache sampling",
+        config=GPTConfig,
+        model="gentext_gpt.model:GPT",
+        likelihood="exact",
+        # the modern recipe's steps cost more than GPT-2's (Muon): 700 fit the time 800 of
+        # GPT-2's took (docs/speed.md)
+        train_defaults={"steps": 700},
+        recipe=FamilyRecipe(),
+    )
+
+
 @hookimpl
 def register_models(register):
-    register(
-        ModelSpec(
-            name="gpt",
-            description="decoder-only Transformer LM (modern recipe, or GPT-2's), KV-cache sampling",
-            config=GPTConfig,
-            model="gentext_gpt.model:GPT",
-            likelihood="exact",
-            # the modern recipe's steps cost more than GPT-2's (Muon): 700 fit the time 800 of
-            # GPT-2's took (docs/speed.md)
-            train_defaults={"steps": 700},
-            recipe=FamilyRecipe(),
-        )
-    )
+    register(gpt_spec())
 
 
 @hookimpl

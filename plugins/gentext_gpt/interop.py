@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gentext.errors import GentextError
+from gentext.api import GentextError
 from gentext_gpt.config import GPTConfig
 
 MODEL_NAME = "gpt"  # the name this plugin registers its model under
@@ -98,7 +98,7 @@ def hf_tokenizer_of(tokenizer):
 
 def export_hf(run_dir: Path, out: Path, force: bool = False) -> Path:
     """Write gpt run ``run_dir`` as a transformers folder ``out``."""
-    from gentext.checkpoint import load_run
+    from gentext.api import load_run
 
     run = load_run(run_dir)
     if run.spec.name != MODEL_NAME:
@@ -159,11 +159,8 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
     import torch
     from safetensors.torch import load_file
 
-    from gentext import checkpoint
-    from gentext.config import build_config
-    from gentext.model import Vocab
-    from gentext.plugins import get_model, model_owner, plugins
-    from gentext.tokenizer import TextTokenizer
+    from gentext.api import TextTokenizer, Vocab, build_config, write_run
+    from gentext_gpt import gpt_spec
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -173,13 +170,13 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
     if not weights.is_file():
         raise GentextError(f"{str(folder)!r} has no model.safetensors; gentext reads weights only "
                            "as safetensors (never pickles)")
-    if not (folder / checkpoint.TOKENIZER_FILE).is_file():
+    if not (folder / "tokenizer.json").is_file():
         raise GentextError(f"{str(folder)!r} has no tokenizer.json")
-    tokenizer = TextTokenizer.load(folder / checkpoint.TOKENIZER_FILE)
+    tokenizer = TextTokenizer.load(folder / "tokenizer.json")
     if hf_config.get("vocab_size") != tokenizer.vocab_size:
         raise GentextError(f"the model has {hf_config.get('vocab_size')} vocabulary rows but its "
                            f"tokenizer has {tokenizer.vocab_size} tokens")
-    spec = get_model(MODEL_NAME)
+    spec = gpt_spec()
     model_config = gpt_config_from_hf(hf_config)
     table = {"run": {"model": MODEL_NAME}, "model": vars(model_config),
              "data": {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
@@ -210,11 +207,4 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
                                    f"{tuple(target.shape)}")
             else:
                 target.copy_(source)
-    out = Path(out)
-    checkpoint.prepare_run_dir(out, resume=False, force=force)
-    tokenizer.save(out / checkpoint.TOKENIZER_FILE)
-    checkpoint.save_config(out, run_config)
-    plugin = model_owner(MODEL_NAME)
-    version = next((p.version for p in plugins() if p.name == plugin), "unknown")
-    checkpoint.save_model(out, model, MODEL_NAME, plugin, version, step=0)
-    return out
+    return write_run(out, model, run_config, tokenizer, force=force)

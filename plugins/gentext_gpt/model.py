@@ -1,10 +1,10 @@
 """GPT-2's architecture (Radford et al. 2019), written to export to transformers unchanged:
-learned absolute positions, pre-LayerNorm blocks with biases (``gentext.transformer``, causal),
+learned absolute positions, pre-LayerNorm blocks with biases (``gentext.models.transformer``, causal),
 a final LayerNorm and an output layer tied to the input embedding.
 
 ``model.arch = "modern"`` swaps in the pieces of the modded-nanogpt speedrun (Jordan et al.
 2024): rotary positions, RMSNorm, QK-norm, a squared-ReLU MLP, zero-initialised residual
-projections, and Muon (Jordan et al. 2024; ``gentext.optim.Muon``) for the hidden matrices,
+projections, and Muon (Jordan et al. 2024; ``gentext.models.optim.Muon``) for the hidden matrices,
 the fused query-key-value weight as its three matrices (the speedrun's untied output layer is
 ``model.tied_head = false``). docs/speed.md measures each.
 """
@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gentext.autoregressive import AutoregressiveModel
-from gentext.errors import GentextError
-from gentext.model import WHOLE_MODEL, Capabilities, SamplingOptions, Vocab
-from gentext.transformer import ACTIVATIONS, NORMS, Block, check_choice, init_gpt2_weights, \
-    norm_layer, register_rotary_tables
+from gentext.api import (
+    ACTIVATIONS, NORMS, WHOLE_MODEL, AutoregressiveModel, Block, Capabilities, GentextError,
+    SamplingOptions, Vocab, check_choice, init_gpt2_weights, norm_layer, register_rotary_tables,
+)
 from gentext_gpt.config import ARCHS, GPTConfig
 
 KVCache = list  # per layer: [keys (B, nh, T_max, hs), values (B, nh, T_max, hs)]
@@ -112,7 +111,7 @@ class GPT(AutoregressiveModel):
         which suits hidden layers, not lookups)."""
         if self.config.recipe("optimizer") == "adamw":
             return super().make_optimizers(train, fused)
-        from gentext.optim import muon_with_adamw
+        from gentext.api import muon_with_adamw
 
         hidden = [p for name, p in self.transformer.h.named_parameters() if p.dim() == 2]
         # the fused query, key and value weights are three matrices, orthogonalised apart

@@ -1,8 +1,7 @@
 """The mdlm family: masked (absorbing-state) diffusion over tokens, MDLM's form (Sahoo et al.
 2024), with a bidirectional Transformer denoiser, registered like any plugin."""
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import FamilyRecipe, ModelSpec
+from gentext.api import FamilyRecipe, ModelSpec, hookimpl
 from gentext_mdlm.config import MDLMConfig
 
 __version__ = "0.1.0"

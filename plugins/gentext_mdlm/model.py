@@ -3,7 +3,7 @@ MD4: Shi et al. 2024): tokens are masked at random by a forward process, and a b
 Transformer learns to fill them back in.
 
 A sentence of T tokens (``<bos>`` and ``<eos>`` excluded) is modelled as p(T) p(x | T): a
-length prior (``gentext.length_prior``), then masked diffusion over exactly T positions, with
+length prior (``gentext.models.length_prior``), then masked diffusion over exactly T positions, with
 ``<bos>`` and ``<eos>`` in place as fixed markers the denoiser reads. The figure ``nll``
 reports is the negative ELBO of ``schedules``, plus -log p(T): an upper bound on -log p(x).
 Sampling starts from T masks and unmasks them in S steps; infilling starts from the given
@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gentext.errors import GentextError
-from gentext.length_prior import CountedLengthPrior
-from gentext.model import IGNORE_INDEX, Capabilities, SamplingOptions, TextModel, Vocab, draw_tokens
-from gentext.transformer import Block, init_gpt2_weights, register_rotary_tables
+from gentext.api import (
+    IGNORE_INDEX, Block, Capabilities, CountedLengthPrior, GentextError, SamplingOptions,
+    TextModel, Vocab, draw_tokens, init_gpt2_weights, register_rotary_tables,
+)
 from gentext_mdlm.config import MDLMConfig
 from gentext_mdlm.schedules import (ESTIMATORS, SCHEDULES, diffusion_times, importance_sampled,
                                     masks_by_count)

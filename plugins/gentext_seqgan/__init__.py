@@ -1,8 +1,7 @@
 """The seqgan family: a text GAN trained through a Gumbel-softmax relaxation, registered like
 any plugin."""
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import FamilyRecipe, ModelSpec
+from gentext.api import FamilyRecipe, ModelSpec, hookimpl
 from gentext_seqgan.config import SeqGANConfig
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from gentext import metrics
+from gentext.api import distinct_n, mean_words
 
 DISTINCT_ORDERS = (1, 2)  # distinct-n reported for these n
 NOT_AN_N_GRAM = -1  # the key of an n-gram that reaches past its row's first <eos>
@@ -16,8 +16,8 @@ NOT_AN_N_GRAM = -1  # the key of an n-gram that reaches past its row's first <eo
 def token_diversity(sequences: list[list[int]], prefix: str) -> dict[str, float]:
     """Distinct-1/2 and mean length of token sequences (the model has no tokenizer)."""
     rows = [" ".join(map(str, s)) for s in sequences]
-    return {**{f"{prefix}_distinct_{n}": metrics.distinct_n(rows, n) for n in DISTINCT_ORDERS},
-            f"{prefix}_mean_tokens": metrics.mean_words(rows)}
+    return {**{f"{prefix}_distinct_{n}": distinct_n(rows, n) for n in DISTINCT_ORDERS},
+            f"{prefix}_mean_tokens": mean_words(rows)}
 
 
 def batch_diversity(tokens: torch.Tensor, eos_id: int, vocab_size: int,
@@ -27,14 +27,14 @@ def batch_diversity(tokens: torch.Tensor, eos_id: int, vocab_size: int,
     kept = (tokens == eos_id).long().cumsum(dim=1) == 0  # (B, L) before the row's first <eos>
     values = {f"{prefix}_distinct_{n}": _distinct_n(tokens, kept, n, vocab_size)
               for n in DISTINCT_ORDERS}
-    rows = max(tokens.size(0), 1)  # metrics.mean_words: 0.0 for no rows
+    rows = max(tokens.size(0), 1)  # mean_words: 0.0 for no rows
     values[f"{prefix}_mean_tokens"] = kept.sum().float() / rows
     return values
 
 
 def _distinct_n(tokens: torch.Tensor, kept: torch.Tensor, n: int,
                 vocab_size: int) -> torch.Tensor:
-    """metrics.distinct_n on ids: distinct n-grams over all n-grams of the kept prefixes, 0.0
+    """distinct_n on ids: distinct n-grams over all n-grams of the kept prefixes, 0.0
     when there are none. Each n-gram becomes one integer (its ids as digits in base
     ``vocab_size``), so sorting the keys and counting where they change counts distinct ones
     (torch.unique would read its output's size back to the host)."""

@@ -19,10 +19,10 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from gentext.autoregressive import AutoregressiveModel, finished_check_every
-from gentext.errors import GentextError
-from gentext.model import Capabilities, SamplingOptions, Shard, StepContext, Vocab
-from gentext.optim import adamw, warmup_cosine
+from gentext.api import (
+    AutoregressiveModel, Capabilities, GentextError, SamplingOptions, Shard, StepContext, Vocab,
+    adamw, finished_check_every, warmup_cosine,
+)
 from gentext_seqgan.config import SeqGANConfig
 from gentext_seqgan.diversity import batch_diversity, token_diversity
 from gentext_seqgan.networks import Discriminator, Generator
@@ -316,7 +316,7 @@ class SeqGAN(AutoregressiveModel):
         count = self.config.monitor_samples
         if count < 2:
             return {}
-        from gentext.bleu import self_bleu
+        from gentext.api import self_bleu
 
         max_len = max(int(b["lengths"].max()) for b in batches)
         generator = torch.Generator(device=self.generator.head.weight.device).manual_seed(0)

@@ -1,7 +1,6 @@
 """The seqvae family: a sentence VAE (Bowman et al. 2016), registered like any plugin."""
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import FamilyRecipe, ModelSpec
+from gentext.api import FamilyRecipe, ModelSpec, hookimpl
 from gentext_seqvae.config import SeqVAEConfig
 
 __version__ = "0.1.0"

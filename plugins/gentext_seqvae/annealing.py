@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from gentext.errors import GentextError
+from gentext.api import GentextError
 
 SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
 SIGMOID_SHARPNESS = 10.0  # logistic slope: ~0.007 at the start of the warm-up, ~0.993 at its end

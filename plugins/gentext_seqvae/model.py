@@ -15,11 +15,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gentext.autoregressive import AutoregressiveModel, shifted_targets
-from gentext.errors import GentextError
-from gentext.estimators import (active_units, gaussian_kl, importance_weighted_bound,
-                                log_normal, mutual_information)
-from gentext.model import IGNORE_INDEX, Capabilities, SamplingOptions, Vocab
+from gentext.api import (
+    IGNORE_INDEX, AutoregressiveModel, Capabilities, GentextError, SamplingOptions, Vocab,
+    active_units, gaussian_kl, importance_weighted_bound, log_normal, mutual_information,
+    shifted_targets,
+)
 from gentext_seqvae.annealing import SCHEDULES, kl_weight
 from gentext_seqvae.config import SeqVAEConfig
 

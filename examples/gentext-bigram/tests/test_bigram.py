@@ -3,7 +3,7 @@
 import torch
 from typer.testing import CliRunner
 
-from gentext.model import SamplingOptions, Vocab
+from gentext.api import SamplingOptions, Vocab
 from gentext_bigram.config import BigramConfig
 from gentext_bigram.model import Bigram
 
@@ -24,7 +24,7 @@ def test_nll_counts_every_predicted_token_and_learns_a_bigram():
 
 
 def test_the_model_keeps_gentexts_contract():
-    from gentext.testing import check_model
+    from gentext.api import check_model
 
     check_model("bigram")  # nll a sum, <eos> counted, sampling semantics, save and load
 

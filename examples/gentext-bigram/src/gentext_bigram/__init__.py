@@ -4,8 +4,7 @@ This module is what the entry point names, so gentext imports it to list models:
 free of torch (the model class is named by an import string and imported only to train).
 """
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import ModelSpec
+from gentext.api import ModelSpec, hookimpl
 from gentext_bigram.config import BigramConfig
 
 __version__ = "0.1.0"

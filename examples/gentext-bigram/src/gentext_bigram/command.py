@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from gentext.errors import GentextError
+from gentext.api import GentextError
 
 
 def bigram_next(
@@ -15,7 +15,7 @@ def bigram_next(
     """Show the most likely next tokens of a bigram run after TEXT."""
     import torch
 
-    from gentext.checkpoint import load_run
+    from gentext.api import load_run
 
     loaded = load_run(run)
     if loaded.spec.name != "bigram":

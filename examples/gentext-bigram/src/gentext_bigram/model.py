@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from gentext.autoregressive import AutoregressiveModel
+from gentext.api import AutoregressiveModel
 from gentext_bigram.config import BigramConfig
 
 

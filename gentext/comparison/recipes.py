@@ -15,11 +15,11 @@ import json
 import shutil
 from pathlib import Path
 
-from gentext.checkpoint import METRICS_FILE
+from gentext.runs.checkpoint import METRICS_FILE
 from gentext.config import build_config
 from gentext.errors import GentextError
-from gentext.metrics_log import TRAIN, MetricsLog
-from gentext.plugins import get_model, registry
+from gentext.runs.metrics_log import TRAIN, MetricsLog
+from gentext.plugins.manager import get_model, registry
 
 PROBE_STEPS = 16
 BUDGET_SHARE = 0.85  # of the budget for optimizer steps; validations and start-up take the rest
@@ -46,7 +46,7 @@ def _step_seconds(run_dir: Path) -> list[float]:
 def plan_steps(model: str, data: str, minutes: float, out: Path, console,
                extra: list[str] = ()) -> dict[str, int]:
     """Time a short probe run of ``model`` and return the step settings that fill the budget."""
-    from gentext.train import train
+    from gentext.training.trainer import train
 
     probe = out / f".probe-{model}"
     spec = get_model(model)
@@ -76,7 +76,7 @@ def train_families(out: Path, minutes: float, data: str = "austen", console=None
     ``overrides`` adds ``--set`` values per family (the tests shrink the models with it)."""
     from rich.console import Console
 
-    from gentext.train import train
+    from gentext.training.trainer import train
 
     if minutes <= 0:
         raise GentextError(f"--minutes must be above 0, got {minutes}")

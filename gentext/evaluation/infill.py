@@ -42,8 +42,8 @@ def infill_texts(model, tokenizer, text: str, n: int = 1, options=None,
 
     import torch
 
-    from gentext.evaluate import evaluation_mode
-    from gentext.model import SamplingOptions
+    from gentext.evaluation.evaluate import evaluation_mode
+    from gentext.models.contract import SamplingOptions
 
     if not model.capabilities.infill:
         model.infill([None])  # the family's own one-line refusal

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from gentext.model import IGNORE_INDEX
+from gentext.models.contract import IGNORE_INDEX
 
 CHUNK_POSITIONS = 1024  # positions a chunk holds: 16 MB of float32 logits at 4,096 tokens
 

@@ -1,6 +1,7 @@
 """The plugin manager: entry points in the group ``gentext`` loaded one at a time.
 
-Built-in families are entry points too, so they load exactly like third-party plugins. A
+The core's own registrations (gentext.builtin) and the built-in families are entry points too,
+so they load exactly like third-party plugins. A
 plugin that fails to import costs one warning line, never the whole tool (unless
 GENTEXT_STRICT_PLUGINS=1); two plugins claiming one name is an error naming both.
 """
@@ -15,10 +16,9 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-import gentext
-from gentext import builtin, hookspecs
+from gentext.plugins import hookspecs
 from gentext.errors import GentextError
-from gentext.specs import DatasetSpec, MetricSpec, ModelSpec
+from gentext.plugins.specs import DatasetSpec, MetricSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "gentext"
 STRICT_ENV = "GENTEXT_STRICT_PLUGINS"
@@ -90,8 +90,6 @@ def plugin_manager() -> pluggy.PluginManager:
     if _manager is None:
         manager = pluggy.PluginManager("gentext")
         manager.add_hookspecs(hookspecs)
-        manager.register(builtin, name=CORE_PLUGIN)
-        _versions[CORE_PLUGIN] = gentext.__version__
         _load_entry_points(manager)
         manager.check_pending()
         _manager = manager

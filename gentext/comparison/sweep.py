@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gentext import bleu, metrics
+from gentext.evaluation import bleu
+
+from gentext.evaluation import metrics
 from gentext.data.pipeline import load_splits
 from gentext.data.splits import texts_sha256
 from gentext.errors import GentextError
-from gentext.evaluate import default_max_new_tokens, sample_texts
-from gentext.model import SamplingOptions
+from gentext.evaluation.evaluate import default_max_new_tokens, sample_texts
+from gentext.models.contract import SamplingOptions
 
 ORDERS = (2, 3, 4, 5)
 
@@ -67,6 +69,6 @@ def markdown_table(rows: list[dict], n: int = 4) -> str:
 
 
 def write_json(rows: list[dict], out: Path) -> None:
-    from gentext.checkpoint import write_atomic
+    from gentext.runs.checkpoint import write_atomic
 
     write_atomic(Path(out), json.dumps(rows, indent=2) + "\n")

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import torch
 
-from gentext import bleu, metrics
+from gentext.evaluation import bleu
+
+from gentext.evaluation import metrics
 from gentext.data.batching import encode_split
 from gentext.errors import GentextError
-from gentext.checkpoint import METRICS_FILE
-from gentext.evaluate import conditioning_labels, default_max_new_tokens, evaluate, sample_texts
-from gentext.latent_space import PAIRS, STEPS, measure_split
-from gentext.metrics_log import TRAIN, VALID, MetricsLog
-from gentext.model import SamplingOptions
-from gentext.sweep import test_references
+from gentext.runs.checkpoint import METRICS_FILE
+from gentext.evaluation.evaluate import conditioning_labels, default_max_new_tokens, evaluate, sample_texts
+from gentext.evaluation.latent_space import PAIRS, STEPS, measure_split
+from gentext.runs.metrics_log import TRAIN, VALID, MetricsLog
+from gentext.models.contract import SamplingOptions
+from gentext.comparison.sweep import test_references
 
 THROUGHPUT_BATCH = 64
 THROUGHPUT_LENGTH = 64
@@ -132,7 +134,7 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
 
 
 def latent_figures(run, examples: list[dict]) -> dict:
-    """Reconstruction and interpolation figures (``gentext.latent_space``) of a model with a
+    """Reconstruction and interpolation figures (``gentext.evaluation.latent_space``) of a model with a
     latent space, on the same test sentences; None for the others."""
     keys = ("reconstruction_bleu4", "reconstruction_exact", "interpolation_distinct",
             "interpolation_nearly_distinct")
@@ -220,9 +222,9 @@ def write_report(rows: list[dict], sweep_rows: list[dict], out: Path, note: str 
     report; the PNGs are written beside it. Returns the files written."""
     import base64
 
-    from gentext.checkpoint import write_atomic
-    from gentext.plots import plot_sweep, plot_validation_curves
-    from gentext.sweep import markdown_table as sweep_table
+    from gentext.runs.checkpoint import write_atomic
+    from gentext.runs.plots import plot_sweep, plot_validation_curves
+    from gentext.comparison.sweep import markdown_table as sweep_table
 
     out = Path(out)
     if out.suffix not in (".md", ".html"):

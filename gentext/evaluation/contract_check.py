@@ -1,6 +1,6 @@
 """A contract checker for model plugins: call it from your plugin's own tests.
 
-    from gentext.testing import check_model
+    from gentext.evaluation.contract_check import check_model
 
     def test_my_model_keeps_the_contract():
         check_model("my-model")                      # by registered name, or
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from gentext.model import SamplingOptions, TextModel, Vocab
+from gentext.models.contract import SamplingOptions, TextModel, Vocab
 
 VOCAB = Vocab(size=24, pad_id=0, bos_id=1, eos_id=2, unk_id=3, labels=("neg", "pos"))
 ROWS = [[1, 5, 6, 7, 2], [1, 8, 9, 2], [1, 10, 11, 12, 13, 14, 15, 2], [1, 16, 2]]
@@ -60,7 +60,7 @@ def check_model(model, config=None, *, loss_is_nll: bool = True) -> TextModel:
     """Check a model family against the contract: ``model`` is a registered name, a
     ``ModelSpec``, or a built model (then ``config`` is ignored). Returns the model checked."""
     if not isinstance(model, TextModel):
-        from gentext.plugins import get_model
+        from gentext.plugins.manager import get_model
 
         spec = get_model(model) if isinstance(model, str) else model
         torch.manual_seed(0)

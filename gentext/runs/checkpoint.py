@@ -115,8 +115,28 @@ class _Weights:
         return dict(self.weights)
 
 
-def save_model(run_dir: Path, model, model_name: str, plugin: str, plugin_version: str,
-               step: int, weights: dict | None = None) -> None:
+def _producer(model_name: str) -> tuple[str, str]:
+    """The plugin that registers ``model_name`` and its version, as a saved model records."""
+    from gentext.plugins.manager import model_owner, plugins
+
+    plugin = model_owner(model_name)
+    return plugin, {p.name: p.version for p in plugins()}.get(plugin, "unknown")
+
+
+def write_run(out: Path, model, config: RunConfig, tokenizer, *, force: bool = False) -> Path:
+    """Write ``model`` (built or imported, not trained here) as a run directory that every
+    command reads: `gentext sample`, `eval`, `train --init` from it. ``force`` replaces a run
+    already at ``out``; without it an existing run is an error, never overwritten."""
+    out = Path(out)
+    prepare_run_dir(out, resume=False, force=force)
+    tokenizer.save(out / TOKENIZER_FILE)
+    save_config(out, config)
+    save_model(out, model, config.run.model, step=0)
+    return out
+
+
+def save_model(run_dir: Path, model, model_name: str, step: int,
+               weights: dict | None = None) -> None:
     """Write ``model/``: weights (safetensors), the model config and what produced them.
 
     A two-phase commit, so a process killed at any moment leaves a loadable model: the new
@@ -129,6 +149,7 @@ def save_model(run_dir: Path, model, model_name: str, plugin: str, plugin_versio
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{WEIGHTS_FILE}.partial"
     save_weights(model if weights is None else _Weights(weights), str(partial))
+    plugin, plugin_version = _producer(model_name)
     meta = {
         "format_version": FORMAT_VERSION,
         "model": model_name,
@@ -191,7 +212,7 @@ def _not_a_run(path: Path, why: str) -> GentextError:
 def read_run_config(path: Path) -> RunConfig:
     """The resolved config of the run at ``path`` (the model's plugin must be installed)."""
     from gentext.config import model_name_of
-    from gentext.plugins import get_model
+    from gentext.plugins.manager import get_model
 
     path = Path(path)
     if not path.is_dir():
@@ -202,7 +223,7 @@ def read_run_config(path: Path) -> RunConfig:
     name = model_name_of(table)
     if not name:
         raise _not_a_run(path, f"{CONFIG_FILE} names no model")
-    from gentext.plugins import registry
+    from gentext.plugins.manager import registry
 
     if name not in registry().models:
         meta = _read_meta(path / MODEL_DIR / META_FILE) or {}
@@ -220,9 +241,9 @@ def load_run(path: Path) -> Run:
     from safetensors import SafetensorError
     from safetensors.torch import load_model as load_weights
 
-    from gentext.model import Vocab
-    from gentext.plugins import get_model
-    from gentext.tokenizer import TextTokenizer
+    from gentext.models.contract import Vocab
+    from gentext.plugins.manager import get_model
+    from gentext.data.tokenizer import TextTokenizer
 
     path = Path(path)
     config = read_run_config(path)

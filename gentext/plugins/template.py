@@ -2,7 +2,7 @@
 llm-plugin and datasette-plugin templates give their authors.
 
 The package registers a model (a GRU language model on the autoregressive base), a dataset,
-a metric and a command, and its test calls ``gentext.testing.check_model``: it pip-installs,
+a metric and a command, and its test calls ``gentext.evaluation.contract_check.check_model``: it pip-installs,
 trains and passes its own test as written.
 """
 
@@ -61,8 +61,8 @@ gentext imports this module to list models, so it stays free of torch: the model
 named by an import string and imported only to train.
 """
 
-from gentext.hookspecs import hookimpl
-from gentext.specs import DatasetSpec, MetricSpec, ModelSpec
+from gentext.plugins.hookspecs import hookimpl
+from gentext.plugins.specs import DatasetSpec, MetricSpec, ModelSpec
 from {package}.config import {cls}Config
 
 __version__ = "0.1.0"
@@ -130,7 +130,7 @@ training loss, the exact nll and sampling."""
 
 from torch import nn
 
-from gentext.autoregressive import AutoregressiveModel
+from gentext.models.autoregressive import AutoregressiveModel
 
 
 class {cls}(AutoregressiveModel):
@@ -160,7 +160,7 @@ from gentext.errors import GentextError
 
 def info(run: Path = typer.Argument(..., metavar="RUN", help="A {name} run directory.")):
     """Print a {name} run's size and settings."""
-    from gentext.checkpoint import load_run
+    from gentext.runs.checkpoint import load_run
 
     loaded = load_run(run)
     if loaded.spec.name != "{name}":
@@ -174,7 +174,7 @@ TEST = '''\
 
 from typer.testing import CliRunner
 
-from gentext.testing import check_model
+from gentext.evaluation.contract_check import check_model
 
 
 def test_the_model_keeps_gentexts_contract():

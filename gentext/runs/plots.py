@@ -27,7 +27,7 @@ def save_png(figure, out: Path) -> None:
 
 def plot_losses(metrics_path: Path, out: Path) -> None:
     """Training and validation loss (nats/token) against steps, as a PNG."""
-    from gentext.metrics_log import TRAIN, VALID, MetricsLog
+    from gentext.runs.metrics_log import TRAIN, VALID, MetricsLog
 
     plt = _pyplot()
     log = MetricsLog(metrics_path)

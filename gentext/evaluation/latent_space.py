@@ -7,14 +7,14 @@ them (Bowman et al. 2016, section 5). Two figures test that on a split:
 
 - **Reconstruction**: each sentence is encoded (to its posterior mean, and once to a draw
   from q(z | x)), decoded greedily, and scored against itself: sentence BLEU-4 (NLTK's
-  smoothing, as ``gentext.bleu``) and the share reproduced exactly (same words and marks).
+  smoothing, as ``gentext.evaluation.bleu``) and the share reproduced exactly (same words and marks).
 - **Interpolation**: for pairs of sentences, the straight line between their codes is decoded
   at ``steps`` evenly spaced points, both ends included: how many distinct sentences a path
   holds, and the mean BLEU-4 of each point to the first and to the second sentence (a path
   that moves through the space falls in the one and rises in the other).
 
 Pairs are drawn with a fixed seed and every decoding is greedy, so a run gives the same figures
-every time. The draw-from-q row uses the evaluation seed (``gentext.evaluate.EVAL_SEED``).
+every time. The draw-from-q row uses the evaluation seed (``gentext.evaluation.evaluate.EVAL_SEED``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import torch
 
-from gentext import bleu
+from gentext.evaluation import bleu
 from gentext.data.batching import Encoded, collate, encode_split
-from gentext.model import SamplingOptions
+from gentext.models.contract import SamplingOptions
 
 PAIRS = 100  # sentence pairs whose paths are decoded
 STEPS = 5  # points on each path, both ends included
@@ -81,7 +81,7 @@ def encode_sequences(model, sequences: list[list[int]], pad_id: int, draw: bool 
 def decode_codes(model, tokenizer, z: torch.Tensor, max_new_tokens: int,
                  options: SamplingOptions | None = None) -> list[str]:
     """One line of text per code (greedy unless ``options`` say otherwise)."""
-    from gentext.evaluate import one_line
+    from gentext.evaluation.evaluate import one_line
 
     options = options or SamplingOptions(temperature=0.0)
     if options.generator is None and options.seed is not None:  # one stream across the chunks
@@ -128,7 +128,7 @@ def interpolations(model, tokenizer, firsts: list[list[int]], seconds: list[list
 def measure(model, tokenizer, encoded: Encoded, max_new_tokens: int, pairs: int = PAIRS,
             steps: int = STEPS) -> LatentFigures:
     """Reconstruction and interpolation figures over a split (in evaluation mode, seeded)."""
-    from gentext.evaluate import evaluation_mode
+    from gentext.evaluation.evaluate import evaluation_mode
 
     texts = encoded.texts
     with evaluation_mode(model), torch.no_grad():
@@ -160,7 +160,7 @@ def measure_split(model, tokenizer, examples: list[dict], max_len: int,
     """``measure`` over a split's examples as ``gentext eval`` and ``gentext compare`` score
     them (those within ``max_len``); None for a model without a latent space, or for running
     text cut into windows, which are not sentences to reconstruct."""
-    from gentext.evaluate import default_max_new_tokens
+    from gentext.evaluation.evaluate import default_max_new_tokens
 
     if not model.capabilities.latent or unit != "example":
         return None

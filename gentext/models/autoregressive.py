@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from gentext.errors import GentextError
-from gentext.linear_cross_entropy import linear_cross_entropy
-from gentext.model import (IGNORE_INDEX, Capabilities, SamplingOptions, TextModel,
+from gentext.models.linear_cross_entropy import linear_cross_entropy
+from gentext.models.contract import (IGNORE_INDEX, Capabilities, SamplingOptions, TextModel,
                            draw_tokens)
 
 # On a GPU, asking whether every row has ended costs a host-device sync: ask every this many
@@ -108,7 +108,7 @@ class AutoregressiveModel(TextModel):
         """Teacher forcing up to the output layer: (the states it reads (B, T, D), its weight
         (V', D), how many of its rows are real tokens), or None (the default) to score
         ``step``'s logits. A family that gives them is trained and scored without ever
-        holding the (B, T, V) logits whole (``gentext.linear_cross_entropy``)."""
+        holding the (B, T, V) logits whole (``gentext.models.linear_cross_entropy``)."""
         return None
 
     def teacher_forced(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

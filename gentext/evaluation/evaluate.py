@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from gentext import metrics
+from gentext.evaluation import metrics
 from gentext.data.batching import Encoded, encode_split, eval_batches
 from gentext.data.splits import texts_sha256
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
-from gentext.model import SamplingOptions, float32
+from gentext.models.contract import SamplingOptions, float32
 
 EVAL_BATCH_SIZE = 64
 

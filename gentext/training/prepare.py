@@ -13,16 +13,16 @@ from pathlib import Path
 
 import torch
 
-from gentext import checkpoint
+from gentext.runs import checkpoint
 from gentext.config import RunConfig, TrainConfig, build_config, model_name_of, read_toml
 from gentext.data.batching import encode_split, label_names, may_fit
 from gentext.data.pipeline import load_splits
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
-from gentext.evaluate import conditioning_labels
-from gentext.model import TextModel, Vocab
-from gentext.plugins import get_model, registry
-from gentext.tokenizer import TextTokenizer, train_tokenizer
+from gentext.evaluation.evaluate import conditioning_labels
+from gentext.models.contract import TextModel, Vocab
+from gentext.plugins.manager import get_model, registry
+from gentext.data.tokenizer import TextTokenizer, train_tokenizer
 
 
 def assemble_config(model: str | None = None, *, table: dict | None = None,

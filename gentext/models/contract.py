@@ -157,7 +157,7 @@ class TextModel(nn.Module):
     """Base class of every family: built from its config dataclass and the ``Vocab``.
 
     A family implements ``loss``, ``nll`` and ``generate`` (an autoregressive family gets all
-    three from ``gentext.autoregressive.AutoregressiveModel``). The likelihood protocol:
+    three from ``gentext.models.autoregressive.AutoregressiveModel``). The likelihood protocol:
     examples are modelled independently, each wrapped in ``<bos>``/``<eos>``; ``nll`` returns
     the summed negative log-likelihood in nats over every predicted token (the ``<eos>``
     included, the ``<bos>`` not) and that token count, computed in float32.
@@ -191,14 +191,14 @@ class TextModel(nn.Module):
 
     def make_optimizers(self, train, fused: bool = False) -> dict[str, torch.optim.Optimizer]:
         """The named optimizers ``training_step`` uses; by default one AdamW over everything."""
-        from gentext.optim import adamw
+        from gentext.models.optim import adamw
 
         return {"model": adamw(self.parameters(), train, fused)}
 
     def learning_rates(self, step: int, train) -> dict[str, float]:
         """Each optimizer's learning rate at ``step``, a pure function of the step so a resumed
         run follows the same schedule; by default warm-up then cosine."""
-        from gentext.optim import warmup_cosine
+        from gentext.models.optim import warmup_cosine
 
         return {"model": warmup_cosine(step, train)}
 
@@ -317,8 +317,8 @@ def contract_gaps(cls) -> str | None:
     """What a model class lacks to keep the contract, in words, or None when it keeps it:
     a ``TextModel`` subclass whose family methods are implemented, not inherited stubs."""
     if not (isinstance(cls, type) and issubclass(cls, TextModel)):
-        return f"is {cls!r:.60}, not a subclass of gentext.model.TextModel"
-    from gentext.autoregressive import AutoregressiveModel
+        return f"is {cls!r:.60}, not a subclass of gentext.models.contract.TextModel"
+    from gentext.models.autoregressive import AutoregressiveModel
 
     base = AutoregressiveModel if issubclass(cls, AutoregressiveModel) else TextModel
     needed = ("step",) if base is AutoregressiveModel else ("loss", "nll", "generate")

@@ -5,7 +5,7 @@ A run resumes exactly: the data order is a function of (seed, epoch), the learni
 function of the step, and the optimizer, RNG and data position are checkpointed (one
 `TrainingState`), so a resumed run follows the loss curve of an uninterrupted one. Ctrl-C
 checkpoints and stops; a non-finite loss stops without saving, keeping the last good
-checkpoint. Setup (config, data, tokenizer, model, run directory) lives in `gentext.prepare`.
+checkpoint. Setup (config, data, tokenizer, model, run directory) lives in `gentext.training.prepare`.
 """
 
 from __future__ import annotations
@@ -18,22 +18,24 @@ from pathlib import Path
 
 import torch
 
-from gentext import checkpoint, sharding
-from gentext.checkpoint import TrainingState
+from gentext.runs import checkpoint
+
+from gentext.training import sharding
+from gentext.runs.checkpoint import TrainingState
 from gentext.config import RunConfig
 from gentext.data.batching import BatchStream
-from gentext.devices import device_type, mixed_precision, resolve_device
+from gentext.training.devices import device_type, mixed_precision, resolve_device
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
-from gentext.evaluate import (Evaluation, default_max_new_tokens, evaluate_encoded, one_line,
+from gentext.evaluation.evaluate import (Evaluation, default_max_new_tokens, evaluate_encoded, one_line,
                               sample_texts)
-from gentext.memory import release_free_memory
-from gentext.metrics_log import TRAIN, VALID, MetricsLog
-from gentext.model import Shard, TextModel
-from gentext.plots import plot_losses
-from gentext.plugins import get_model, model_owner, plugins
-from gentext.prepare import assemble_config, check_train_config, prepare
-from gentext.trackers import hyperparameters, make_trackers, scalars
+from gentext.training.memory import release_free_memory
+from gentext.runs.metrics_log import TRAIN, VALID, MetricsLog
+from gentext.models.contract import Shard, TextModel
+from gentext.runs.plots import plot_losses
+from gentext.plugins.manager import get_model
+from gentext.training.prepare import assemble_config, check_train_config, prepare
+from gentext.training.trackers import hyperparameters, make_trackers, scalars
 
 INTERRUPTED_EXIT_CODE = 130
 
@@ -56,7 +58,7 @@ def train(config: RunConfig | None, out: Path, *, resume: bool = False, force: b
         if config is not None:
             raise GentextError("give a config or overrides of the saved one, not both")
         if not resume:
-            raise GentextError("a new run needs a config (see gentext.prepare.assemble_config)")
+            raise GentextError("a new run needs a config (see gentext.training.prepare.assemble_config)")
         config = assemble_config(resume=Path(out), overrides=overrides)
     trainer = Trainer(config, out, resume=resume, force=force, console=console,
                       progress=progress)
@@ -145,7 +147,7 @@ class _Step:
         self.seed, self.grad_accum = seed, grad_accum
         self.micro_batch_tokens = micro_batch_tokens  # 0: split only by grad_accum
         self.synced = synced or {}  # optimizer name -> its parameters under DDP (_Held)
-        self.root = root  # the sharded model under FSDP (gentext.sharding), else None
+        self.root = root  # the sharded model under FSDP (gentext.training.sharding), else None
         self.dtype = AUTOCAST_DTYPES.get(precision)  # None: float32
         self.scaler = torch.amp.GradScaler(ranks.device.type) if precision == "fp16" else None
 
@@ -377,7 +379,7 @@ def _check_distributed_type(kind) -> None:
     is refused in one line, before anything is trained (not trained as plain DDP, silently:
     on CPUs accelerate ignores such configs). ``kind``: the accelerator's DistributedType
     (None: not made yet); the launcher's ``ACCELERATE_USE_<ENGINE>`` variables count too.
-    FSDP is wired in (gentext.sharding)."""
+    FSDP is wired in (gentext.training.sharding)."""
     from accelerate.utils import parse_flag_from_env
 
     asked = [key for key in UNSUPPORTED_ENGINES
@@ -636,16 +638,13 @@ class Trainer:
         by the main process (under FSDP every process gathers the shards first)."""
         if self.root is None and not self.ranks.main:
             return
-        plugin = model_owner(self.spec.name)
-        version = {p.name: p.version for p in plugins()}.get(plugin, "unknown")
         weights = optimizer_states = None
         if self.root is not None:  # collectives: every process gathers, the main one keeps
             weights = sharding.full_state_dict(self.model, keep=self.ranks.main)
             optimizer_states = {name: sharding.full_optimizer_state(optimizer, self.ranks.main)
                                 for name, optimizer in self.optimizers.items()}
         if self.ranks.main:
-            checkpoint.save_model(self.out, self.model, self.spec.name, plugin, version,
-                                  self.step, weights)
+            checkpoint.save_model(self.out, self.model, self.spec.name, self.step, weights)
             TrainingState.capture(self.model, self.optimizers, self.step, self.elapsed(),
                                   self.batches.position, self.device_type, weights=weights,
                                   optimizer_states=optimizer_states).save(self.out)

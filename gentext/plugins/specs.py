@@ -71,7 +71,7 @@ class ModelSpec:
     name: str
     description: str  # one line, shown by `gentext models`
     config: type  # a dataclass with a default for every field
-    model: str  # "package.module:Class" of a gentext.model.TextModel subclass
+    model: str  # "package.module:Class" of a gentext.models.contract.TextModel subclass
     # what its `nll` is: exact, a bound, an estimate, or none; or a function of the config
     # that says so, for a family whose kind depends on a setting (the one source of the kind)
     likelihood: LikelihoodKind | Callable[[object], LikelihoodKind]
@@ -111,7 +111,7 @@ class ModelSpec:
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin's module, one line
             raise GentextError(f"model {self.name!r} could not be imported from "
                                f"{self.model!r}: {type(exc).__name__}: {exc}") from exc
-        from gentext.model import contract_gaps
+        from gentext.models.contract import contract_gaps
 
         gaps = contract_gaps(cls)
         if gaps:
