@@ -38,12 +38,12 @@ def sync(device: str) -> None:
 
 def gentext_model(shape: dict, device: str, context: int):
     from gentext.models.contract import Vocab
-    from gentext_gpt.config import GPTConfig
+    from gentext_gpt.config import ARCHS, GPTConfig
     from gentext_gpt.model import GPT
 
-    config = GPTConfig(arch="gpt2",  # what GPT2LMHeadModel computes
+    config = GPTConfig(**ARCHS["gpt2"],  # what GPT2LMHeadModel computes
                        n_layer=shape["n_layer"], n_head=shape["n_head"], n_embd=shape["n_embd"],
-                       block_size=context, dropout=0.0)
+                       max_len=context, dropout=0.0)
     return GPT(config, Vocab(size=shape["vocab"], pad_id=0, bos_id=1, eos_id=2)).to(device)
 
 

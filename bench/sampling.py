@@ -21,11 +21,11 @@ def load_model(run: str | None, device: str):
 
         return load_run(run).model.to(device)
     from gentext.models.contract import Vocab
-    from gentext_gpt.config import GPTConfig
+    from gentext_gpt.config import ARCHS, GPTConfig
     from gentext_gpt.model import GPT
 
     torch.manual_seed(0)
-    return GPT(GPTConfig(arch="gpt2"), Vocab(4096, 0, 1, 2)).to(device).eval()
+    return GPT(GPTConfig(**ARCHS["gpt2"]), Vocab(4096, 0, 1, 2)).to(device).eval()
 
 
 def timed(model, n: int, max_len: int, use_cache: bool, device: str) -> tuple[float, int]:

@@ -43,6 +43,7 @@ _WHERE = {
     "trim_at_eos": "gentext.models.autoregressive",
     "finished_check_every": "gentext.models.autoregressive",
     # Parts families share
+    "TransformerConfig": "gentext.config",
     "Block": "gentext.models.transformer",
     "ACTIVATIONS": "gentext.models.transformer",
     "NORMS": "gentext.models.transformer",

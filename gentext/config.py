@@ -4,7 +4,14 @@ A run's config has four sections: ``[run]`` (which model), ``[data]``, ``[train]
 ``[model]`` (the family's own dataclass). Every key and value is checked against the
 dataclasses, so a typo is a one-line error naming the key and the valid ones.
 
-May import: gentext.errors
+A section's dataclass may also declare, as class attributes (not keys), what this module does
+with names that are not its fields: ``PRESETS`` (a name that sets several keys at once, as gpt's
+``arch``), ``RENAMED_KEYS`` (an old key name: it still works for one minor release, with a
+one-line ``GentextDeprecationWarning``) and ``REMOVED_KEYS`` (an old key: a one-line error
+saying when and why it went). ``TransformerConfig`` is the shape every family that stacks
+``gentext.models.transformer``'s blocks shares.
+
+May import: gentext.errors, gentext.deprecation (the one-line warning of a renamed key)
 """
 
 from __future__ import annotations
@@ -56,6 +63,21 @@ class TrainConfig:
     samples: int = 10  # samples written to samples.txt at the end
     log_with: str = ""  # also log to "tensorboard" (RUN/tensorboard) or "wandb" (offline); "": neither
     init: str = ""  # start from this run's weights and tokenizer (e.g. one `gentext import` wrote)
+
+
+@dataclass
+class TransformerConfig:
+    """The keys of a stack of ``gentext.models.transformer`` blocks, declared once: the config
+    of a family that stacks them builds on this (gpt's and mdlm's do), changing a default
+    where it must. A torch-free dataclass, so a family's config module stays light."""
+
+    n_layer: int = 4  # Transformer blocks
+    n_head: int = 4  # attention heads; n_embd must divide by it
+    n_embd: int = 256  # width of the residual stream
+    max_len: int = 128  # longest sequence (positions), <bos> and <eos> included (>= data.max_len)
+    dropout: float = 0.1  # on embeddings, attention weights, residual branches
+    bias: bool = True  # biases in Linear and LayerNorm, as GPT-2
+    positions: str = "rotary"  # "rotary" (RoPE, Su et al. 2021) or "learned" (GPT-2's table)
 
 
 @dataclass
@@ -137,13 +159,62 @@ def _fields(section) -> dict[str, typing.Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(section)}
 
 
-def _set(config: RunConfig, section_name: str, key: str, value, from_text: bool) -> None:
+def _section(config: RunConfig, section_name: str):
     sections = config.sections()
     if section_name not in sections or sections[section_name] is None:
         raise GentextError(
             f"unknown config section [{section_name}]; valid sections: {', '.join(sections)}"
         )
-    section = sections[section_name]
+    return sections[section_name]
+
+
+def _current_name(section, section_name: str, key: str, value, from_text: bool) -> str | None:
+    """``key`` as the section spells it now: a renamed key warns and gives its new name; a
+    removed key is a one-line error saying why, unless it holds the value the code now always
+    has (what a run saved before its removal holds): then it is dropped (None)."""
+    renamed = getattr(type(section), "RENAMED_KEYS", {})
+    if key in renamed:
+        from gentext.deprecation import deprecated
+
+        deprecated(f"config key {section_name}.{key}", f"{section_name}.{renamed[key]}",
+                   stacklevel=5)
+        return renamed[key]
+    removed = getattr(type(section), "REMOVED_KEYS", {})
+    if key in removed:
+        built_in, why = removed[key]
+        try:
+            if coerce(value, type(built_in), key, from_text) == built_in:
+                return None
+        except GentextError:
+            pass
+        raise GentextError(f"config key {section_name}.{key} was removed {why}; leave it out")
+    return key
+
+
+def _set_preset(section, section_name: str, key: str, value) -> bool:
+    """Apply preset ``key`` = ``value`` (every key it names) if ``key`` names a preset."""
+    presets = getattr(type(section), "PRESETS", {})
+    if key not in presets:
+        return False
+    choices = presets[key]
+    if not isinstance(value, str) or value not in choices:
+        raise GentextError(f"{section_name}.{key} must be one of "
+                           f"{', '.join(map(repr, choices))}, got {value!r}")
+    for name, setting in choices[value].items():
+        _set_field(section, section_name, name, setting, from_text=False)
+    return True
+
+
+def _set(config: RunConfig, section_name: str, key: str, value, from_text: bool) -> None:
+    section = _section(config, section_name)
+    if _set_preset(section, section_name, key, value):
+        return
+    key = _current_name(section, section_name, key, value, from_text)
+    if key is not None:
+        _set_field(section, section_name, key, value, from_text)
+
+
+def _set_field(section, section_name: str, key: str, value, from_text: bool) -> None:
     fields = _fields(section)
     if key not in fields:
         raise GentextError(
@@ -180,27 +251,39 @@ def model_name_of(table: dict) -> str | None:
     return run.get("model") if isinstance(run, dict) else None
 
 
+def _presets_first(config: RunConfig, settings: list[tuple[str, str, typing.Any]]) -> list:
+    """``(section, key, value)`` settings of one layer with its presets first, so a key set
+    beside a preset wins over it whatever the order they are written in."""
+    def is_preset(setting) -> bool:
+        section = config.sections().get(setting[0])
+        return setting[1] in getattr(type(section), "PRESETS", {})
+
+    return sorted(settings, key=lambda setting: not is_preset(setting))
+
+
 def build_config(model_name: str, model_config_class: type, table: dict | None = None,
                  overrides: list[str] = (), train_defaults: dict | None = None,
                  data_defaults: dict | None = None) -> RunConfig:
     """Defaults (the family's [train] and [data] preferences over the core's), then a TOML
-    table, then ``--set`` overrides, each checked against the schema."""
+    table, then ``--set`` overrides, each checked against the schema. Within the table, and
+    within the overrides, a preset (gpt's ``model.arch``) goes first: a key set beside it wins."""
     config = RunConfig(run=RunSection(model=model_name), model=model_config_class())
     for section, defaults in (("train", train_defaults), ("data", data_defaults)):
         for key, value in (defaults or {}).items():
             _set(config, section, key, value, from_text=False)
+    settings = []
     for section_name, values in (table or {}).items():
         if not isinstance(values, dict):
             raise GentextError(f"config key {section_name!r} must be a [section]; valid: "
                                f"{', '.join(config.sections())}")
-        for key, value in values.items():
-            if section_name == "run" and key == "model":
-                continue  # chosen before the model's config class is known
-            _set(config, section_name, key, value, from_text=False)
-    for text in overrides:
-        section, key, value = parse_override(text)
-        if section == "run" and key == "model":
-            raise GentextError("choose the model with --model, not --set run.model")
+        settings += [(section_name, key, value) for key, value in values.items()
+                     if (section_name, key) != ("run", "model")]  # chosen before the config
+    for section, key, value in _presets_first(config, settings):
+        _set(config, section, key, value, from_text=False)
+    settings = [parse_override(text) for text in overrides]
+    if any((section, key) == ("run", "model") for section, key, _ in settings):
+        raise GentextError("choose the model with --model, not --set run.model")
+    for section, key, value in _presets_first(config, settings):
         _set(config, section, key, value, from_text=True)
     return config
 

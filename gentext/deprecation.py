@@ -1,8 +1,12 @@
 """Old spellings that still work for one minor release, each warning in one line with the new.
 
-Two tables, and nothing else in gentext keeps an old spelling: ``MOVED`` (a module path a
-0.1.0 plugin may import; the import gives the module's new home) and ``RENAMED`` (a name of
-``gentext.api`` that was renamed; it gives the new object). Both empty in 0.3.
+Three tables, and nothing else in gentext keeps an old spelling: ``MOVED`` (a module path a
+0.1.0 plugin may import; the import gives the module's new home), ``RENAMED`` (a name of
+``gentext.api`` that was renamed; it gives the new object) and ``CAPABILITIES`` (a field of
+``Capabilities`` that is not an ability; ``Capabilities.honour_moved`` reads it where its new
+place is unset). All empty in 0.3. A config key's old name is the one exception: it is kept
+beside the key, in its section's dataclass (``RENAMED_KEYS``), so a plugin can rename its own;
+``gentext.config`` warns of it through ``deprecated`` here.
 """
 
 from __future__ import annotations
@@ -60,6 +64,17 @@ def _next_token():
 
 # Renamed names of gentext.api: old name -> a function giving (new spelling, object).
 RENAMED = {"next_token": _next_token}
+
+# 0.1.0's fields of Capabilities that are not abilities: field -> (the value that leaves its
+# new place unset, where it is declared now).
+CAPABILITIES = {
+    "default_temperature": (1.0, "the model class attribute default_temperature"),
+    "nll_estimator": ("importance-weighted", "ModelSpec(nll_estimator=...)"),
+    "compile": ((), "the model class attribute compiled_modules"),
+    "fsdp_units": ((), "the model class attribute fsdp_units"),
+    "diagnostics": ((), "nothing: gentext compare shows kl_per_token, active_units and "
+                        "latent_dim of any model whose diagnostics() reports them"),
+}
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -158,13 +158,26 @@ def ctrl_c_during(monkeypatch):
 
 
 @pytest.fixture
-def toy_plugin():
+def register_plugin():
+    """register_plugin(plugin, name, version="unknown"): a plugin registered for this test
+    only, unregistered after it."""
+    names = []
+
+    def register(plugin, name: str, version: str = "unknown"):
+        plugins.register_plugin(plugin, name=name, version=version)
+        names.append(name)
+
+    yield register
+    for name in names:
+        plugins.plugin_manager().unregister(name=name)
+
+
+@pytest.fixture
+def toy_plugin(register_plugin):
     """The toy plugin registered for one test, then removed."""
     from toy_plugin import ToyPlugin
 
-    plugins.register_plugin(ToyPlugin(), name="toy-plugin", version="9.9")
-    yield
-    plugins.unregister_plugin("toy-plugin")
+    register_plugin(ToyPlugin(), name="toy-plugin", version="9.9")
 
 
 @pytest.fixture

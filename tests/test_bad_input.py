@@ -113,9 +113,9 @@ def test_unreadable_run_metadata(cli, trained_gpt, assert_one_line_error):
 
 
 def test_bad_sampling_options(cli, trained_gpt, assert_one_line_error):
-    assert_one_line_error(cli("sample", trained_gpt, "--top-p", 0), "top-p")
+    assert_one_line_error(cli("sample", trained_gpt, "--top-p", 0), "top_p")
     assert_one_line_error(cli("sample", trained_gpt, "--n", 0), "--n")
-    assert_one_line_error(cli("eval", trained_gpt, "--samples", 2, "--temperature", -1), "--temperature")
+    assert_one_line_error(cli("eval", trained_gpt, "--n", 2, "--temperature", -1), "temperature")
 
 
 def test_eval_unknown_split(cli, trained_gpt, assert_one_line_error):
@@ -133,7 +133,7 @@ def test_gz_text_file_trains(cli, tmp_path, corpus, tiny_args):
 
 @pytest.mark.parametrize("option,value,words", [("--batch-size", "0", "--batch-size"),
                                                 ("--nll-samples", "-1", "--nll-samples"),
-                                                ("--temperature", "-1", "--temperature")])
+                                                ("--temperature", "-1", "temperature")])
 def test_eval_refuses_a_bad_option_before_it_loads_a_model(cli, tmp_path, option, value, words,
                                                            assert_one_line_error):
     """The option is named, not the missing run: nothing is loaded before options are checked."""

@@ -65,12 +65,12 @@ def test_eval_reports_units_kind_and_split(cli, trained_gpt):
     assert "nats/token" in text.stdout and "bits/byte" in text.stdout and "exact" in text.stdout
 
 
-def test_eval_samples_computes_registered_metrics(cli, trained_gpt):
-    report = json.loads(cli("eval", trained_gpt, "--json", "--samples", 4).stdout)
+def test_eval_n_samples_computes_registered_metrics(cli, trained_gpt):
+    report = json.loads(cli("eval", trained_gpt, "--json", "--n", 4).stdout)
     assert set(report["sample_metrics"]) >= {"distinct-1", "distinct-2", "known-words"}
     assert 0 <= report["sample_metrics"]["known-words"] <= 1
     assert report["sample_temperature"] == 1.0  # gpt's default
-    text = cli("eval", trained_gpt, "--samples", 4, "--temperature", 0.5).stdout
+    text = cli("eval", trained_gpt, "--n", 4, "--temperature", 0.5).stdout
     assert "(on 4 samples, temperature 0.5)" in text
 
 

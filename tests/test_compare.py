@@ -14,7 +14,7 @@ def two_runs(cli, corpus, trained_gpt, tmp_path, tiny_args):
 
 
 def test_table_figures_agree_with_gentext_eval(cli, two_runs):
-    result = cli("compare", *two_runs, "--samples", 20, "--json")
+    result = cli("compare", *two_runs, "--n", 20, "--json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [row["model"] for row in rows] == ["gpt", "flow"]
@@ -33,11 +33,12 @@ def test_table_figures_agree_with_gentext_eval(cli, two_runs):
     flow_eval = json.loads(cli("eval", two_runs[1], "--json").stdout)["latent_space"]
     assert rows[1]["reconstruction_bleu4"] == pytest.approx(flow_eval["bleu4_mean"])
     assert rows[1]["interpolation_distinct"] == pytest.approx(flow_eval["distinct_per_path"])
-    latent = rows[1]["diagnostics"]  # what the model declares worth comparing
+    latent = rows[1]["diagnostics"]  # the three compare shows of a model that reports them
+    assert list(latent) == ["kl_per_token", "active_units", "latent_dim"]
     assert latent["kl_per_token"] is not None and latent["active_units"] <= latent["latent_dim"]
-    table = cli("compare", *two_runs, "--samples", 20).stdout
+    table = cli("compare", *two_runs, "--n", 20).stdout
     assert "| test bits/byte |" in table and "bound (k=16)" in table
-    assert "| kl per token | — |" in table  # a declared diagnostic; gpt declares none
+    assert "| kl per token | — |" in table  # flow reports it; gpt reports no diagnostics
     assert "| reconstruction BLEU-4 | — |" in table
 
 
@@ -45,7 +46,7 @@ def test_runs_with_different_test_splits_are_refused(cli, corpus, trained_gpt, t
     args = tiny_args("gpt", corpus, tmp_path / "other",
                      before=["train.steps=2", "data.split_seed=1"])
     assert cli(*args).exit_code == 0
-    result = cli("compare", trained_gpt, tmp_path / "other", "--samples", 5)
+    result = cli("compare", trained_gpt, tmp_path / "other", "--n", 5)
     assert result.exit_code != 0 and len(result.error_lines) == 1
     assert "different test splits" in result.error_lines[0]
 
@@ -53,7 +54,7 @@ def test_runs_with_different_test_splits_are_refused(cli, corpus, trained_gpt, t
 @pytest.mark.parametrize("suffix", [".md", ".html"])
 def test_report_and_its_plots_are_written(cli, two_runs, tmp_path, suffix):
     report = tmp_path / f"report{suffix}"
-    result = cli("compare", *two_runs, "--samples", 10, "--temperatures", "0.8,1.2",
+    result = cli("compare", *two_runs, "--n", 10, "--temperatures", "0.8,1.2",
                  "--report", report)
     assert result.exit_code == 0, result.stderr
     text = report.read_text()

@@ -8,16 +8,13 @@ import random
 import pytest
 import torch
 
-from tiny_families import TINY, VOCAB, tiny_model
+from tiny_families import TINY, tiny_model
 
 from gentext.data.batching import collate
 from gentext.models.contract import SamplingOptions
-from gentext.plugins.manager import get_model
-from gentext.training.trainer import compile_hot_path
+from gentext.training.compiling import compile_hot_path
 
-COMPILED = [family for family in TINY  # those whose model names a hot path
-            if get_model(family).build(get_model(family).config(**TINY[family]),
-                                       VOCAB).capabilities.compile]
+COMPILED = [family for family in TINY if tiny_model(family).compiled_modules]  # a hot path named
 MOST_GRAPHS = 2  # per compiled module (each makes one today): a recompile per shape fails
 
 

@@ -4,14 +4,16 @@ core names no family."""
 import ast
 import inspect
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from gentext.models.autoregressive import AutoregressiveModel
 from gentext.errors import GentextError
-from gentext.models.contract import IGNORE_INDEX, SamplingOptions
+from gentext.models.contract import IGNORE_INDEX, Capabilities, SamplingOptions
 from gentext.plugins.manager import get_model
 from tiny_families import TINY, VOCAB, batch, tiny_model
 
@@ -139,6 +141,68 @@ def test_a_conditional_model_samples_the_condition_asked_for():
     assert rows[0] != rows[1]
 
 
+def test_capabilities_are_abilities_and_the_rest_lives_where_it_is_used():
+    """What a model can do is in Capabilities; its sampling default and build hints are class
+    attributes of the model, its estimator's words the spec's. The fields 0.1.0 kept beside
+    the abilities are keyword-only aliases."""
+    from dataclasses import fields
+
+    from gentext.deprecation import CAPABILITIES
+
+    assert {f.name for f in fields(Capabilities) if not f.kw_only} == {
+        "latent", "prompt", "condition", "nll_samples", "infill", "windows", "sampling_knobs"}
+    assert {f.name for f in fields(Capabilities) if f.kw_only} == set(CAPABILITIES)
+    gpt, mdlm, flow = tiny_model("gpt"), tiny_model("mdlm"), tiny_model("flow")
+    assert gpt.compiled_modules == ("",) and gpt.fsdp_units == ("transformer.h",)
+    assert mdlm.compiled_modules == mdlm.fsdp_units == ("denoiser.h",)
+    assert flow.default_temperature == 0.0 and gpt.default_temperature == 1.0
+    assert flow.resolve_options(SamplingOptions()).temperature == 0.0
+    said = get_model("mdlm").nll_estimator_of
+    assert said(get_model("mdlm").config(estimator="time")) == "the ELBO averaged over draws of t"
+    assert get_model("flow").nll_estimator_of(flow.config) == "importance-weighted"
+
+
+def test_a_0_1_0_familys_capabilities_still_work_each_warning_in_one_line():
+    """Capabilities(default_temperature=..., compile=..., ...) works for one minor release:
+    each old field warns, naming its new place, and is honoured where that is left unset."""
+    import dataclasses
+
+    from gentext.deprecation import GentextDeprecationWarning
+
+    with pytest.warns(GentextDeprecationWarning) as caught:
+        old = Capabilities(prompt=True, default_temperature=0.0, nll_estimator="words",
+                           compile=("table",), fsdp_units=("table",), diagnostics=("kl",))
+    said = [str(w.message) for w in caught]
+    assert len(said) == 5 and all("\n" not in m and "is deprecated" in m for m in said)
+    assert any("Capabilities(compile=...)" in m and "compiled_modules" in m for m in said)
+
+    class Old(AutoregressiveModel):  # declares nothing in the new places
+        capabilities = old
+
+        def __init__(self, config, vocab):
+            super().__init__(config, vocab)
+            self.table = nn.Embedding(vocab.size, vocab.size)
+
+        def step(self, inputs, state):
+            return self.table(inputs), None
+
+    class Migrated(Old):  # where the new place is set, it wins
+        default_temperature, compiled_modules = 0.5, ("table", "table")
+
+    model = Old(None, VOCAB)
+    with pytest.warns(GentextDeprecationWarning):  # replace() keeps the old fields
+        model.capabilities = dataclasses.replace(old, nll_samples=None)
+    caps = model.capabilities
+    assert model.resolve_options(SamplingOptions()).temperature == 0.0
+    assert caps.honour_moved("compile", model.compiled_modules) == ("table",)
+    assert caps.honour_moved("fsdp_units", model.fsdp_units) == ("table",)
+    assert caps.honour_moved("nll_estimator", "importance-weighted") == "words"
+    assert caps.honour_moved("diagnostics", ()) == ("kl",)
+    migrated = Migrated(None, VOCAB)
+    assert migrated.resolve_options(SamplingOptions()).temperature == 0.5
+    assert caps.honour_moved("compile", migrated.compiled_modules) == ("table", "table")
+
+
 @pytest.mark.parametrize("family", ["gpt", "seqgan"])
 def test_teacher_forced_nll_equals_the_sum_of_stepwise_log_probabilities(family):
     """The shared base's exact nll is what the step function says, one token at a time."""
@@ -234,3 +298,46 @@ def test_gentext_testing_catches_the_plugin_authors_mistakes(mistake, rule):
     with pytest.raises(ContractViolation, match=rule):
         check_model(_planted(mistake))
     check_model(_planted("none"))  # the same model without the mistake passes
+
+
+@dataclass
+class SumConfig:
+    mistake: str = "none"  # "peeks", "forgets", "pools" or "none"
+
+
+class RunningSum(AutoregressiveModel):
+    """A tiny recurrent LM: the prediction after token t reads the running sum of the
+    embeddings of tokens 0..t, carried between calls as the state; or, with a planted mistake,
+    reads the next token too, drops its state, or subtracts the batch's mean."""
+
+    def __init__(self, config: SumConfig, vocab):
+        super().__init__(config, vocab)
+        self.embed = nn.Embedding(vocab.size, 8, padding_idx=vocab.pad_id)
+        self.out = nn.Linear(8, vocab.size)
+
+    def step(self, inputs, state):
+        h = self.embed(inputs)
+        if self.config.mistake == "peeks":  # a non-causal step: position t reads token t+1
+            h = h + torch.cat([h[:, 1:], torch.zeros_like(h[:, :1])], dim=1)
+        total = h.cumsum(dim=1)
+        if state is not None and self.config.mistake != "forgets":
+            total = total + state[:, None]
+        if self.config.mistake == "pools":  # each sentence depends on the others in its batch
+            total = total - total.mean(dim=0, keepdim=True)
+        return self.out(total), total[:, -1]
+
+
+@pytest.mark.parametrize("mistake, rule", [
+    ("peeks", "step is causal: the prediction after token 0 reads tokens 0..0 only"),
+    ("forgets", "fed one token at a time with the state it returned"),
+    ("pools", "nll is the same for a sentence alone and padded in a batch"),
+])
+def test_the_checker_fails_a_model_whose_likelihood_is_false(mistake, rule):
+    """Each of these models passes the sum, count and sampling rules, and each breaks the
+    likelihood: it reads the future, drops its state, or scores a sentence by its batch."""
+    from gentext.evaluation.contract_check import VOCAB, ContractViolation, check_model
+
+    with pytest.raises(ContractViolation, match=rule) as caught:
+        check_model(RunningSum(SumConfig(mistake), VOCAB))
+    assert "\n" not in str(caught.value)
+    check_model(RunningSum(SumConfig(), VOCAB))  # the same model without the mistake passes

@@ -195,3 +195,16 @@ def test_eval_batches_cover_the_split_once_within_the_token_budget():
     assert sorted(seen) == sorted(lengths)
     unlimited = [b["tokens"].shape[0] for b in eval_batches(encoded, batch_size=4, pad_id=0)]
     assert unlimited == [4, 4, 2]
+
+
+def test_a_tokenizer_names_what_of_a_text_it_cannot_represent():
+    from gentext.data.tokenizer import train_tokenizer
+
+    words = train_tokenizer(["The cat sat on the mat ."] * 3, "word", 12)
+    assert words.unknown_pieces("The zebra sat on a mat") == ["zebra", "a"]
+    warning = words.unknown_warning("The zebra sat on the zebra")  # named once
+    assert "has 1 word " in warning and "'zebra'" in warning and "<unk>" in warning
+    assert words.unknown_warning("The cat sat") is None
+    characters = train_tokenizer(["abc"] * 3, "char")
+    assert characters.unknown_pieces("abz") == ["z"]
+    assert train_tokenizer(["abc def"] * 30, "bpe", 300).unknown_pieces("zebra ☃") == []

@@ -12,7 +12,8 @@ from tiny_families import TINY, batch, tiny_model
 
 from gentext.config import TrainConfig
 from gentext.distributed import Ranks
-from gentext.training.trainer import _Step, _Window
+from gentext.training.progress import Window
+from gentext.training.step import TrainingStep
 
 META = torch.device("meta")
 
@@ -28,13 +29,13 @@ def test_a_training_step_and_its_logging_stay_on_the_device(family):
     figures on the batch's device, and the trainer's window sums them there."""
     model, meta_batch = on_meta(family)
     ranks = Ranks(device=META)
-    context = _Step(model.make_optimizers(TrainConfig()), 1.0, 10, ranks)
+    context = TrainingStep(model.make_optimizers(TrainConfig()), 1.0, 10, ranks)
     context.step = getattr(model.config, "pretrain_steps", 0)  # seqgan: its adversarial step
     outputs = model.training_step(meta_batch, context)
     assert "loss" in outputs
     assert {name: value.device for name, value in outputs.items()
             if not (torch.is_tensor(value) and value.device == META)} == {}
-    window = _Window(META)
+    window = Window(META)
     window.add(outputs, tokens=10)
     assert window.totals(ranks).device == META
 
@@ -61,7 +62,7 @@ def test_collectives_run_on_the_processes_device(nccl_like):
     assert ranks.sum(torch.ones(3, device=META)).shape == (3,)
     with contextlib.suppress(RuntimeError, NotImplementedError):  # meta has no values to read
         ranks.any(True, False)
-    window = _Window(META)
+    window = Window(META)
     window.add({"loss": torch.tensor(1.0), "weight": 0.5}, tokens=4)  # a family's CPU figures
     window.totals(ranks)
     assert nccl_like and all(device == META for device in nccl_like)
@@ -72,7 +73,7 @@ def test_the_length_prior_counts_every_processs_lengths(monkeypatch):
     whole data's (two processes that saw the same rows count each row twice)."""
     monkeypatch.setattr("gentext.distributed.dist.all_reduce", lambda tensor, op=None: tensor.mul_(2))
     model = tiny_model("mdlm").train()
-    context = _Step(model.make_optimizers(TrainConfig()), 1.0, 10, Ranks(rank=0, world=2))
+    context = TrainingStep(model.make_optimizers(TrainConfig()), 1.0, 10, Ranks(rank=0, world=2))
     rows = batch()
     model.training_step(rows, context)
     expected = torch.bincount(rows["lengths"] - 2, minlength=model.length_prior.counts.numel())

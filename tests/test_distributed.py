@@ -22,7 +22,7 @@ COMMON = ["--quiet", "--set", "train.batch_size=16", "--set", "train.warmup_step
           "--set", "train.log_every=1", "--set", "data.vocab_size=300", "--set", "train.samples=2"]
 GPT = ["--model", "gpt", "--set", "train.steps=8", "--set", "train.eval_every=4",
        "--set", "model.n_layer=1", "--set", "model.n_head=2", "--set", "model.n_embd=32",
-       "--set", "model.block_size=64", "--set", "data.max_len=64", "--set", "model.dropout=0"]
+       "--set", "model.max_len=64", "--set", "data.max_len=64", "--set", "model.dropout=0"]
 GAN = ["--model", "seqgan", "--set", "train.steps=10", "--set", "train.eval_every=5",
        "--set", "model.pretrain_steps=5", "--set", "model.embedding_dim=16",
        "--set", "model.hidden_dim=32", "--set", "model.disc_embedding_dim=8",

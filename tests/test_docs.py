@@ -172,16 +172,12 @@ def check_other_line(words: list[str]) -> None:
 
 
 @pytest.fixture
-def example_plugin(monkeypatch):
+def example_plugin(monkeypatch, register_plugin):
     """examples/gentext-bigram loaded in-process, so lines using its commands parse too."""
-    from gentext.plugins import manager as plugins
-
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "gentext-bigram" / "src"))
     import gentext_bigram
 
-    plugins.register_plugin(gentext_bigram, name="gentext_bigram")
-    yield
-    plugins.unregister_plugin("gentext_bigram")
+    register_plugin(gentext_bigram, name="gentext_bigram")
 
 
 SHELL = [p for language in ("bash", "sh", "console") for p in blocks(language)]

@@ -12,19 +12,20 @@ import textwrap
 
 import pytest
 
-from gentext.plugins import manager as plugins
-
 # Kills the process at the Nth call of safetensors' save_file, after writing half a file: the
 # 1st checkpoint (step 2) is model weights (call 1) and training state (call 2), the 2nd
-# (step 4) calls 3 and 4. KILL_AFTER_RENAME kills right after the weights are renamed into
-# place, before their metadata is committed.
+# (step 4) calls 3 and 4. KILL_AFTER_RENAME=NAME kills instead right after the Nth call's
+# checkpoint renames a file onto NAME: the state committed and the weights not yet
+# (state.safetensors), or the weights renamed and their metadata not yet (model.safetensors).
 KILLER = textwrap.dedent("""
     import os, signal, sys
     import safetensors.torch as st
+    import gentext.runs.atomic as atomic
     import gentext.runs.checkpoint as ck
+    import gentext.runs.training_state as ts
     kill_at, after_rename = int(os.environ["KILL_AT"]), os.environ.get("KILL_AFTER_RENAME")
     calls = {"n": 0}
-    original_save, original_replace = st.save_file, ck.replace_durably
+    original_save, original_replace = st.save_file, atomic.replace_durably
 
     def save_file(tensors, filename, metadata=None):
         calls["n"] += 1
@@ -37,10 +38,11 @@ KILLER = textwrap.dedent("""
 
     def replace_durably(partial, path):
         original_replace(partial, path)
-        if after_rename and calls["n"] == kill_at:
+        if after_rename == os.path.basename(path) and calls["n"] >= kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    st.save_file, ck.replace_durably = save_file, replace_durably
+    st.save_file = save_file
+    atomic.replace_durably = ck.replace_durably = ts.replace_durably = replace_durably
     from gentext_cli.app import main
     main(sys.argv[1:])
 """)
@@ -63,30 +65,49 @@ def train_args(tiny_args):
     return args
 
 
-@pytest.mark.parametrize("kill_at,after_rename", [(3, False), (4, False), (3, True)],
-                         ids=["writing-weights", "writing-state", "weights-renamed-meta-not"])
+@pytest.mark.parametrize("kill_at,after_rename,loads,resumes", [
+    (3, "", 2, 2), (4, "", 2, 2), (4, "state.safetensors", 2, 4), (4, "model.safetensors", 4, 4)],
+    ids=["writing-weights", "writing-state", "state-renamed-weights-not",
+         "weights-renamed-meta-not"])
 def test_sigkill_while_checkpointing_keeps_a_loadable_run_that_resumes(
-        kill_at, after_rename, cli, corpus, tmp_path, train_args):
+        kill_at, after_rename, loads, resumes, cli, corpus, tmp_path, train_args):
+    from gentext.runs.checkpoint import load_run
+    from gentext.runs.training_state import TrainingState
+
     out = tmp_path / "run"
-    environment = {**os.environ, "KILL_AT": str(kill_at)}
-    if after_rename:
-        environment["KILL_AFTER_RENAME"] = "1"
+    environment = {**os.environ, "KILL_AT": str(kill_at), "KILL_AFTER_RENAME": after_rename}
     killed = subprocess.run([sys.executable, "-c", KILLER, *train_args(corpus, out)],
                             env=environment, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    # the model is loadable: the step-2 weights, or (killed after the rename) the step-4 ones
+    # the model loads (the weights on disk: step 2's until step 4's are renamed into place),
+    # and a resume continues from the state committed, finishing its weights' commit
     sampled = cli("sample", out, "--n", "2")
     assert sampled.exit_code == 0, sampled.stderr
-    meta_step = json.loads((out / "checkpoints/state.json").read_text())["step"]
-    assert meta_step == 2
+    assert load_run(out).meta["step"] == loads
+    assert TrainingState.load(out).step == resumes
     resumed = cli("train", "--resume", "--out", out, "--quiet")
     assert resumed.exit_code == 0, resumed.stderr
     assert "trained gpt for 6 steps" in resumed.stdout
+    assert not list((out / "model").glob(".*.partial"))
     straight = cli(*train_args(corpus, tmp_path / "straight"))
     assert straight.exit_code == 0
     # the resumed run follows the uninterrupted one (the killed steps ran in another process,
     # so float sums may differ in the last bits)
     assert losses(out) == pytest.approx(losses(tmp_path / "straight"), rel=1e-5)
+
+
+def test_a_training_state_and_weights_that_do_not_belong_together_are_refused(
+        cli, trained_gpt, assert_one_line_error):
+    import torch
+
+    from gentext.runs.checkpoint import load_run, save_model
+
+    run = load_run(trained_gpt)
+    with torch.no_grad():
+        next(run.model.parameters()).add_(1.0)
+    save_model(trained_gpt, run.model, "gpt", run.meta["step"])  # new weights, the old state
+    assert_one_line_error(cli("train", "--resume", "--out", trained_gpt, "--quiet"),
+                          "training state", "other weights", "--force")
 
 
 def test_a_run_from_a_newer_gentext_is_refused_naming_the_file(cli, trained_gpt,
@@ -128,22 +149,19 @@ class RaisingPlugin:
 
 
 def test_a_plugin_whose_hooks_raise_leaves_the_others_working(cli, corpus, tmp_path, capsys,
-                                                              train_args):
-    plugins.register_plugin(RaisingPlugin(), name="raising")
-    try:
-        listed = cli("models", "--json")
-        assert listed.exit_code == 0
-        assert {"gpt", "seqvae", "seqgan", "flow"} <= {r["name"] for r in json.loads(listed.stdout)}
-        assert "plugin 'raising' failed in register_models: RuntimeError" in listed.stderr
-        trained = cli(*train_args(corpus, tmp_path / "r", steps=2))
-        assert trained.exit_code == 0, trained.stderr
-        scored = cli("eval", tmp_path / "r", "--samples", "3", "--json")
-        assert scored.exit_code == 0 and "distinct-2" in json.loads(scored.stdout)["sample_metrics"]
-    finally:
-        plugins.unregister_plugin("raising")
+                                                              train_args, register_plugin):
+    register_plugin(RaisingPlugin(), name="raising")
+    listed = cli("models", "--json")
+    assert listed.exit_code == 0
+    assert {"gpt", "seqvae", "seqgan", "flow"} <= {r["name"] for r in json.loads(listed.stdout)}
+    assert "plugin 'raising' failed in register_models: RuntimeError" in listed.stderr
+    trained = cli(*train_args(corpus, tmp_path / "r", steps=2))
+    assert trained.exit_code == 0, trained.stderr
+    scored = cli("eval", tmp_path / "r", "--n", "3", "--json")
+    assert scored.exit_code == 0 and "distinct-2" in json.loads(scored.stdout)["sample_metrics"]
 
 
-def test_a_model_name_that_could_leave_the_runs_folder_is_refused(cli):
+def test_a_model_name_that_could_leave_the_runs_folder_is_refused(cli, register_plugin):
     from gentext.plugins.hookspecs import hookimpl
     from gentext.plugins.specs import ModelSpec
     from toy_plugin import ToyConfig
@@ -154,13 +172,10 @@ def test_a_model_name_that_could_leave_the_runs_folder_is_refused(cli):
             register(ModelSpec(name="../../etc", description="x", config=ToyConfig,
                                model="toy_plugin:ToyBigram", likelihood="exact"))
 
-    plugins.register_plugin(Escaping(), name="escaping")
-    try:
-        listed = cli("models", "--json")
-        assert "../../etc" not in {r["name"] for r in json.loads(listed.stdout)}
-        assert "must be lower-case letters" in listed.stderr
-    finally:
-        plugins.unregister_plugin("escaping")
+    register_plugin(Escaping(), name="escaping")
+    listed = cli("models", "--json")
+    assert "../../etc" not in {r["name"] for r in json.loads(listed.stdout)}
+    assert "must be lower-case letters" in listed.stderr
 
 
 class Payload:
@@ -199,7 +214,7 @@ def test_nothing_reaches_the_network(cli, corpus, tmp_path, monkeypatch, train_a
     # GPT-2's recipe, the one that exports
     assert cli(*train_args(corpus, run, 2, "--set", "model.arch=gpt2")).exit_code == 0
     assert cli("sample", run, "--n", "2").exit_code == 0
-    assert cli("eval", run, "--samples", "2").exit_code == 0
+    assert cli("eval", run, "--n", "2").exit_code == 0
     assert cli("export", run, tmp_path / "hf").exit_code == 0
     assert cli("import", tmp_path / "hf", "--out", tmp_path / "back").exit_code == 0
     assert attempts == []

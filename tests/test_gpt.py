@@ -8,16 +8,16 @@ import torch.nn.functional as F
 
 from gentext.data.batching import collate
 from gentext.models.contract import SamplingOptions, Vocab, filter_logits
-from gentext_gpt.config import GPTConfig
+from gentext_gpt.config import ARCHS, GPTConfig
 from gentext_gpt.model import GPT
 
 VOCAB = Vocab(size=77, pad_id=0, bos_id=1, eos_id=2)  # 77 pads to 128 rows
 
 
-def tiny(**overrides) -> GPT:
+def tiny(arch: str = "gpt2", **overrides) -> GPT:
     torch.manual_seed(0)
-    overrides = {"arch": "gpt2", **overrides}  # GPT-2's pieces unless a test names others
-    config = GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=24, dropout=0.0, **overrides)
+    overrides = {**ARCHS[arch], **overrides}  # GPT-2's pieces unless a test names others
+    config = GPTConfig(n_layer=2, n_head=2, n_embd=32, max_len=24, dropout=0.0, **overrides)
     return GPT(config, VOCAB).eval()
 
 
@@ -86,7 +86,7 @@ def test_prompted_samples_start_with_the_prompt_and_respect_max_new_tokens():
 
 
 def test_sampling_stops_at_the_models_context():
-    """block_size 24: <bos>, a 2-token prompt and at most 21 new tokens."""
+    """max_len 24: <bos>, a 2-token prompt and at most 21 new tokens."""
     model = tiny()
     rows = model.sample(3, SamplingOptions(seed=0, stop_at_eos=False), max_new_tokens=100,
                         prompt=[40, 41])
@@ -195,10 +195,22 @@ def test_the_modern_recipe_is_its_pieces():
     assert untied.lm_head.weight is not untied.transformer.wte.weight
     assert sorted(n for n, p in untied.named_parameters() if not p.any()) == \
         sorted(projections + biases + ["lm_head.weight"])
-    assert model.config.recipe("optimizer") == "muon" and model.config.unlike_gpt2()
-    # a piece set on its own wins over the arch's value
+    assert model.config.optimizer == "muon" and model.config.unlike_gpt2()
     assert "wpe" in tiny(arch="modern", positions="learned").transformer
     assert not tiny(optimizer="muon").config.unlike_gpt2()  # the optimizer changes no function
+
+
+def test_the_defaults_are_the_modern_preset_and_arch_sets_every_piece():
+    from gentext.config import build_config
+
+    assert {key: getattr(GPTConfig(), key) for key in ARCHS["modern"]} == ARCHS["modern"]
+    gpt2 = build_config("gpt", GPTConfig, None, ["model.arch=gpt2"]).model
+    assert {key: getattr(gpt2, key) for key in ARCHS["gpt2"]} == ARCHS["gpt2"]
+    # a piece set beside the preset wins over it, whichever is written first
+    for order in (["model.optimizer=muon", "model.arch=gpt2"],
+                  ["model.arch=gpt2", "model.optimizer=muon"]):
+        model = build_config("gpt", GPTConfig, None, order).model
+        assert (model.optimizer, model.positions) == ("muon", "learned")
 
 
 def test_qk_norm_bounds_the_attention_logits():
@@ -230,8 +242,10 @@ def test_a_recipe_value_outside_its_choices_is_a_one_line_error():
 
     with pytest.raises(GentextError, match="model.norm must be one of 'layernorm', 'rmsnorm'"):
         tiny(norm="batchnorm")
+    from gentext.config import build_config
+
     with pytest.raises(GentextError, match="model.arch must be one of 'gpt2', 'modern'"):
-        tiny(arch="llama")
+        build_config("gpt", GPTConfig, None, ["model.arch=llama"])
 
 
 def test_muon_steps_the_hidden_matrices_and_adamw_the_rest():
@@ -266,4 +280,4 @@ def test_an_interrupted_modern_run_resumes_to_the_same_weights(cli, corpus, tmp_
     assert resumed.exit_code == 0, resumed.stderr
     weights = "model/model.safetensors"
     assert (tmp_path / "resumed" / weights).read_bytes() == (tmp_path / "straight" / weights).read_bytes()
-    assert 'arch = "modern"' in (tmp_path / "resumed" / "config.toml").read_text()
+    assert 'optimizer = "muon"' in (tmp_path / "resumed" / "config.toml").read_text()

@@ -84,7 +84,7 @@ def test_cuda_cached_sampling_gives_the_uncached_tokens():
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 
-    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, dropout=0.0),
+    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=32, max_len=64, dropout=0.0),
                 Vocab(size=50, pad_id=0, bos_id=1, eos_id=2)).cuda().eval()
     draws = []
     from gentext.models.contract import SamplingOptions

@@ -15,7 +15,7 @@ from gentext.training.prepare import assemble_config
 from gentext.training.trainer import train
 
 TOLERANCE = 2e-3
-GPT = ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.block_size=64",
+GPT = ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.max_len=64",
        "data.max_len=64", "model.dropout=0", "train.steps=6", "train.eval_every=3"]
 GAN = ["model.embedding_dim=16", "model.hidden_dim=32", "model.disc_embedding_dim=8",
        "model.disc_filters=8", "model.dropout=0", "model.disc_dropout=0",
@@ -79,14 +79,14 @@ def test_a_batch_that_does_not_split_evenly_is_refused_before_anything_is_writte
 
 def test_a_loss_tensor_cannot_be_split_into_micro_batches():
 
-    from gentext.training.trainer import _Step
+    from gentext.training.step import TrainingStep
 
     weight = torch.nn.Parameter(torch.ones(2))
     optimizers = {"model": torch.optim.SGD([weight], lr=0.1)}
-    whole = _Step(optimizers, 0.0, 10, grad_accum=1)
+    whole = TrainingStep(optimizers, 0.0, 10, grad_accum=1)
     whole.optimize("model", (weight ** 2).sum())  # a tensor is the whole batch: it steps
     assert torch.allclose(weight.detach(), torch.full((2,), 0.8))
-    split = _Step(optimizers, 0.0, 10, grad_accum=2)
+    split = TrainingStep(optimizers, 0.0, 10, grad_accum=2)
     with pytest.raises(GentextError, match="gives optimize\\(\\) a loss tensor"):
         split.optimize("model", (weight ** 2).sum())
 
@@ -94,9 +94,9 @@ def test_a_loss_tensor_cannot_be_split_into_micro_batches():
 def test_each_micro_batch_holds_its_share_of_the_global_rows():
 
     from gentext.distributed import Ranks
-    from gentext.training.trainer import _Step
+    from gentext.training.step import TrainingStep
 
-    step = _Step({}, 0.0, 10, Ranks(rank=1, world=2), grad_accum=3)
+    step = TrainingStep({}, 0.0, 10, Ranks(rank=1, world=2), grad_accum=3)
     process_rows = torch.arange(1, 24, 2)  # this process's rows of a global batch of 24
     parts = list(step.micro_batches({"tokens": process_rows}))
     for part, shard, _ in parts:  # rows shard.rank, shard.rank + shard.world, ... of the batch
@@ -108,9 +108,9 @@ def test_each_micro_batch_holds_its_share_of_the_global_rows():
 def test_a_batch_of_long_rows_is_cut_to_the_token_budget_and_weighted_by_its_tokens():
 
     from gentext.data.batching import collate
-    from gentext.training.trainer import _Step
+    from gentext.training.step import TrainingStep
 
-    step = _Step({}, 0.0, 10, grad_accum=2, micro_batch_tokens=40)
+    step = TrainingStep({}, 0.0, 10, grad_accum=2, micro_batch_tokens=40)
     rows = [[1] + [5] * n + [2] for n in (18, 3, 7, 2, 9, 4, 1, 6)]  # longest: 20 positions
     batch = collate(rows, 0)
     parts = list(step.micro_batches(batch))
@@ -135,7 +135,7 @@ def test_a_token_budget_leaves_the_update_as_it_was(corpus, tmp_path):
 
 
 def test_the_automatic_token_budget_holds_on_the_cpu_only():
-    from gentext.training.trainer import CPU_MICRO_BATCH_TOKENS, micro_batch_limit
+    from gentext.training.step import CPU_MICRO_BATCH_TOKENS, micro_batch_limit
 
     assert micro_batch_limit(0, "cpu") == CPU_MICRO_BATCH_TOKENS
     assert micro_batch_limit(0, "cuda") == 0 and micro_batch_limit(0, "mps") == 0

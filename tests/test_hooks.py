@@ -11,8 +11,6 @@ import pytest
 
 from gentext.plugins import hookspecs
 
-from gentext.plugins import manager as plugins
-
 PLUGINS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 HOOKS = sorted(name for name, f in vars(hookspecs).items()
                if inspect.isfunction(f) and hasattr(f, "gentext_spec"))
@@ -31,16 +29,8 @@ def documented_example(hook: str):
 
 
 @pytest.fixture
-def register_documented():
-    registered = []
-
-    def register(hook):
-        plugins.register_plugin(documented_example(hook), name=f"docs-{hook}")
-        registered.append(f"docs-{hook}")
-
-    yield register
-    for name in registered:
-        plugins.unregister_plugin(name)
+def register_documented(register_plugin):
+    return lambda hook: register_plugin(documented_example(hook), name=f"docs-{hook}")
 
 
 def test_every_hook_is_documented_and_tested():
@@ -74,7 +64,7 @@ def test_hook_register_datasets(register_documented):
 
 def test_hook_register_metrics(register_documented, cli, trained_gpt):
     register_documented("register_metrics")
-    result = cli("eval", trained_gpt, "--samples", "4", "--json")
+    result = cli("eval", trained_gpt, "--n", "4", "--json")
     assert result.exit_code == 0, result.stderr
     value = json.loads(result.stdout)["sample_metrics"]["question-rate"]
     assert 0.0 <= value <= 1.0

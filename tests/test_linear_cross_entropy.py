@@ -55,7 +55,7 @@ def test_gpts_loss_through_the_chunks_equals_its_loss_through_the_whole_logits()
     from gentext_gpt.model import GPT
 
     torch.manual_seed(0)
-    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=32, dropout=0.0),
+    model = GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, max_len=32, dropout=0.0),
                 Vocab(size=50, pad_id=0, bos_id=1, eos_id=2))
     batch = collate([[1, 5, 9, 13, 2], [1, 7, 2], [1, 4, 4, 4, 4, 4, 2]], pad_id=0)
     loss = model.loss(batch)["loss"]

@@ -238,9 +238,9 @@ def test_train_sample_infill_and_eval_through_the_cli(cli, corpus, tmp_path, tin
     texts = json.loads(filled.stdout)["fillings"]
     assert len(texts) == 3 and all(t.startswith("Emma") and " the letter" in t for t in texts)
     assert cli("infill", run, "no blank here").exit_code == 1
-    sampled = cli("sample", run, "--n", 3, "--steps", 4, "--seed", 2)
+    sampled = cli("sample", run, "--n", 3, "--option", "steps=4", "--seed", 2)
     assert sampled.exit_code == 0 and len(sampled.stdout.splitlines()) == 3
-    assert sampled.stdout == cli("sample", run, "--n", 3, "--steps", 4, "--seed", 2).stdout
+    assert sampled.stdout == cli("sample", run, "--n", 3, "--option", "steps=4", "--seed", 2).stdout
     result = json.loads(cli("eval", run, "--json").stdout)
     assert result["likelihood"] == "bound" and result["nll_samples"] == 2
     assert result["stderr_bits_per_byte"] > 0
@@ -291,12 +291,12 @@ def test_training_counts_lengths_and_evaluation_does_not():
     model = tiny()
     batch = collate(ROWS, VOCAB.pad_id)
     from gentext.config import TrainConfig
-    from gentext.training.trainer import _Step
+    from gentext.training.step import TrainingStep
 
     model.loss(batch)  # evaluation: nothing counted
     model.train().loss(batch)  # nor the loss alone: the step counts, once over the processes
     assert float(model.length_prior.counts.sum()) == 0
-    model.training_step(batch, _Step(model.make_optimizers(TrainConfig()), 1.0, 10))
+    model.training_step(batch, TrainingStep(model.make_optimizers(TrainConfig()), 1.0, 10))
     assert model.length_prior.counts[[3, 1, 5, 2]].tolist() == [1, 1, 1, 1]
 
 

@@ -72,5 +72,5 @@ def test_a_tokenised_corpus_folder_trains_and_evaluates(cli, tmp_path, tiny_args
     assert json.loads(scored.stdout)["examples"] == corpus["test_examples"]
     assert again.exit_code == 0
     refused = cli(*[a if a != "data.max_len=64" else "data.max_len=32" for a in args[:-2]],
-                  "--set", "model.block_size=64", "--force")
+                  "--set", "model.max_len=64", "--force")
     assert refused.exit_code != 0 and "data.max_len=64" in refused.error_lines[0]

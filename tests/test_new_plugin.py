@@ -1,13 +1,19 @@
 """`gentext new-plugin`: the package it writes pip-installs, trains, samples, runs its own
-command and passes its own tests, as written."""
+command and passes its own tests, as written; for the name "bigram" it is the example plugin,
+file for file."""
 
+import fnmatch
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "gentext-bigram"
+NOT_SOURCE = ("__pycache__", ".pytest_cache", "build", "dist", "*.egg-info")  # its .gitignore
 
 
 def gentext(environment, *args, cwd):
@@ -44,11 +50,11 @@ def test_the_new_plugin_trains_samples_and_runs_its_command(installed):
     assert "trained char-rnn for 30 steps" in trained.stdout
     sampled = gentext(environment, "sample", run, "--n", 3, cwd=work)
     assert sampled.returncode == 0 and len(sampled.stdout.splitlines()) == 3, sampled.stderr
-    scored = gentext(environment, "eval", run, "--samples", 4, "--json", cwd=work)
+    scored = gentext(environment, "eval", run, "--n", 4, "--json", cwd=work)
     report = json.loads(scored.stdout)
     assert report["likelihood"] == "exact" and "char-rnn-questions" in report["sample_metrics"]
-    info = gentext(environment, "char-rnn-info", run, cwd=work)
-    assert info.returncode == 0 and "parameters, hidden 64, step 30" in info.stdout
+    following = gentext(environment, "char-rnn-next", run, "How are you", "--top", 3, cwd=work)
+    assert following.returncode == 0 and len(following.stdout.splitlines()) == 3, following.stderr
 
 
 def test_the_new_plugins_own_tests_pass(installed):
@@ -58,7 +64,27 @@ def test_the_new_plugins_own_tests_pass(installed):
                              "--rootdir", str(tests.parent), str(tests)], env=environment,
                             cwd=work, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
+
+
+def source_files(folder: Path) -> dict[str, str]:
+    """Each file of a plugin package by its path in it, leaving out what building it leaves."""
+    return {str(path.relative_to(folder)): path.read_text(encoding="utf-8")
+            for path in folder.rglob("*") if path.is_file() and not any(
+                fnmatch.fnmatch(part, pattern) for part in path.relative_to(folder).parts
+                for pattern in NOT_SOURCE)}
+
+
+def test_the_example_plugin_is_what_new_plugin_bigram_writes(tmp_path):
+    """The template and examples/gentext-bigram are one package: edit the example, then copy
+    each changed file to gentext/plugins/template/ (a Python file with "-tpl" added)."""
+    from gentext.plugins.new_plugin import write_plugin
+
+    write_plugin("bigram", tmp_path / "gentext-bigram")
+    written, example = source_files(tmp_path / "gentext-bigram"), source_files(EXAMPLE)
+    assert sorted(written) == sorted(example)
+    for path, text in written.items():
+        assert text == example[path], f"examples/gentext-bigram/{path} differs from the template"
 
 
 def test_a_bad_name_or_an_existing_folder_is_one_line(cli, tmp_path, assert_one_line_error):

@@ -14,18 +14,14 @@ from gentext.plugins.specs import DatasetSpec, MetricSpec, ModelSpec
 
 
 @pytest.fixture
-def plugin():
+def plugin(register_plugin):
     """plugin(name, **hooks): register a plugin object whose hooks are the given functions."""
-    registered = []
 
     def make(name, **hooks):
         namespace = {hook: hookimpl(staticmethod(function)) for hook, function in hooks.items()}
-        plugins.register_plugin(type("Plugin", (), namespace)(), name=name)
-        registered.append(name)
+        register_plugin(type("Plugin", (), namespace)(), name=name)
 
-    yield make
-    for name in registered:
-        plugins.unregister_plugin(name)
+    return make
 
 
 def spec(**changes):
@@ -118,7 +114,7 @@ def test_a_failing_metric_loses_only_its_own_row(cli, plugin, trained_gpt):
     plugin("metrics-with-bugs", register_metrics=lambda register: [
         register(MetricSpec("raises", "a bug", lambda s, r: 1 / 0)),
         register(MetricSpec("wordy", "not a number", lambda s, r: "high"))])
-    result = cli("eval", trained_gpt, "--samples", 4, "--json")
+    result = cli("eval", trained_gpt, "--n", 4, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["nats_per_token"] > 0 and "distinct-2" in report["sample_metrics"]
@@ -154,7 +150,7 @@ def test_a_command_name_already_taken_is_an_error_naming_both(plugin):
     with pytest.raises(GentextError, match="command 'train' is registered by both plugin "
                                            "'gentext' and plugin 'usurper'.*built-in"):
         plugins.add_commands(app)
-    plugins.unregister_plugin("usurper")
+    plugins.plugin_manager().unregister(name="usurper")
     app = typer.Typer()
     plugin("first", register_commands=add_hello)
     plugin("second", register_commands=add_hello)

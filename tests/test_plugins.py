@@ -27,9 +27,9 @@ def fresh_plugins(monkeypatch):
         return found + [ep for ep in extra if ep.group == kwargs.get("group")]
 
     monkeypatch.setattr(plugins, "entry_points", entry_points)
-    plugins.reset()
+    plugins.plugin_manager.cache_clear()  # the next call loads every entry point afresh
     yield extra
-    plugins.reset()
+    plugins.plugin_manager.cache_clear()
 
 
 class Duplicate:

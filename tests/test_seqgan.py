@@ -248,16 +248,16 @@ def test_sweep_reports_quality_and_diversity_per_temperature(cli, corpus, tmp_pa
     run = tmp_path / "gan"
     assert cli("train", "--model", "seqgan", "--data", corpus, "--out", run, "--quiet",
                *overrides(*tiny_gan, "train.steps=4", "model.pretrain_steps=2")).exit_code == 0
-    plot, save = tmp_path / "sweep.png", tmp_path / "sweep.json"
-    result = cli("sweep", run, "--temperatures", "0.5,1.5", "-n", "12", "--plot", plot,
-                 "--save", save)
+    report = tmp_path / "sweep.md"
+    result = cli("compare", run, "--temperatures", "0.5,1.5", "-n", "12", "--report", report,
+                 "--json")
     assert result.exit_code == 0, result.stderr
-    rows = json.loads(save.read_text())
+    rows = json.loads(result.stdout)[0]["sweep"]
     assert [r["temperature"] for r in rows] == [0.5, 1.5]
     for row in rows:
         assert all(0 <= row[f"{kind}-{n}"] <= 1 for kind in ("bleu", "self-bleu") for n in (2, 3, 4, 5))
-    assert "| self-BLEU-4 |" in result.stdout.splitlines()[0]
-    assert plot.stat().st_size > 1000
+    assert "| self-BLEU-4 |" in report.read_text()
+    assert (tmp_path / "sweep-quality-diversity.png").stat().st_size > 1000
 
 
 def test_sweep_refuses_runs_with_different_test_splits(cli, corpus, tmp_path, tiny_gan):
@@ -268,7 +268,7 @@ def test_sweep_refuses_runs_with_different_test_splits(cli, corpus, tmp_path, ti
         runs.append(tmp_path / name)
         assert cli("train", "--model", "seqgan", "--data", data, "--out", runs[-1], "--quiet",
                    *overrides(*tiny_gan, "train.steps=2", "model.pretrain_steps=2")).exit_code == 0
-    result = cli("sweep", *runs, "-n", "4")
+    result = cli("compare", *runs, "-n", "4", "--temperatures", "1")
     assert result.exit_code == 1 and "different test splits" in result.error_lines[0]
 
 

@@ -1,5 +1,6 @@
 """The seqvae family: its estimators, its anti-collapse tricks, and its latent-space commands."""
 
+import dataclasses
 import json
 import math
 
@@ -101,10 +102,6 @@ def test_annealing_schedules_give_the_values_they_should():
     assert kl_weight("sigmoid", 0.2, fraction=0.4) == pytest.approx(0.5)
     assert kl_weight("sigmoid", 0.0, fraction=0.4) == pytest.approx(1 / (1 + math.exp(5)))
     assert kl_weight("sigmoid", 0.4, fraction=0.4) == pytest.approx(1 / (1 + math.exp(-5)))
-    # four cycles of length 0.25, each ramping over its first half then holding at 1
-    assert [kl_weight("cyclical", p, cycles=4) for p in (0.0, 0.0625, 0.125, 0.2, 0.25, 0.3125)] \
-        == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0, 0.5])
-    assert kl_weight("cyclical", 1.0, cycles=4) == 1.0
     assert kl_weight("constant", 0.0) == 1.0
     # an autoencoder phase over the first 20%, then the linear warm-up over the remaining 80%
     assert [kl_weight("linear", p, fraction=0.4, autoencoder=0.2) for p in (0.1, 0.2, 0.36, 0.52)] \
@@ -119,47 +116,6 @@ def test_autoencoder_phase_reaches_the_loss_through_training_progress():
     assert float(model.loss(batch_of(*ROWS))["kl_weight"]) == 0.0
     model.set_training_progress(50, 100)
     assert float(model.loss(batch_of(*ROWS))["kl_weight"]) == 1.0
-
-
-def test_bag_of_words_loss_adds_its_weighted_term_to_the_loss_and_nothing_to_the_bound():
-    plain, words = tiny(kl_schedule="constant").eval(), tiny(kl_schedule="constant", bag_of_words=0.5).eval()
-    with torch.no_grad():  # the same networks; a head that knows nothing: a uniform bag
-        words.load_state_dict({**plain.state_dict(), **{k: v for k, v in words.state_dict().items()
-                                                        if k.startswith("bag_of_words_head")}})
-        words.bag_of_words_head.weight.zero_()
-        words.bag_of_words_head.bias.zero_()
-    batch = batch_of(*ROWS)
-    tokens = sum(len(r) - 1 for r in ROWS)
-    torch.manual_seed(3)
-    base = plain.loss(batch)
-    torch.manual_seed(3)
-    added = words.loss(batch)
-    assert float(added["bag_of_words_per_sentence"]) == pytest.approx(tokens / len(ROWS) * math.log(40))
-    assert float(added["loss"]) == pytest.approx(float(base["loss"]) + 0.5 * math.log(40), rel=1e-5)
-    torch.manual_seed(4)
-    bound = plain.nll(batch, samples=8)[0]
-    torch.manual_seed(4)
-    assert float(words.nll(batch, samples=8)[0]) == pytest.approx(float(bound), rel=1e-6)
-
-
-def test_bn_vae_keeps_the_expected_kl_of_each_dimension_above_half_gamma_squared():
-    """Zhu et al. 2020: batch-normalised means have E[mu_d^2] = gamma^2 + b_d^2, so the KL of
-    every dimension, averaged over the batch, is at least gamma^2 / 2 whatever the encoder."""
-    torch.manual_seed(1)
-    rows = [[1, *torch.randint(4, 40, (int(n),)).tolist(), 2] for n in torch.randint(2, 9, (16,))]
-    for gamma in (0.5, 1.5):
-        model = tiny(bn_gamma=gamma).train()  # an untrained encoder
-        mu, logvar = model.posterior(batch_of(*rows))
-        # (1% below: BatchNorm's eps in the variance it divides by)
-        assert (gaussian_kl(mu, logvar).mean(dim=0) >= 0.99 * gamma**2 / 2).all()
-        assert tiny(bn_gamma=0).posterior(batch_of(*rows))[0].pow(2).mean() < 0.99 * gamma**2
-    # evaluating, a sentence's posterior is a fixed function of the sentence (running
-    # statistics), not of the batch it sits in, so the IW bound stays a bound
-    model.eval()
-    alone = model.posterior(batch_of(rows[0]))[0]
-    assert torch.allclose(model.posterior(batch_of(*rows))[0][0], alone[0], atol=1e-6)
-    one = tiny(bn_gamma=1.0).train()
-    assert torch.isfinite(one.loss(batch_of(rows[0]))["loss"])  # a batch of one trains too
 
 
 def test_free_bits_floor_the_kl_term():
@@ -191,19 +147,6 @@ def test_word_dropout_zero_is_a_no_op_and_keeps_bos_and_padding():
     assert torch.equal(tiny(word_dropout=0.5).eval().word_dropout(inputs), inputs)
 
 
-def test_autoencoder_word_dropout_applies_during_the_autoencoder_phase_only():
-    model = tiny(autoencoder_fraction=0.5, autoencoder_word_dropout=0.6, word_dropout=0.1)
-    model.set_training_progress(49, 100)
-    assert model.word_dropout_rate() == 0.6
-    model.set_training_progress(50, 100)
-    assert model.word_dropout_rate() == 0.1
-    inputs = batch_of(*ROWS)["tokens"]
-    model.train().set_training_progress(10, 100)
-    torch.manual_seed(0)
-    assert (model.word_dropout(inputs) == VOCAB.unk_id).any()
-    assert tiny(autoencoder_word_dropout=0.6).word_dropout_rate() == 0.0  # no phase: no effect
-
-
 def test_z_to_output_adds_a_term_of_z_to_every_steps_logits():
     plain, skip = tiny().eval(), tiny(z_to_output=True).eval()
     skip.load_state_dict({**plain.state_dict(),
@@ -225,6 +168,7 @@ def test_tiny_vae_overfits_sentences_sharing_first_words_and_reconstructs_each(f
 def test_latent_dim_zero_is_the_same_decoder_as_an_exact_lm():
     model = tiny(latent_dim=0).eval()
     assert not model.capabilities.latent and model.capabilities.nll_samples is None
+    assert model.capabilities == dataclasses.replace(SeqVAE.capabilities, latent=False)
     assert get_model("seqvae").likelihood_of(model.config) == "exact"
     assert get_model("seqvae").likelihood_of(SeqVAEConfig()) == "bound"
     assert not hasattr(model, "encoder")
@@ -289,7 +233,7 @@ def test_sample_reconstruct_interpolate_on_a_tiny_run(cli, trained_vae, nouns):
     assert lines[0] == f"> {nouns[0]} saw the letter." and lines[1].startswith("= ")
     assert len(lines) == 4
     walk = cli("interpolate", trained_vae, "Emma saw the letter.", "Harriet forgot her sister.",
-               "--steps", 5, "--json")
+               "--points", 5, "--json")
     points = json.loads(walk.stdout)
     assert [p["t"] for p in points] == pytest.approx([0, 0.25, 0.5, 0.75, 1])
 
@@ -312,8 +256,36 @@ def test_bad_seqvae_settings_are_one_line_errors(cli, corpus, tmp_path, tiny_arg
     assert result.exit_code != 0 and "model.kl_schedule" in result.error_lines[0]
     result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", "model.cell=transformer"))
     assert result.exit_code != 0 and "model.cell" in result.error_lines[0]
-    for key, value in (("autoencoder_fraction", "1.0"), ("bn_gamma", "-1"), ("bag_of_words", "-1"),
-                       ("autoencoder_word_dropout", "1.0")):
+    for key, value in (("autoencoder_fraction", "1.0"), ("word_dropout", "1.0"),
+                       ("nll_samples", "0")):
         result = cli(*tiny_args("seqvae", corpus, tmp_path / "r", "--set", f"model.{key}={value}"))
         assert result.exit_code != 0 and f"model.{key}" in result.error_lines[0]
     assert not (tmp_path / "r").exists()  # nothing half-made to trip over when retrying
+
+
+@pytest.mark.parametrize("key, value", [("bag_of_words", "0.5"), ("bn_gamma", "0.7"),
+                                        ("autoencoder_word_dropout", "0.5"), ("kl_cycles", "2")])
+def test_a_removed_variant_is_a_one_line_error_saying_why(key, value):
+    """The variants docs/seqvae.md measured as no help went in 0.2, and their keys with them."""
+    from gentext.config import build_config
+    from gentext.errors import GentextError
+
+    with pytest.raises(GentextError) as raised:
+        build_config("seqvae", SeqVAEConfig, None, [f"model.{key}={value}"])
+    message = str(raised.value)
+    assert message.startswith(f"config key model.{key} was removed in 0.2 ")
+    assert "docs/seqvae.md" in message and message.endswith("; leave it out")
+    assert "\n" not in message
+    with pytest.raises(GentextError, match="'cyclical' was removed in 0.2"):
+        tiny(kl_schedule="cyclical")
+
+
+def test_a_run_saved_with_a_removed_key_at_its_old_default_still_loads():
+    """A config.toml written before 0.2 holds every key, the removed ones at their defaults
+    (what the code now always does): it builds the same config as one without them."""
+    from gentext.config import build_config
+
+    saved = {"model": {"bag_of_words": 0.0, "bn_gamma": 0, "autoencoder_word_dropout": 0.0,
+                       "kl_cycles": 4, "latent_dim": 8}}
+    assert build_config("seqvae", SeqVAEConfig, saved) == \
+        build_config("seqvae", SeqVAEConfig, {"model": {"latent_dim": 8}})

@@ -62,6 +62,6 @@ def test_built_in_transformers_name_their_blocks_as_units():
     from gentext_gpt.config import GPTConfig
     from gentext_gpt.model import GPT
 
-    model = GPT(GPTConfig(n_layer=3, n_head=2, n_embd=16, block_size=16),
+    model = GPT(GPTConfig(n_layer=3, n_head=2, n_embd=16, max_len=16),
                 Vocab(size=30, pad_id=0, bos_id=1, eos_id=2))
-    assert sharding.units(model, model.capabilities.fsdp_units) == list(model.transformer.h)
+    assert sharding.units(model, model.fsdp_units) == list(model.transformer.h)

@@ -75,26 +75,50 @@ def test_a_diagnostic_named_like_a_field_cannot_corrupt_an_evaluation():
     assert row["diagnostics"] == {"split": "oops", "nats": -1.0}
 
 
-def test_the_training_state_round_trips(tmp_path):
+def test_the_training_state_round_trips_naming_its_weights(tmp_path):
     import torch
 
-    from gentext.runs.checkpoint import TrainingState
+    from gentext.runs.training_state import TrainingState
 
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters())
     model(torch.ones(1, 3)).sum().backward()
     optimizer.step()
-    state = TrainingState.capture(model, {"model": optimizer}, step=7, elapsed_s=1.5,
+    state = TrainingState.capture({"model": optimizer}, step=7, elapsed_s=1.5,
                                   data={"epoch": 1, "index": 4}, device="cpu")
-    state.save(tmp_path)
+    state.with_weights("ab" * 32).save(tmp_path)
     loaded = TrainingState.load(tmp_path)
     assert (loaded.step, loaded.elapsed_s, loaded.data) == (7, 1.5, {"epoch": 1, "index": 4})
-    assert torch.equal(loaded.weights["weight"], model.weight)
+    assert loaded.weights_sha256 == "ab" * 32  # the weights live in model/, named, not copied
     again = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters())
     loaded.restore_optimizers({"model": again})
     exp_avg = optimizer.state_dict()["state"][0]["exp_avg"]
     assert torch.equal(again.state_dict()["state"][0]["exp_avg"], exp_avg)
     assert torch.equal(loaded.rng["cpu"], state.rng["cpu"])
+
+
+def test_a_training_state_from_before_it_named_its_weights_is_refused(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from gentext.runs.training_state import TrainingState
+
+    (tmp_path / "checkpoints").mkdir()
+    old = {"step": 2, "elapsed_s": 1.0, "data": {"epoch": 0, "index": 2}, "param_groups": {}}
+    save_file({"rng.cpu": torch.get_rng_state()}, str(tmp_path / "checkpoints/state.safetensors"),
+              metadata={"state": json.dumps(old)})
+    with pytest.raises(GentextError, match="earlier gentext .* --force"):
+        TrainingState.load(tmp_path)
+
+
+def test_a_checkpoint_writes_the_weights_once_and_its_state_names_them(trained_gpt):
+    from safetensors import safe_open
+
+    meta = json.loads((trained_gpt / "model/gentext.json").read_text())
+    with safe_open(str(trained_gpt / "checkpoints/state.safetensors"), framework="pt") as state:
+        assert not [key for key in state.keys() if not key.startswith(("optimizer.", "rng."))]
+        named = json.loads(state.metadata()["state"])["weights_sha256"]
+    assert named == meta["weights_sha256"] and "previous" not in meta
 
 
 def test_leaving_out_more_than_1_percent_of_a_split_is_said_with_the_fix(

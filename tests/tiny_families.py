@@ -9,13 +9,13 @@ from gentext.plugins.manager import get_model
 
 VOCAB = Vocab(size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3, labels=("neg", "pos"))
 TINY = {  # each family at its smallest
-    "gpt": dict(n_layer=1, n_head=2, n_embd=16, block_size=32, dropout=0.0),
+    "gpt": dict(n_layer=1, n_head=2, n_embd=16, max_len=32, dropout=0.0),
     "seqvae": dict(embedding_dim=8, encoder_hidden=8, decoder_hidden=16, latent_dim=4,
-                   iw_samples=3, dropout=0.0),
+                   nll_samples=3, dropout=0.0),
     "seqgan": dict(embedding_dim=8, hidden_dim=16, disc_embedding_dim=8, disc_filters=4,
                    pretrain_steps=0, adversarial_batch_size=4, max_generated_len=8,
                    monitor_samples=0),
-    "flow": dict(dim=4, hidden=8, codec_hidden=8, layers=2, max_len=32, iw_samples=2),
+    "flow": dict(dim=4, hidden=8, codec_hidden=8, layers=2, max_len=32, nll_samples=2),
     "mdlm": dict(n_layer=1, n_head=2, n_embd=16, max_len=32, dropout=0.0, nll_samples=16,
                  sampling_steps=8),
 }

@@ -7,11 +7,11 @@ import random
 # Each family at its smallest, as `--set` settings: trains a few steps in about a second.
 # "gpt" is a 1-layer, 32-wide GPT; "toy" is tests/toy_plugin.py's model.
 TINY = {
-    "gpt": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.block_size=64",
+    "gpt": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.max_len=64",
             "data.max_len=64", "data.vocab_size=300", "train.batch_size=8",
             "train.warmup_steps=2", "train.log_every=1", "train.samples=2"],
     "seqvae": ["model.embedding_dim=16", "model.encoder_hidden=16", "model.decoder_hidden=32",
-               "model.latent_dim=4", "model.iw_samples=5", "data.vocab_size=300",
+               "model.latent_dim=4", "model.nll_samples=5", "data.vocab_size=300",
                "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
                "train.samples=2", "train.steps=6", "train.eval_every=3",
                "train.valid_nll_samples=3"],

@@ -6,12 +6,15 @@ start fast; commands import the heavy library modules when they run.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 
 import click
 import typer
 from typer.core import TyperGroup
 
+from gentext.deprecation import GentextDeprecationWarning
 from gentext.errors import GentextError
 from gentext.training.torch_floor import check_torch
 
@@ -31,6 +34,24 @@ def _click_classes(name: str) -> tuple[type, ...]:
 CLICK_ERRORS, ABORTS = _click_classes("ClickException"), _click_classes("Abort")
 
 
+@contextlib.contextmanager
+def deprecations_in_one_line():
+    """Print each GentextDeprecationWarning (an old spelling) as one line on stderr,
+    `gentext: warning: <message>`, once an invocation; other warnings as Python shows them."""
+    show_others = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GentextDeprecationWarning):
+            print(f"gentext: warning: {message}", file=sys.stderr)
+        else:
+            show_others(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():  # restores the filters and showwarning after
+        warnings.simplefilter("default", GentextDeprecationWarning)
+        warnings.showwarning = show
+        yield
+
+
 class GentextGroup(TyperGroup):
     """Every error a user can cause is one line on stderr and a non-zero exit: a GentextError
     from a command, and a bad option or argument caught by the parser."""
@@ -45,7 +66,9 @@ class GentextGroup(TyperGroup):
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
         try:
-            code = super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+            with deprecations_in_one_line():
+                code = super().main(args=args, prog_name=prog_name, standalone_mode=False,
+                                    **extra)
         except CLICK_ERRORS as exc:
             hint = ""
             context = getattr(exc, "ctx", None)
@@ -106,13 +129,14 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    try:
-        check_torch()
-        build_app()
-    except GentextError as exc:  # an old torch; a broken plugin under GENTEXT_STRICT_PLUGINS=1
-        print(f"gentext: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    app(args=argv, prog_name="gentext")
+    with deprecations_in_one_line():  # a plugin that imports a 0.1.0 module path warns here
+        try:
+            check_torch()
+            build_app()
+        except GentextError as exc:  # an old torch; a broken plugin under GENTEXT_STRICT_PLUGINS=1
+            print(f"gentext: error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        app(args=argv, prog_name="gentext")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""`gentext compare`: runs of any families in one table, with plots and a report file; and
-`--recipe families`, which trains the four built-in families on matched budgets first."""
+"""`gentext compare`: runs of any families in one table, quality against diversity over
+sampling temperatures (`--temperatures`), plots and a report file; and `--recipe families`,
+which trains the built-in families on matched budgets first."""
 
 from __future__ import annotations
 
@@ -10,69 +11,103 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on, parse_temperatures
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
+                                 OLD_SAMPLES_OPTION, RUNS_ARGUMENT, SEED_OPTION, count_option,
+                                 load_run_on, parse_temperatures, renamed)
 
 RECIPES = ("families",)
+REPORT_TEMPERATURES = "0.7,1.0,1.3"  # the report's quality-diversity plane, unless told
 
 
 def compare(
-    runs: Optional[List[Path]] = typer.Argument(None, metavar="RUN", help="Run directories trained on the same "
-                                                "data (any families).", show_default=False),
+    runs: Optional[List[Path]] = RUNS_ARGUMENT,
+    n: int = count_option(1000, "Samples per run (and per temperature) for BLEU, self-BLEU, "
+                          "distinct-2 and lengths.", least=None),
+    temperatures: Optional[str] = typer.Option(
+        None, "--temperatures", help="Also sweep these sampling temperatures, comma-separated: "
+        "BLEU-2..5 against the test split and self-BLEU-2..5 among the samples, per run and "
+        "temperature (the report's quality-diversity plane).",
+        show_default=f"{REPORT_TEMPERATURES} with --report, else no sweep"),
+    nll_samples: int = NLL_SAMPLES_OPTION,
+    seed: int = SEED_OPTION,
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a .md or .html report "
+                                          "with plots here.",
+                                          show_default="OUT/report.md with --recipe"),
     recipe: Optional[str] = typer.Option(None, "--recipe", help="Train runs first: 'families' "
                                          "trains every family that joins it (the built-in five "
                                          "and any plugin's) on matched budgets."),
-    minutes: float = typer.Option(10.0, "--minutes", help="Training minutes per family (--recipe)."),
+    minutes: float = typer.Option(10.0, "--minutes",
+                                  help="Training minutes per family (--recipe)."),
     out: Path = typer.Option(Path("runs/families"), "--out", "-o",
                              help="Where --recipe trains its runs and writes its report."),
     data: str = typer.Option("austen", "--data", help="Corpus for --recipe."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a .md or .html report "
-                                          "with plots here.", show_default="OUT/report.md with --recipe"),
-    samples: int = typer.Option(1000, "--samples", help="Samples per run for BLEU, self-BLEU, "
-                                "distinct-2 and lengths."),
-    temperatures: str = typer.Option("0.7,1.0,1.3", "--temperatures",
-                                     help="Temperatures of the quality-diversity plane (report)."),
-    nll_samples: int = typer.Option(0, "--nll-samples", help="k of stochastic bounds.",
-                                    show_default="each model's"),
-    seed: int = typer.Option(0, "--seed", help="Random seed for sampling."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
+    old_samples: Optional[int] = OLD_SAMPLES_OPTION,
 ):
-    """Measure runs of any families side by side on the same test sentences."""
-    from gentext.comparison.compare import compare_runs, footnote, markdown_table, write_report
+    """Measure runs of any families side by side on the same test sentences (and, with
+    --temperatures, quality against diversity at each temperature)."""
+    from gentext.comparison.compare import compare_runs, write_report
+    from gentext.comparison.sweep import temperature_sweep
 
+    n = renamed("--samples", "--n", old_samples, n)
+    if temperatures is None and (report is not None or recipe is not None):
+        temperatures = REPORT_TEMPERATURES
+    values = check_options(runs, recipe, report, n, temperatures)
     if recipe is not None:
-        if recipe not in RECIPES:
-            raise GentextError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
-        if runs:
-            raise GentextError("give run directories or --recipe, not both")
         from gentext.comparison.recipes import train_families
 
         runs = train_families(out, minutes, data)
         report = report or out / "report.md"
-    if not runs:
-        raise GentextError("give at least one run directory (or --recipe families)")
-    if nll_samples < 0:
-        raise GentextError(f"--nll-samples must be positive, got {nll_samples}")
-    values = parse_temperatures(temperatures)
-    if report is not None and report.suffix not in (".md", ".html"):
-        raise GentextError(f"--report must end in .md or .html, got {str(report)!r}")
-    if report is not None and not report.parent.is_dir():
-        raise GentextError(f"cannot write {str(report)!r}: its folder does not exist")
     loaded = [load_run_on(run, device) for run in runs]
-    rows = compare_runs(loaded, samples, seed, nll_samples or None)
+    rows = compare_runs(loaded, n, seed, nll_samples or None)
+    sweep_rows = temperature_sweep(loaded, values, n, seed) if values else []
     if report is not None:
-        from gentext.comparison.sweep import temperature_sweep
-
-        sweep_rows = temperature_sweep(loaded, values, samples, seed)
         note = (f"Recipe 'families': each family trained for {minutes:g} minutes on {data}."
                 if recipe else "")
         written = write_report(rows, sweep_rows, report, note)
         typer.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+    print_comparison(rows, sweep_rows, as_json)
+
+
+def check_options(runs, recipe: str | None, report: Path | None, n: int,
+                  temperatures: str | None) -> list[float]:
+    """Every option, before a run trains or loads; the temperatures to sweep (none: [])."""
+    from gentext.comparison.compare import check_report
+    from gentext.comparison.sweep import check_samples, check_sweep
+
+    if recipe is not None and recipe not in RECIPES:
+        raise GentextError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    if recipe is not None and runs:
+        raise GentextError("give run directories or --recipe, not both")
+    if recipe is None and not runs:
+        raise GentextError("give at least one run directory (or --recipe families)")
+    check_samples(n)
+    values = parse_temperatures(temperatures) if temperatures is not None else []
+    check_sweep(values, n)
+    if report is not None:
+        check_report(report)
+    return values
+
+
+def print_comparison(rows: list[dict], sweep_rows: list[dict], as_json: bool) -> None:
+    """The table and its footnote, then the sweep's table (in JSON: each run's row holds its
+    sweep)."""
+    from gentext.comparison.compare import footnote, markdown_table
+    from gentext.comparison.sweep import markdown_table as sweep_table
+
     if as_json:
+        if sweep_rows:
+            for row in rows:
+                row["sweep"] = [r for r in sweep_rows if r["run"] == row["run"]]
         typer.echo(json.dumps(rows, indent=2))
         return
     typer.echo(markdown_table(rows))
     typer.echo("\n" + footnote(rows))
+    if sweep_rows:
+        typer.echo("\n" + sweep_table(sweep_rows))
+        typer.echo(f"\n{rows[0]['samples']:,} samples per run and temperature; BLEU against the "
+                   "test split, self-BLEU among the samples (Texygen's protocol)")
 
 
 def register(app: typer.Typer) -> None:

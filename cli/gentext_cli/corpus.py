@@ -10,19 +10,25 @@ from gentext.errors import GentextError
 
 
 def tokenize(
-    data: Path = typer.Argument(..., metavar="DATA", help="A .txt or .txt.gz file, one example a line.",
-                                show_default=False),
-    out: Path = typer.Option(..., "--out", "-o", help="The corpus folder to write.", show_default=False),
+    data: Path = typer.Argument(..., metavar="DATA", show_default=False,
+                                help="A .txt or .txt.gz file, one example a line."),
+    out: Path = typer.Option(..., "--out", "-o", help="The corpus folder to write.",
+                             show_default=False),
     tokenizer: str = typer.Option("bpe", "--tokenizer", help="bpe, char or word."),
     vocab_size: int = typer.Option(4096, "--vocab-size", help="BPE or word vocabulary."),
-    max_len: int = typer.Option(128, "--max-len", help="Longest example in tokens; longer ones are left out."),
-    valid_fraction: float = typer.Option(0.05, "--valid-fraction", help="Share of lines held out for validation."),
-    test_fraction: float = typer.Option(0.05, "--test-fraction", help="Share of lines held out for test."),
+    max_len: int = typer.Option(128, "--max-len",
+                                help="Longest example in tokens; longer ones are left out."),
+    valid_fraction: float = typer.Option(0.05, "--valid-fraction",
+                                         help="Share of lines held out for validation."),
+    test_fraction: float = typer.Option(0.05, "--test-fraction",
+                                        help="Share of lines held out for test."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
-    chunk_lines: int = typer.Option(10_000, "--chunk-lines", help="Lines tokenised at a time (bounds memory)."),
-    unit: str = typer.Option("example", "--unit", help="example: each line is one example (longer ones "
-                             "are left out); document: each line is running text, cut into windows of "
-                             "--max-len tokens (train with --set data.unit=document)."),
+    chunk_lines: int = typer.Option(10_000, "--chunk-lines",
+                                    help="Lines tokenised at a time (bounds memory)."),
+    unit: str = typer.Option("example", "--unit", help="example: each line is one example "
+                             "(longer ones are left out); document: each line is running text, "
+                             "cut into windows of --max-len tokens (train with --set "
+                             "data.unit=document)."),
 ):
     """Tokenise a large text file once, into memory-mapped token files: train with --data OUT."""
     from gentext.data.memmap import tokenize_corpus
@@ -31,8 +37,10 @@ def tokenize(
     if not data.is_file() or not data.name.endswith((".txt", ".txt.gz")):
         raise GentextError(f"{str(data)!r} is not a .txt or .txt.gz file")
     if tokenizer not in TOKENIZER_KINDS:
-        raise GentextError(f"unknown tokenizer {tokenizer!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
-    for name, fraction in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
+        raise GentextError(f"unknown tokenizer {tokenizer!r}; choose one of "
+                           f"{', '.join(TOKENIZER_KINDS)}")
+    for name, fraction in (("--valid-fraction", valid_fraction),
+                           ("--test-fraction", test_fraction)):
         if not 0 < fraction < 0.5:
             raise GentextError(f"{name} must be between 0 and 0.5, got {fraction}")
     if unit not in ("example", "document"):
@@ -46,7 +54,8 @@ def tokenize(
                f"({corpus['train_tokens']:,} tokens, {corpus['train_dropped']:,} too long), "
                f"{corpus['valid_examples']:,} valid, {corpus['test_examples']:,} test")
     extra = " --set data.unit=document" if unit == "document" else ""
-    typer.echo(f"next: gentext train --model gpt --data {out} --set data.tokenizer={tokenizer}{extra}")
+    typer.echo(f"next: gentext train --model gpt --data {out} --set "
+               f"data.tokenizer={tokenizer}{extra}")
 
 
 def register(app: typer.Typer) -> None:

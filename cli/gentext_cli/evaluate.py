@@ -9,7 +9,9 @@ from typing import Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, RUN_ARGUMENT, load_run_on
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
+                                 OLD_SAMPLES_OPTION, RUN_ARGUMENT, count_option, load_run_on,
+                                 renamed)
 
 KIND_WORDING = {
     "exact": "exact (the model's own likelihood)",
@@ -20,88 +22,108 @@ KIND_WORDING = {
 
 def evaluate(
     run: Path = RUN_ARGUMENT,
-    data: Optional[str] = typer.Option(None, "--data", help="Score this corpus or file instead of the run's."),
+    data: Optional[str] = typer.Option(None, "--data",
+                                       help="Score this corpus or file instead of the run's."),
     split: str = typer.Option("test", "--split", help="train, valid, test, or all."),
-    samples: int = typer.Option(0, "--samples", help="Also draw N samples and score them with "
-                                                     "every registered sample metric."),
+    n: int = count_option(0, "Also draw N samples and score them with every registered sample "
+                          "metric.", least=0),
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Temperature of those samples; 0 is greedy.",
         show_default="the family's, as `gentext sample`"),
-    nll_samples: int = typer.Option(0, "--nll-samples", help="k of a stochastic bound (IWAE samples "
-                                    "per example); exact models ignore it.", show_default="the model's"),
-    batch_size: int = typer.Option(64, "--batch-size", help="Examples per forward pass."),
+    nll_samples: int = NLL_SAMPLES_OPTION,
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Examples per forward pass."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
+    old_samples: Optional[int] = OLD_SAMPLES_OPTION,
 ):
     """Score a split: nats/token, perplexity, bits per byte, and what kind of figure it is."""
-    from dataclasses import asdict
-
-    from gentext.runs.checkpoint import write_atomic
-    from gentext.data.batching import left_out_warning
     from gentext.data.pipeline import load_splits
-    from gentext.evaluation.evaluate import default_max_new_tokens, sample_metrics, sample_texts
-    from gentext.evaluation.evaluate import evaluate as score_split
-    from gentext.evaluation.latent_space import measure_split
     from gentext.models.contract import SamplingOptions
-    from gentext.plugins.manager import registry
+    from gentext.runs.checkpoint import write_atomic
 
-    if temperature is not None and temperature < 0:  # every option before the model loads
-        raise GentextError(f"--temperature must be 0 or more, got {temperature}")
-    if batch_size < 1:
-        raise GentextError(f"--batch-size must be at least 1, got {batch_size}")
-    if nll_samples < 0:
-        raise GentextError(f"--nll-samples must be 0 (the model's default) or more, got "
-                           f"{nll_samples}")
+    n = renamed("--samples", "--n", old_samples, n)
+    options = SamplingOptions(temperature=temperature)  # every option before the model loads
     loaded = load_run_on(run, device)
     if loaded.likelihood == "none":
         raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
     splits = load_splits(loaded.config.data, source=data)
-    result = score_split(loaded.model, splits.get(split), loaded.tokenizer, split,
-                         loaded.likelihood, loaded.config.data.max_len, batch_size,
-                         samples=nll_samples or None, unit=loaded.config.data.unit)
+    report, result = score(loaded, splits.get(split), split, nll_samples, batch_size)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
-              "data": data or loaded.config.data.source, **result.as_dict()}
-    latent = measure_split(loaded.model, loaded.tokenizer, splits.get(split),
-                           loaded.config.data.max_len, loaded.config.data.unit)
-    if latent is not None:
-        report["latent_space"] = asdict(latent)
-    if samples > 0:
-        if temperature is None:
-            temperature = loaded.model.capabilities.default_temperature
-        texts = sample_texts(loaded.model, loaded.tokenizer, samples,
-                             default_max_new_tokens(loaded.config.data.max_len),
-                             SamplingOptions(temperature=temperature))
-        report["sample_temperature"] = temperature
-        references = {"train": [e["text"] for e in splits.train], "test": [e["text"] for e in splits.test]}
-        found = registry()
-        owners = {name: found.owner[("metric", name)] for name in found.metrics}
-        report["sample_metrics"] = sample_metrics(texts, references, found.metrics, owners)
+              "data": data or loaded.config.data.source, **report}
+    if n > 0:
+        report.update(score_samples(loaded, splits, n, options))
     if data is None:
         write_atomic(Path(run) / f"eval-{split}.json", json.dumps(report, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(report, indent=2))
-        return
-    typer.echo(f"run:         {run} ({loaded.spec.name}, step {report['step']})")
+    else:
+        print_report(report, result, loaded, n)
+
+
+def score(loaded, examples: list[dict], split: str, nll_samples: int, batch_size: int):
+    """The split's likelihood figures, as a dict (with the latent figures of a model with a
+    latent space) and as they came."""
+    from dataclasses import asdict
+
+    from gentext.evaluation.evaluate import evaluate as score_split
+    from gentext.evaluation.latent_space import measure_split
+
+    result = score_split(loaded.model, examples, loaded.tokenizer, split, loaded.likelihood,
+                         loaded.config.data.max_len, batch_size, samples=nll_samples or None,
+                         unit=loaded.config.data.unit)
+    report = result.as_dict()
+    latent = measure_split(loaded.model, loaded.tokenizer, examples,
+                           loaded.config.data.max_len, loaded.config.data.unit)
+    if latent is not None:
+        report["latent_space"] = asdict(latent)
+    return report, result
+
+
+def score_samples(loaded, splits, n: int, options) -> dict:
+    """``n`` samples scored by every registered sample metric, each against its split."""
+    from gentext.evaluation.evaluate import default_max_new_tokens, sample_metrics, sample_texts
+    from gentext.plugins.manager import registry
+
+    temperature = loaded.model.resolve_options(options).temperature  # None: the family's default
+    texts = sample_texts(loaded.model, loaded.tokenizer, n,
+                         default_max_new_tokens(loaded.config.data.max_len), options)
+    references = {"train": [e["text"] for e in splits.train],
+                  "test": [e["text"] for e in splits.test]}
+    found = registry()
+    owners = {name: found.owner[("metric", name)] for name in found.metrics}
+    return {"sample_temperature": temperature,
+            "sample_metrics": sample_metrics(texts, references, found.metrics, owners)}
+
+
+def print_report(report: dict, result, loaded, n: int) -> None:
+    """The report in words, one figure a line."""
+    from gentext.data.batching import left_out_warning
+
+    max_len = loaded.config.data.max_len
+    typer.echo(f"run:         {report['run']} ({loaded.spec.name}, step {report['step']})")
     cut = "" if result.windows is None else f" in {result.windows:,} windows"
-    typer.echo(f"split:       {split} of {report['data']}: {result.examples:,} examples{cut}, "
-               f"{result.tokens:,} tokens, {result.bytes:,} bytes (sha256 {result.split_sha256[:12]})")
-    warning = left_out_warning(result.examples, result.dropped, split,
-                               loaded.config.data.max_len, result.keeps_99)
+    typer.echo(f"split:       {result.split} of {report['data']}: {result.examples:,} examples"
+               f"{cut}, {result.tokens:,} tokens, {result.bytes:,} bytes (sha256 "
+               f"{result.split_sha256[:12]})")
+    warning = left_out_warning(result.examples, result.dropped, result.split, max_len,
+                               result.keeps_99)
     if warning:
         typer.echo(f"gentext: warning: {warning}", err=True)
     if result.dropped:
-        typer.echo(f"left out:    {result.dropped} examples longer than "
-                   f"{loaded.config.data.max_len} tokens")
+        typer.echo(f"left out:    {result.dropped} examples longer than {max_len} tokens")
     kind = KIND_WORDING.get(result.likelihood, result.likelihood)
     if result.likelihood != "exact" and result.nll_samples:
-        kind += f", {loaded.model.capabilities.nll_estimator} with k={result.nll_samples}"
+        words = loaded.spec.nll_estimator_of(loaded.config.model)
+        words = loaded.model.capabilities.honour_moved("nll_estimator", words)
+        kind += f", {words} with k={result.nll_samples}"
     typer.echo(f"likelihood:  {kind}")
     spread = ""
     if result.stderr_nats_per_token is not None:
         spread = f" ± {result.stderr_nats_per_token:.4f} (standard error over the k draws)"
     typer.echo(f"nats/token:  {result.nats_per_token:.4f}{spread}")
     typer.echo(f"perplexity:  {result.perplexity:.2f} (tokenizer: {result.tokenizer})")
-    spread = "" if result.stderr_bits_per_byte is None else f" ± {result.stderr_bits_per_byte:.4f}"
+    spread = ("" if result.stderr_bits_per_byte is None
+              else f" ± {result.stderr_bits_per_byte:.4f}")
     typer.echo(f"bits/byte:   {result.bits_per_byte:.4f}{spread} (UTF-8 bytes, one more per "
                "example)")
     for name, value in result.extra.items():
@@ -110,7 +132,7 @@ def evaluate(
     if "latent_space" in report:
         _print_latent(report["latent_space"])
     for name, value in report.get("sample_metrics", {}).items():
-        typer.echo(f"{name + ':':<12} {value:.4f} (on {samples} samples, temperature "
+        typer.echo(f"{name + ':':<12} {value:.4f} (on {n} samples, temperature "
                    f"{report['sample_temperature']:g})")
 
 
@@ -119,10 +141,11 @@ def _print_latent(figures: dict) -> None:
         return " ".join(f"{v:.2f}" for v in values)
 
     drawn = "" if figures["bleu4_draw"] is None else (
-        f"; BLEU-4 {figures['bleu4_draw']:.4f}, exact {figures['exact_draw']:.1%} from a draw of q(z | x)")
+        f"; BLEU-4 {figures['bleu4_draw']:.4f}, exact {figures['exact_draw']:.1%} from a draw "
+        "of q(z | x)")
     typer.echo(f"reconstruction (greedy, {figures['sentences']:,} sentences): BLEU-4 "
-               f"{figures['bleu4_mean']:.4f}, exact {figures['exact_mean']:.1%} from the posterior "
-               f"mean{drawn}")
+               f"{figures['bleu4_mean']:.4f}, exact {figures['exact_mean']:.1%} from the "
+               f"posterior mean{drawn}")
     steps = figures["steps"]
     typer.echo(f"interpolation ({figures['pairs']} pairs, {steps} points): "
                f"{figures['distinct_per_path']:.2f} distinct sentences a path, "

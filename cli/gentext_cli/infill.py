@@ -7,37 +7,33 @@ from typing import List, Optional
 
 import typer
 
-from gentext.errors import GentextError
-from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, KNOBS_OPTION, RUN_ARGUMENT,
-                                 STEPS_OPTION, TOP_K_OPTION, TOP_P_OPTION, load_run_on)
-from gentext_cli.sample import parse_knobs, with_steps
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, KNOBS_OPTION, OLD_STEPS_OPTION,
+                                 RUN_ARGUMENT, SEED_OPTION, TEMPERATURE_OPTION, TOP_K_OPTION,
+                                 TOP_P_OPTION, count_option, load_run_on, parse_knobs, steps_knob)
 
 
 def infill(
     run: Path = RUN_ARGUMENT,
     text: str = typer.Argument(..., help="The text, each blank marked ___ (or ___N: N tokens)."),
-    n: int = typer.Option(1, "--n", "-n", help="How many fillings."),
+    n: int = count_option(1, "How many fillings."),
     blank_size: int = typer.Option(4, "--blank-size", help="Tokens a plain ___ holds."),
-    temperature: Optional[float] = typer.Option(
-        None, "--temperature", "-t", help="Softmax temperature; 0 is greedy.",
-        show_default="the family's"),
+    temperature: Optional[float] = TEMPERATURE_OPTION,
     top_k: int = TOP_K_OPTION,
     top_p: float = TOP_P_OPTION,
-    steps: Optional[int] = STEPS_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same fillings."),
+    seed: int = SEED_OPTION,
     knobs: List[str] = KNOBS_OPTION,
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
+    old_steps: Optional[int] = OLD_STEPS_OPTION,
 ):
     """Fill each blank of TEXT; the given words never change. One filling a line."""
-    if n < 1:
-        raise GentextError(f"--n must be at least 1, got {n}")
-    from gentext.evaluation.infill import infill_texts
+    from gentext.evaluation.infill import check_template, infill_texts
     from gentext.models.contract import SamplingOptions
 
-    loaded = load_run_on(run, device)
+    check_template(text, blank_size)
     options = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p,
-                              knobs=with_steps(parse_knobs(knobs), steps))
+                              knobs=parse_knobs(steps_knob(old_steps, knobs)))
+    loaded = load_run_on(run, device)
     texts = infill_texts(loaded.model, loaded.tokenizer, text, n, options, blank_size, seed)
     if as_json:
         import json

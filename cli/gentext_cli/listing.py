@@ -53,7 +53,7 @@ def datasets(as_json: bool = JSON_OPTION):
 
 
 def metrics(as_json: bool = JSON_OPTION):
-    """List every sample metric `gentext eval --samples` reports: name, plugin, description."""
+    """List every sample metric `gentext eval --n` reports: name, plugin, description."""
     _listing("metric", as_json)
 
 
@@ -73,7 +73,8 @@ def plugins(as_json: bool = JSON_OPTION):
             registered[plugin][kind].append(name)
     if as_json:
         typer.echo(json.dumps([{"name": p.name, "version": p.version, "hooks": list(p.hooks),
-                                **{f"{kind}s": names for kind, names in registered[p.name].items()}}
+                                **{f"{kind}s": names
+                                   for kind, names in registered[p.name].items()}}
                                for p in infos], indent=2))
     else:
         rows = [(p.name, p.version, ", ".join(p.hooks),

@@ -1,21 +1,92 @@
-"""Options several commands share, so each is spelled and documented once."""
+"""Options several commands share, so each concept is spelled, documented and bounded once.
+
+One word a concept: ``RUN`` is a run directory, ``--n`` a count of samples to draw,
+``--nll-samples`` the k of a stochastic bound, ``--option name=value`` a family's own sampling
+option. A bound on a number (``min=``) is checked by the parser, before any model loads; a rule
+of the core's (sampling options, a report's name) is the core's, called before loading.
+"""
+
+from __future__ import annotations
 
 import typer
 
+from gentext.deprecation import deprecated
 from gentext.errors import GentextError
 
-RUN_ARGUMENT = typer.Argument(..., metavar="RUN", help="A run directory written by `gentext train`.",
-                              show_default=False)
-DEVICE_OPTION = typer.Option("auto", "--device", help="auto (CUDA, else Apple MPS, when present), cpu, cuda, cuda:N or mps.")
+RUN_ARGUMENT = typer.Argument(..., metavar="RUN", show_default=False,
+                              help="A run directory written by `gentext train`.")
+RUNS_ARGUMENT = typer.Argument(None, metavar="RUN", help="Run directories trained on the same "
+                               "data (any families).", show_default=False)
+DEVICE_HELP = "auto (CUDA, else Apple MPS, when present), cpu, cuda, cuda:N or mps."
+DEVICE_OPTION = typer.Option("auto", "--device", help=DEVICE_HELP)
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
+SEED_OPTION = typer.Option(0, "--seed", help="Random seed: the same seed, the same output.")
+NLL_SAMPLES_OPTION = typer.Option(0, "--nll-samples", min=0, help="k of a stochastic bound "
+                                  "(importance samples per example); exact models ignore it.",
+                                  show_default="the model's")
+MAX_NEW_TOKENS_OPTION = typer.Option(None, "--max-new-tokens", min=0, help="Most new tokens a "
+                                     "sentence gains, after any prompt (the end token not "
+                                     "counted).",
+                                     show_default="what fits the run's data.max_len")
 # how to draw: `gentext sample` and `gentext infill`
+TEMPERATURE_OPTION = typer.Option(None, "--temperature", "-t", help="Softmax temperature; 0 is "
+                                  "greedy.", show_default="the family's: 1, or 0 for flow (a "
+                                  "sampled z, each character its most likely)")
 TOP_K_OPTION = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all).")
 TOP_P_OPTION = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off).")
-STEPS_OPTION = typer.Option(None, "--steps", help="Denoising steps of a family that samples in "
-                            "steps (mdlm); the same as --option steps=N.",
-                            show_default="the model's")
 KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option, name=value "
-                            "(repeatable; e.g. use_cache=false for gpt).")
+                            "(repeatable; e.g. steps=32 for mdlm, use_cache=false for gpt).")
+# Old spellings, kept for one release (0.2) and hidden from --help and the docs, each warning
+# in one line; with `gentext sweep` (sweep.py), every old spelling of the command line.
+OLD_SAMPLES_OPTION = typer.Option(None, "--samples", hidden=True)  # eval, compare: --n
+OLD_STEPS_OPTION = typer.Option(None, "--steps", min=1, hidden=True)  # sample, infill: --option
+OLD_POINTS_OPTION = typer.Option(None, "--steps", min=2, hidden=True)  # interpolate: --points
+
+
+def count_option(default: int, help: str, least: int | None = 1):
+    """``--n``: how many samples (or fillings) to draw, at least ``least`` (None: a rule of the
+    core's, which the command calls before it loads a model)."""
+    return typer.Option(default, "--n", "-n", min=least, help=help)
+
+
+def renamed(old: str, new: str, given, value):
+    """The value of an old spelling, with its one-line warning, when it was given; else
+    ``value``, the new spelling's."""
+    if given is None:
+        return value
+    deprecated(old, new)
+    return given
+
+
+def steps_knob(steps: int | None, knobs: list[str]) -> list[str]:
+    """The old ``--steps N`` of sample and infill as ``--option steps=N`` (it wins, as it did)."""
+    if steps is None:
+        return knobs
+    deprecated("--steps", f"--option steps={steps}")
+    return [*knobs, f"steps={steps}"]
+
+
+def parse_knobs(pairs: list[str]) -> dict[str, str]:
+    """``["steps=64"]`` as ``{"steps": "64"}``; the model types and checks each value."""
+    knobs = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise GentextError(f"--option expects name=value, got {pair!r}")
+        knobs[name.strip()] = value.strip()
+    return knobs
+
+
+def parse_temperatures(text: str) -> list[float]:
+    """Parse "0.7,1.0" into [0.7, 1.0]; anything else is a one-line error."""
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise GentextError(f"--temperatures must be numbers separated by commas, got "
+                           f"{text!r}") from None
+    if not values:
+        raise GentextError("--temperatures needs at least one value")
+    return values
 
 
 def load_run_on(run, device: str):
@@ -26,14 +97,3 @@ def load_run_on(run, device: str):
     loaded = load_run(run)
     loaded.model.to(resolve_device(device))
     return loaded
-
-
-def parse_temperatures(text: str) -> list[float]:
-    """Parse "0.7,1.0" into [0.7, 1.0]; anything else is a one-line error."""
-    try:
-        values = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise GentextError(f"--temperatures must be numbers separated by commas, got {text!r}") from None
-    if not values:
-        raise GentextError("--temperatures needs at least one value")
-    return values

@@ -15,7 +15,7 @@ def new_plugin(
                                        show_default="gentext-NAME"),
 ):
     """Write a plugin package (model, dataset, metric, command, tests) that trains as written."""
-    from gentext.plugins.template import write_plugin
+    from gentext.plugins.new_plugin import write_plugin
 
     out = out or Path(f"gentext-{name}")
     write_plugin(name, out)

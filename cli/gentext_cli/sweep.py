@@ -1,4 +1,6 @@
-"""`gentext sweep`: quality (BLEU) against diversity (self-BLEU) over sampling temperatures."""
+"""`gentext sweep`, deprecated for one release: `gentext compare --temperatures` measures the
+same quality-diversity sweep beside the comparison table. Hidden from --help; it works as it
+did (its own defaults, --plot and --save) and says, in one line, what to use instead."""
 
 from __future__ import annotations
 
@@ -7,28 +9,32 @@ from typing import List, Optional
 
 import typer
 
+from gentext.deprecation import deprecated
 from gentext.errors import GentextError
-from gentext_cli.options import DEVICE_OPTION, JSON_OPTION, load_run_on, parse_temperatures
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, SEED_OPTION, count_option,
+                                 load_run_on, parse_temperatures)
 
 
 def sweep(
-    runs: List[Path] = typer.Argument(..., metavar="RUN", help="Run directories trained on the same data.",
-                                      show_default=False),
+    runs: List[Path] = typer.Argument(..., metavar="RUN", show_default=False,
+                                      help="Run directories trained on the same data."),
     temperatures: str = typer.Option("0.7,0.85,1.0,1.15", "--temperatures",
                                      help="Sampling temperatures, comma-separated."),
-    n: int = typer.Option(1000, "--n", "-n", help="Samples per run and temperature."),
-    seed: int = typer.Option(0, "--seed", help="Random seed for sampling."),
+    n: int = count_option(1000, "Samples per run and temperature.", least=None),
+    seed: int = SEED_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the BLEU-4 / self-BLEU-4 "
                                         "plane as a PNG here."),
     save: Optional[Path] = typer.Option(None, "--save", help="Write every figure as JSON here."),
     device: str = DEVICE_OPTION,
     as_json: bool = JSON_OPTION,
 ):
-    """BLEU-2..5 against the test split and self-BLEU-2..5 among samples, per temperature."""
+    """Deprecated: use `gentext compare --temperatures`."""
+    from gentext.comparison.sweep import check_sweep, markdown_table, temperature_sweep, write_json
     from gentext.runs.plots import plot_sweep
-    from gentext.comparison.sweep import markdown_table, temperature_sweep, write_json
 
+    deprecated("gentext sweep", "gentext compare --temperatures")
     values = parse_temperatures(temperatures)
+    check_sweep(values, n)
     for path in (plot, save):
         if path is not None and not Path(path).parent.is_dir():
             raise GentextError(f"cannot write {str(path)!r}: its folder does not exist")
@@ -49,4 +55,4 @@ def sweep(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("sweep")(sweep)
+    app.command("sweep", hidden=True)(sweep)

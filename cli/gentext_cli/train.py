@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
+from gentext_cli.options import DEVICE_HELP
 
 
 def train(
@@ -19,17 +20,17 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="A TOML config file."),
     overrides: List[str] = typer.Option([], "--set", help="Override one key: section.key=value "
                                                           "(repeatable)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory.",
-                                         show_default="runs/MODEL"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="RUN", help="Run directory.",
+                                       show_default="runs/MODEL"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run directory."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (train.device).",
-                                          show_default="auto"),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP + " Sets "
+                                         "train.device.", show_default="auto"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
                                            help="torch.compile on CUDA.", show_default="on"),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this run's weights and "
-                                        "tokenizer (its model settings too), e.g. one made by "
-                                        "`gentext import`."),
+    init: Optional[Path] = typer.Option(None, "--init", metavar="RUN", help="Start from this "
+                                        "run's weights and tokenizer (its model settings too), "
+                                        "e.g. one made by `gentext import`."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Train a model on the default corpus or your data, into a run directory."""

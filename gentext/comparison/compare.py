@@ -26,10 +26,13 @@ from gentext.evaluation.evaluate import conditioning_labels, default_max_new_tok
 from gentext.evaluation.latent_space import PAIRS, STEPS, measure_split
 from gentext.runs.metrics_log import TRAIN, VALID, MetricsLog
 from gentext.models.contract import SamplingOptions
-from gentext.comparison.sweep import test_references
+from gentext.comparison.sweep import check_samples, test_references
 
 THROUGHPUT_BATCH = 64
 THROUGHPUT_LENGTH = 64
+# the diagnostics worth a row, for any model whose diagnostics() reports them: how much of a
+# latent model's bound is its KL, and how many of its latent dimensions it uses
+DIAGNOSTICS = ("kl_per_token", "active_units", "latent_dim")
 
 
 def common_test_examples(runs, references: list[str]) -> list[dict]:
@@ -94,8 +97,7 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                  throughput_batch: int = THROUGHPUT_BATCH,
                  throughput_length: int = THROUGHPUT_LENGTH) -> list[dict]:
     """One row of figures per run (see the module docstring for how each is measured)."""
-    if samples < 2:
-        raise GentextError(f"compare needs at least 2 samples per run, got {samples}")
+    check_samples(samples)
     references = test_references(runs)
     examples = common_test_examples(runs, references)
     # every run samples the same length: the shortest any model can (<bos>/<eos> excluded)
@@ -103,6 +105,8 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                                         if run.model.max_len is not None])
     rows = []
     for run in runs:
+        # DIAGNOSTICS, or those a 0.1.0 family still names in Capabilities(diagnostics=...)
+        shown = run.model.capabilities.honour_moved("diagnostics", ()) or DIAGNOSTICS
         result = evaluate(run.model, examples, run.tokenizer, "test", run.likelihood,
                           run.config.data.max_len, samples=nll_samples,
                           unit=run.config.data.unit)
@@ -123,8 +127,8 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                "samples": samples,
                "sentences_per_s": sampling_throughput(run.model, throughput_batch, length, seed),
                "throughput_batch": throughput_batch, "throughput_length": length,
-               "diagnostics": {name: result.extra.get(name)
-                               for name in run.model.capabilities.diagnostics},
+               "diagnostics": {name: result.extra[name] for name in shown
+                               if name in result.extra},
                **latent_figures(run, examples)}
         rows.append(row)
     hashes = {row["test_sha256"] for row in rows}
@@ -178,8 +182,8 @@ def markdown_table(rows: list[dict]) -> str:
                 value = f"{value} (k={row['nll_samples']})"
             cells.append(_figure(value, spec))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    declared = dict.fromkeys(name for row in rows for name in row["diagnostics"])
-    for name in declared:  # what each model declares worth comparing (KL, active units, ...)
+    reported = dict.fromkeys(name for row in rows for name in row["diagnostics"])
+    for name in reported:  # DIAGNOSTICS that any of the models reports (KL, active units, ...)
         cells = [_diagnostic(row["diagnostics"].get(name)) for row in rows]
         lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -217,6 +221,14 @@ def validation_curves(run_paths) -> dict[str, list[tuple[float, float]]]:
     return curves
 
 
+def check_report(out: Path) -> None:
+    """A report is a .md or .html file in a folder that exists (checked before runs load)."""
+    if Path(out).suffix not in (".md", ".html"):
+        raise GentextError(f"the report must be a .md or .html file, got {str(out)!r}")
+    if not Path(out).parent.is_dir():
+        raise GentextError(f"cannot write {str(out)!r}: its folder does not exist")
+
+
 def write_report(rows: list[dict], sweep_rows: list[dict], out: Path, note: str = "") -> list[Path]:
     """The table and its two plots as a markdown (``.md``) or self-contained HTML (``.html``)
     report; the PNGs are written beside it. Returns the files written."""
@@ -227,10 +239,7 @@ def write_report(rows: list[dict], sweep_rows: list[dict], out: Path, note: str 
     from gentext.comparison.sweep import markdown_table as sweep_table
 
     out = Path(out)
-    if out.suffix not in (".md", ".html"):
-        raise GentextError(f"the report must be a .md or .html file, got {str(out)!r}")
-    if not out.parent.is_dir():
-        raise GentextError(f"cannot write {str(out)!r}: its folder does not exist")
+    check_report(out)
     curves_png = out.with_name(out.stem + "-validation.png")
     plane_png = out.with_name(out.stem + "-quality-diversity.png")
     plot_validation_curves(validation_curves([r["run"] for r in rows]), curves_png)

@@ -32,16 +32,26 @@ def test_references(runs) -> list[str]:
             references, first = texts, run
         elif texts_sha256(texts) != texts_sha256(references):
             raise GentextError(f"runs {str(first.path)!r} and {str(run.path)!r} have different "
-                               "test splits; sweep runs trained on the same data and split")
+                               "test splits; give runs trained on the same data and split")
     return references
+
+
+def check_samples(n: int) -> None:
+    """Self-BLEU compares samples with each other: a run needs at least 2 (compare, sweep)."""
+    if n < 2:
+        raise GentextError(f"self-BLEU needs at least 2 samples per run and temperature, got {n}")
+
+
+def check_sweep(temperatures: list[float], n: int) -> None:
+    """What ``temperature_sweep`` takes, checked before any run loads (by the CLI too)."""
+    check_samples(n)
+    if any(t <= 0 for t in temperatures):
+        raise GentextError("sweep temperatures must be above 0 (0 is greedy: one sample)")
 
 
 def temperature_sweep(runs, temperatures: list[float], n: int = 1000, seed: int = 0) -> list[dict]:
     """One row per (run, temperature): BLEU-2..5, self-BLEU-2..5, distinct-2, mean words."""
-    if n < 2:
-        raise GentextError(f"the sweep needs at least 2 samples per temperature, got {n}")
-    if any(t <= 0 for t in temperatures):
-        raise GentextError("sweep temperatures must be above 0 (0 is greedy: one sample)")
+    check_sweep(temperatures, n)
     references = test_references(runs)
     rows = []
     for run in runs:

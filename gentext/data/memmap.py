@@ -130,8 +130,6 @@ def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int 
     With ``unit="document"`` each line is running text, kept whole as windows of ``max_len``
     tokens; a file with too few lines to split whole (``documents_go_whole``) has each line
     cut into a head (train), middle (valid) and tail (test), as ``split_documents`` does."""
-    import random
-
     from gentext.data.batching import may_fit
     from gentext.data.splits import cut_document, documents_go_whole
     from gentext.data.tokenizer import train_tokenizer
@@ -154,33 +152,8 @@ def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int 
     tokenizer.save(out / "tokenizer.json")
     (out / SAMPLE_FILE).write_text("".join(t + "\n" for t in sample), encoding="utf-8")
     writer = TokenWriter(out / "train", tokenizer, max_len, unit)
-    held_out = {"valid": open(out / "valid.txt", "w", encoding="utf-8"),
-                "test": open(out / "test.txt", "w", encoding="utf-8")}
-    rng, counts = random.Random(seed), {"valid": 0, "test": 0}
-    try:
-        for chunk in _chunks(read_lines(source), chunk_lines):
-            train = []
-            for line in chunk:
-                if cut:
-                    head, middle, tail = cut_document(line, valid_fraction, test_fraction)
-                    train += [head] if head else []
-                    for split, piece in (("valid", middle), ("test", tail)):
-                        if piece:
-                            held_out[split].write(piece + "\n")
-                            counts[split] += 1
-                    continue
-                draw = rng.random()
-                split = "valid" if draw < valid_fraction else \
-                    "test" if draw < valid_fraction + test_fraction else "train"
-                if split == "train":
-                    train.append(line)
-                else:
-                    held_out[split].write(line + "\n")
-                    counts[split] += 1
-            writer.add(train if documents else [t for t in train if may_fit(t, max_len)])
-    finally:
-        for handle in held_out.values():
-            handle.close()
+    counts = _split_lines(read_lines(source), out, writer, cut, valid_fraction, test_fraction,
+                          seed, chunk_lines, None if documents else max_len)
     meta = writer.close()
     if documents and not (counts["valid"] and counts["test"]):
         raise GentextError(f"data file {str(source)!r} is too short to cut a valid and a test "
@@ -192,6 +165,42 @@ def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int 
               "train_dropped": meta["dropped"], **{f"{k}_examples": v for k, v in counts.items()}}
     (out / CORPUS_FILE).write_text(json.dumps(corpus, indent=2) + "\n", encoding="utf-8")
     return corpus
+
+
+def _split_lines(lines: Iterable[str], out: Path, writer: TokenWriter, cut: bool,
+                 valid_fraction: float, test_fraction: float, seed: int, chunk_lines: int,
+                 max_len: int | None) -> dict:
+    """Send each line to a split by a seeded draw (with ``cut``, its head, middle and tail to
+    train, valid and test): the training texts to ``writer`` (those that may fit in ``max_len``
+    tokens; all when it is None, as documents become windows), the others to valid.txt and
+    test.txt. Returns how many lines each of those got."""
+    import random
+
+    from gentext.data.batching import may_fit
+    from gentext.data.splits import cut_document
+
+    rng, counts = random.Random(seed), {"valid": 0, "test": 0}
+    with open(out / "valid.txt", "w", encoding="utf-8") as valid, \
+            open(out / "test.txt", "w", encoding="utf-8") as test:
+        held_out = {"valid": valid, "test": test}
+        for chunk in _chunks(lines, chunk_lines):
+            train = []
+            for line in chunk:
+                if cut:
+                    parts = zip(("train", "valid", "test"),
+                                cut_document(line, valid_fraction, test_fraction))
+                else:
+                    draw = rng.random()
+                    parts = [("valid" if draw < valid_fraction else "test"
+                              if draw < valid_fraction + test_fraction else "train", line)]
+                for split, text in parts:
+                    if text and split == "train":
+                        train.append(text)
+                    elif text:
+                        held_out[split].write(text + "\n")
+                        counts[split] += 1
+            writer.add(train if max_len is None else [t for t in train if may_fit(t, max_len)])
+    return counts
 
 
 def read_corpus(folder: Path) -> dict:

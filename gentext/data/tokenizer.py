@@ -58,6 +58,24 @@ class TextTokenizer:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
+    def unknown_pieces(self, text: str) -> list[str]:
+        """The words (or characters) of ``text`` this tokenizer cannot represent: each encodes
+        as ``<unk>``, which decodes to nothing. Byte-level BPE represents everything."""
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        return [text[start:end] for token, (start, end) in zip(encoding.ids, encoding.offsets)
+                if token == UNK_ID]
+
+    def unknown_warning(self, text: str, what: str = "the prompt") -> str | None:
+        """One line naming what of ``text`` is lost to ``<unk>``, or None when nothing is."""
+        unknown = list(dict.fromkeys(self.unknown_pieces(text)))
+        if not unknown:
+            return None
+        shown = ", ".join(repr(piece) for piece in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        return (f"{what} has {len(unknown)} {'word' if self.kind == 'word' else 'character'}"
+                f"{'s' if len(unknown) > 1 else ''} the run's tokenizer ({self.name}) cannot "
+                f"represent: {shown}; each became <unk>, which the model reads as an unknown "
+                "token and which prints as nothing")
+
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from gentext.models.autoregressive import AutoregressiveModel
 from gentext.models.contract import SamplingOptions, TextModel, Vocab
 
 VOCAB = Vocab(size=24, pad_id=0, bos_id=1, eos_id=2, unk_id=3, labels=("neg", "pos"))
@@ -67,6 +68,10 @@ def check_model(model, config=None, *, loss_is_nll: bool = True) -> TextModel:
         model = spec.build(config if config is not None else spec.config(), VOCAB)
     model = model.cpu().eval()
     check_likelihood(model, loss_is_nll)
+    if isinstance(model, AutoregressiveModel):  # its nll is exact only if step keeps these
+        check_causality(model)
+        check_incremental_decoding(model)
+    check_batch_invariance(model)
     check_sampling(model)
     check_round_trip(model)
     return model
@@ -101,6 +106,91 @@ def check_likelihood(model: TextModel, loss_is_nll: bool = True) -> None:
         _require(abs(float(loss["loss"]) - per_token) <= 1e-4 * max(1.0, per_token),
                  "an exact model's loss in eval mode is its nll per token "
                  f"({per_token:.5f})", f"{float(loss['loss']):.5f}")
+
+
+def _sentence_nats(model: TextModel, row: list[int], label: int, beside=None, seed=0) -> float:
+    """-log p(row), scored alone or in a batch after the (longer) sentence ``beside``."""
+    if beside is None:
+        return _nll(model, _batch([row], [label]), seed)[0]
+    together = _nll(model, _batch([beside, row], [LABELS[2], label]), seed)[0]
+    return together - _nll(model, _batch([beside], [LABELS[2]]), seed)[0]
+
+
+def check_batch_invariance(model: TextModel) -> None:
+    """A sentence's nll does not depend on what else is in its batch, nor on the padding a
+    longer neighbour brings: exactly for an exact model; for a stochastic bound, within four
+    standard errors over eight seeds."""
+    stochastic = model.capabilities.nll_samples is not None
+    seeds = range(8) if stochastic else range(1)
+    for index, (row, label) in enumerate(zip(ROWS, LABELS)):
+        if index == 2:
+            continue  # the longest sentence is the neighbour
+        alone = torch.tensor([_sentence_nats(model, row, label, seed=s) for s in seeds])
+        padded = torch.tensor([_sentence_nats(model, row, label, ROWS[2], s) for s in seeds])
+        gap = float((alone.mean() - padded.mean()).abs())
+        spread = 4 * float((alone.var() / len(seeds) + padded.var() / len(seeds)).sqrt()) \
+            if stochastic else 0.0
+        _require(gap <= spread + 1e-4 * max(1.0, float(alone.mean().abs())),
+                 f"nll is the same for a sentence alone and padded in a batch beside a longer "
+                 f"one: sentence {index} gives {float(alone.mean()):.4f} nats alone",
+                 f"{float(padded.mean()):.4f} in the batch")
+
+
+def _step_log_probs(model: AutoregressiveModel, tokens: torch.Tensor, context) -> torch.Tensor:
+    """Teacher forcing through ``step`` in one call: log p(next token) after each position."""
+    with torch.no_grad():
+        logits, _ = model.step(tokens, model.start(tokens.size(0), context, None))
+    return _log_probs(model, logits)
+
+
+def _log_probs(model: TextModel, logits: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities over the real vocabulary (a padded output layer's extra rows dropped),
+    with -inf (a token never drawn) floored so two of them compare equal."""
+    return torch.log_softmax(logits.float(), dim=-1)[..., : model.vocab.size].clamp(min=-1e4)
+
+
+def _context(model: AutoregressiveModel, rows: int):
+    """One sampling context for ``rows`` sequences (a label or a latent), drawn with seed 0."""
+    label = 1 if model.capabilities.condition else None
+    return model.sampling_context(rows, label, torch.Generator().manual_seed(0))
+
+
+def check_causality(model: AutoregressiveModel) -> None:
+    """``step``'s prediction after token t reads tokens 0..t only: changing any later token
+    leaves it unchanged. A step that reads the future scores text with a "likelihood" that is
+    not one (its nll is not -log p(x), however low)."""
+    row = torch.tensor([ROWS[2][:-1]])
+    context = _context(model, 1)
+    before = _step_log_probs(model, row, context)[0]
+    for t in range(row.size(1) - 1):  # keep tokens 0..t, change every later one
+        changed = row.clone()
+        changed[0, t + 1:] = (row[0, t + 1:] - 4 + 1 + t % 7) % (VOCAB.size - 4) + 4
+        after = _step_log_probs(model, changed, context)[0]
+        moved = (before[: t + 1] - after[: t + 1]).abs().amax(dim=-1) > 1e-4
+        first = int(torch.nonzero(moved)[0]) if bool(moved.any()) else None
+        _require(first is None, f"step is causal: the prediction after token {first} reads "
+                 f"tokens 0..{first} only, yet changing tokens {t + 1}.. moved it",
+                 f"a change of {float((before - after)[: t + 1].abs().max()):.3g} in "
+                 "log-probability")
+
+
+def check_incremental_decoding(model: AutoregressiveModel) -> None:
+    """Sampling feeds ``step`` its own returned state, a token at a time: that gives the same
+    predictions as teacher forcing the whole sequence in one call. A dropped or stale state
+    passes the likelihood checks and samples garbage."""
+    tokens = torch.tensor([ROWS[2][:-1]] * 2)
+    context = _context(model, 2)
+    whole = _step_log_probs(model, tokens, context)
+    options = SamplingOptions(temperature=1.0, seed=0,
+                              knobs=dict(model.capabilities.sampling_knobs))  # as sample() does
+    state = model.start(2, context, options)
+    with torch.no_grad():
+        for t in range(tokens.size(1)):
+            logits, state = model.step(tokens[:, t:t + 1], state)
+            gap = float((_log_probs(model, logits[:, -1]) - whole[:, t]).abs().max())
+            _require(gap <= 1e-3, f"step, fed one token at a time with the state it returned, "
+                     f"predicts as teacher forcing does: the prediction after token {t} differs",
+                     f"a difference of {gap:.3g} in log-probability")
 
 
 def check_sampling(model: TextModel) -> None:

@@ -14,24 +14,31 @@ from gentext.errors import GentextError
 BLANK = re.compile(r"_{3,}(\d+)?")
 
 
-def parse_template(text: str, tokenizer, blank_size: int) -> list[int | None]:
-    """Token ids of the given text, None at each position a blank holds."""
+def check_template(text: str, blank_size: int) -> None:
+    """Refuse, in one line, a text with no blank or a blank of no tokens (no tokenizer needed,
+    so the CLI checks before it loads a model)."""
     if blank_size < 1:
         raise GentextError(f"a blank holds at least 1 token, got {blank_size}")
-    template: list[int | None] = []
-    start, blanks = 0, 0
-    for match in BLANK.finditer(text):
-        before = text[start : match.start()]
-        template += tokenizer.encode(before.rstrip()) if before.strip() else []
-        size = int(match.group(1)) if match.group(1) else blank_size
-        if size < 1:
+    blanks = list(BLANK.finditer(text))
+    for match in blanks:
+        if match.group(1) and int(match.group(1)) < 1:
             raise GentextError(f"a blank holds at least 1 token: {match.group(0)!r}")
-        template += [None] * size
-        start, blanks = match.end(), blanks + 1
-    template += tokenizer.encode(text[start:]) if text[start:] else []
     if not blanks:
         raise GentextError("the text has no blank to fill: mark each with ___ (or ___N for N "
                            "tokens)")
+
+
+def parse_template(text: str, tokenizer, blank_size: int) -> list[int | None]:
+    """Token ids of the given text, None at each position a blank holds."""
+    check_template(text, blank_size)
+    template: list[int | None] = []
+    start = 0
+    for match in BLANK.finditer(text):
+        before = text[start : match.start()]
+        template += tokenizer.encode(before.rstrip()) if before.strip() else []
+        template += [None] * (int(match.group(1)) if match.group(1) else blank_size)
+        start = match.end()
+    template += tokenizer.encode(text[start:]) if text[start:] else []
     return template
 
 

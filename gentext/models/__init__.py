@@ -6,5 +6,6 @@ writes one step of; ``transformer``, ``estimators``, ``length_prior``, ``optim``
 ``linear_cross_entropy`` are maths a family may reuse. Nothing here knows about files, runs,
 plugins or the command line.
 
-May import: gentext.errors, gentext.config, gentext.distributed
+May import: gentext.errors, gentext.config, gentext.distributed, gentext.deprecation
+(0.1.0's Capabilities fields)
 """

@@ -2,7 +2,8 @@
 
 The core trains, checkpoints, samples and evaluates any ``TextModel`` the same way; a family
 says how to compute its loss, how to generate, and how to score a batch honestly, and
-declares what it can do in one ``Capabilities`` value.
+declares what it can do in one ``Capabilities`` value (abilities only: its sampling default and
+its build hints are class attributes of the model, beside the code they describe).
 
 Batches are dicts: ``tokens`` (B, T) long, each row ``<bos> ... <eos>`` then ``<pad>`` (T is
 at least the longest row: a micro-batch keeps its batch's width, so columns of padding alone
@@ -35,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 import torch
@@ -45,8 +46,8 @@ from gentext.config import coerce
 from gentext.errors import GentextError
 
 IGNORE_INDEX = -100  # the target of a position that predicts nothing (padding), as in PyTorch
-WHOLE_MODEL = ""  # in Capabilities.compile: the model's own forward (a submodule path, as
-# nn.Module.get_submodule reads it, names any other)
+WHOLE_MODEL = ""  # in TextModel.compiled_modules: the model's own forward (a submodule path,
+# as nn.Module.get_submodule reads it, names any other)
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,44 @@ class Vocab:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a model can do, declared in one place and read by the core and the CLI.
+    """What a model can do, declared in one place and read by the core and the CLI before
+    they ask it of the model: abilities only.
 
-    A family sets the class attribute ``capabilities``; one whose capabilities depend on its
+    A family sets the class attribute ``capabilities``; one whose abilities depend on its
     config or data assigns ``self.capabilities = dataclasses.replace(...)`` in ``__init__``.
-    The likelihood kind is not here: the ``ModelSpec`` declares it, torch-free."""
+    The likelihood kind and the words for its estimator are the ``ModelSpec``'s, torch-free;
+    the sampling default and the build hints are the model class's (``TextModel``)."""
 
     latent: bool = False  # implements encode/decode (reconstruct, interpolate)
     prompt: bool = False  # sample() can continue a prompt
     condition: bool = False  # reads batch["labels"] and takes sample(condition=label index)
-    default_temperature: float = 1.0  # what sample() draws at when the options name none
     nll_samples: int | None = None  # default k of a stochastic bound (None: nll is not stochastic)
-    nll_estimator: str = "importance-weighted"  # how nll combines its k draws, in words
     infill: bool = False  # infill() fills blanks between given tokens (gentext infill)
     windows: bool = False  # models windows of running text (data.unit = "document"): a row
     # may start mid-document and end without <eos>, and nll() scores each row's tokens as given
-    compile: tuple[str, ...] = ()  # submodules train.compile compiles: the hot path of a step
-    fsdp_units: tuple[str, ...] = ()  # submodules FSDP gathers one at a time (a ModuleList:
-    # each child), e.g. a Transformer's blocks; each must be called as often on every process
-    # within an objective. The rest of the model is one unit (docs/distributed.md#fsdp)
-    diagnostics: tuple[str, ...] = ()  # keys of diagnostics() worth a row in `gentext compare`
     sampling_knobs: dict[str, Any] = field(default_factory=dict)  # the family's own sampling
     # options and their defaults (e.g. {"steps": 64}); a value's type is its default's type
+    _: KW_ONLY  # 0.1.0's fields that are not abilities (gentext.deprecation.CAPABILITIES)
+    default_temperature: float | None = field(default=None, repr=False)
+    nll_estimator: str | None = field(default=None, repr=False)
+    compile: tuple[str, ...] | None = field(default=None, repr=False)
+    fsdp_units: tuple[str, ...] | None = field(default=None, repr=False)
+    diagnostics: tuple[str, ...] | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        from gentext.deprecation import CAPABILITIES, deprecated
+
+        for name, (_, new) in CAPABILITIES.items():
+            if getattr(self, name) is not None:
+                deprecated(f"Capabilities({name}=...)", new, stacklevel=4)
+
+    def honour_moved(self, name: str, value):
+        """``value``, read from the new place of 0.1.0's field ``name``; or, where that is
+        unset and the family still gives the old field, the old field's value."""
+        from gentext.deprecation import CAPABILITIES
+
+        old = getattr(self, name)
+        return old if old is not None and value == CAPABILITIES[name][0] else value
 
 
 @dataclass
@@ -103,6 +120,16 @@ class SamplingOptions:
     generator: torch.Generator | None = None  # shared across calls to draw one long sequence
     stop_at_eos: bool = True  # False: <eos> is never drawn, rows run to max_new_tokens
     knobs: dict[str, Any] = field(default_factory=dict)  # declared in capabilities.sampling_knobs
+
+    def __post_init__(self):
+        """The one check of these options, where they are built (the CLI builds them before
+        it loads a model); a family's ``knobs`` are checked by the family."""
+        if self.temperature is not None and not 0 <= self.temperature < float("inf"):
+            raise GentextError(f"temperature must be a finite number >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise GentextError(f"top_p must be above 0 and at most 1, got {self.top_p}")
+        if self.top_k < 0:
+            raise GentextError(f"top_k must be 0 (all tokens) or more, got {self.top_k}")
 
 
 @dataclass(frozen=True)
@@ -164,6 +191,13 @@ class TextModel(nn.Module):
     """
 
     capabilities: Capabilities = Capabilities()
+    default_temperature: float = 1.0  # what sample() draws at when the options name none
+    # Build hints for train.compile and FSDP: submodule paths as nn.Module.get_submodule reads
+    # them (a ModuleList: each of its modules; WHOLE_MODEL: the model's own forward).
+    compiled_modules: tuple[str, ...] = ()  # compiled for the training step on CUDA: the hot
+    # path, each compiling to a graph or two whatever the batch's shape (docs/speed.md)
+    fsdp_units: tuple[str, ...] = ()  # gathered one at a time (a Transformer's blocks), each
+    # called as often on every process within an objective; the rest is one unit
 
     def __init__(self, config, vocab: Vocab):
         super().__init__()
@@ -257,7 +291,8 @@ class TextModel(nn.Module):
         return self.generate(n, options, max_new_tokens, list(prompt or []), condition)
 
     def resolve_options(self, options: SamplingOptions) -> SamplingOptions:
-        """The options with the family's defaults filled in and its knobs checked and typed."""
+        """The options with the family's defaults filled in and its knobs checked and typed
+        (``replace`` checks the filled-in temperature as building the options does)."""
         knobs = dict(self.capabilities.sampling_knobs)
         for name, value in options.knobs.items():
             if name not in knobs:
@@ -268,9 +303,8 @@ class TextModel(nn.Module):
                                  from_text=isinstance(value, str))
         temperature = options.temperature
         if temperature is None:
-            temperature = self.capabilities.default_temperature
-        if not 0 <= temperature < float("inf") or not 0 < options.top_p <= 1 or options.top_k < 0:
-            raise GentextError("need a finite temperature >= 0, 0 < top_p <= 1 and top_k >= 0")
+            temperature = self.capabilities.honour_moved("default_temperature",
+                                                         self.default_temperature)
         generator = options.generator
         if generator is None and options.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(options.seed)

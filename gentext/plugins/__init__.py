@@ -1,6 +1,6 @@
 """The plugin system: the hooks a plugin implements, the specs it registers, and the one
 manager that finds plugins through their entry points and keeps a broken one from breaking
-the rest. ``template`` writes a new plugin for `gentext new-plugin`.
+the rest. ``new_plugin`` writes a new plugin from ``template/`` for `gentext new-plugin`.
 
 May import: gentext.errors, gentext.config, gentext.models, gentext.deprecation (the
 0.1.0 spellings of the manager's names)

@@ -1,13 +1,16 @@
-"""The plugin manager: entry points in the group ``gentext`` loaded one at a time.
+"""The plugin manager: pluggy's, with entry points in the group ``gentext`` loaded one at a time
+and each plugin's hooks called on their own.
 
 The core's own registrations (gentext.builtin) and the built-in families are entry points too,
-so they load exactly like third-party plugins. A
-plugin that fails to import costs one warning line, never the whole tool (unless
-GENTEXT_STRICT_PLUGINS=1); two plugins claiming one name is an error naming both.
+so they load exactly like third-party plugins. A plugin that fails to import, raises in a hook
+or registers something other than a spec costs one warning line naming it, never the whole
+tool (an error under GENTEXT_STRICT_PLUGINS=1); two plugins claiming one name is an error
+naming both.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import weakref
@@ -16,13 +19,14 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from gentext.plugins import hookspecs
 from gentext.errors import GentextError
+from gentext.plugins import hookspecs
 from gentext.plugins.specs import DatasetSpec, MetricSpec, ModelSpec
 
 ENTRY_POINT_GROUP = "gentext"
 STRICT_ENV = "GENTEXT_STRICT_PLUGINS"
 CORE_PLUGIN = "gentext"
+SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "metric": MetricSpec}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Registry:
         self.metrics: dict[str, MetricSpec] = {}
         self.owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin name
 
-    def add(self, kind: str, table: dict, spec, plugin: str) -> None:
+    def add(self, kind: str, spec, plugin: str) -> None:
         key = (kind, spec.name)
         if key in self.owner:
             raise GentextError(
@@ -51,133 +55,95 @@ class Registry:
                 f"and plugin {plugin!r}; uninstall one of them"
             )
         self.owner[key] = plugin
-        table[spec.name] = spec
+        getattr(self, f"{kind}s")[spec.name] = spec
 
 
-_manager: pluggy.PluginManager | None = None
 _versions: dict[str, str] = {}
-_registry: Registry | None = None
+_registry: tuple[list, Registry] = ([], Registry())  # the plugins it was made from, and it
 
 
-def _strict() -> bool:
-    return os.environ.get(STRICT_ENV, "").strip() not in ("", "0", "false", "no")
+def _warn(message: str, failure: Exception | None = None) -> None:
+    """One warning line about a plugin (an error under GENTEXT_STRICT_PLUGINS=1); a
+    ``failure`` cost the plugin its part, and the line says so."""
+    if os.environ.get(STRICT_ENV, "").strip() not in ("", "0", "false", "no"):
+        raise GentextError(message) from failure
+    print(f"gentext: warning: {message}{' (skipped)' if failure else ''}", file=sys.stderr)
 
 
-def _load_entry_points(manager: pluggy.PluginManager) -> None:
-    """Import each entry point on its own so one broken plugin cannot take the rest down."""
+def _isolated(doing: str, call, **arguments):
+    """``call(**arguments)``, or None when it raises: then one warning line, "plugin 'p'
+    ``doing``: the error", so one broken plugin never takes the others down."""
+    try:
+        return call(**arguments)
+    except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported the same way
+        _warn(f"{doing}: {type(exc).__name__}: {exc}", exc)
+        return None
+
+
+@functools.cache
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with every entry point loaded on its own (pluggy's
+    load_setuptools_entrypoints would let one plugin's ImportError stop them all)."""
+    manager = pluggy.PluginManager("gentext")
+    manager.add_hookspecs(hookspecs)
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         if manager.has_plugin(entry_point.name):
             continue  # the same distribution seen twice on sys.path
-        try:
-            plugin = entry_point.load()
-            manager.register(plugin, name=entry_point.name)
-        except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported the same way
-            message = (
-                f"plugin {entry_point.name!r} ({entry_point.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}"
-            )
-            if _strict():
-                raise GentextError(message) from exc
-            print(f"gentext: warning: {message} (skipped)", file=sys.stderr)
-            continue
+        _isolated(f"plugin {entry_point.name!r} ({entry_point.value}) failed to load",
+                  lambda: manager.register(entry_point.load(), name=entry_point.name))
         dist = getattr(entry_point, "dist", None)
         _versions[entry_point.name] = dist.version if dist is not None else "unknown"
-
-
-def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plugin manager, with the core and every entry point loaded."""
-    global _manager
-    if _manager is None:
-        manager = pluggy.PluginManager("gentext")
-        manager.add_hookspecs(hookspecs)
-        _load_entry_points(manager)
-        manager.check_pending()
-        _manager = manager
-    return _manager
+    manager.check_pending()
+    return manager
 
 
 def register_plugin(plugin, name: str, version: str = "unknown") -> None:
-    """Register a plugin object by hand (tests, notebooks); clears the cached registry."""
-    global _registry
+    """Register a plugin object by hand (tests, notebooks, benchmarks)."""
     plugin_manager().register(plugin, name=name)
     plugin_manager().check_pending()
     _versions[name] = version
-    _registry = None
 
 
-def unregister_plugin(name: str) -> None:
-    """Undo `register_plugin`."""
-    global _registry
-    plugin_manager().unregister(name=name)
-    _versions.pop(name, None)
-    _registry = None
+def _each_plugin(hook: str):
+    """For each plugin implementing ``hook``: its name, and its hook alone to call (pluggy's
+    caller with the other plugins left out), which returns the hook's results, or None if it
+    raised (one warning line)."""
+    manager = plugin_manager()
+    for impl in getattr(manager.hook, hook).get_hookimpls():
+        others = [plugin for plugin in manager.get_plugins() if plugin is not impl.plugin]
+        name = manager.get_name(impl.plugin)
+        yield name, functools.partial(_isolated, f"plugin {name!r} failed in {hook}",
+                                      manager.subset_hook_caller(hook, remove_plugins=others))
 
 
-def reset() -> None:
-    """Forget every loaded plugin; the next call loads them afresh (used by tests)."""
-    global _manager, _registry
-    _manager = None
-    _registry = None
-    _versions.clear()
+def _offer(expected: type, offered: list, spec) -> None:
+    """The ``register`` callback a register hook gets: keeps ``spec``, an ``expected``."""
+    if not isinstance(spec, expected):
+        raise TypeError(f"register() takes a {expected.__name__}, got {type(spec).__name__}")
+    offered.append(spec)
 
 
 def registry() -> Registry:
-    """Call the register hooks of every plugin once and return what they registered."""
+    """What the register hooks of every plugin registered, made again when the plugins change.
+    A plugin's registrations count all or none: none if its hook raised."""
     global _registry
-    if _registry is None:
-        manager = plugin_manager()
+    loaded = [plugin_manager(), *plugin_manager().list_name_plugin()]
+    if _registry[0] != loaded:
         found = Registry()
-        tables = {"model": found.models, "dataset": found.datasets, "metric": found.metrics}
-        for kind, table in tables.items():
-            hook = getattr(manager.hook, f"register_{kind}s")
-            for impl in hook.get_hookimpls():
-                plugin = manager.get_name(impl.plugin)
+        for kind, expected in SPEC_TYPES.items():
+            hook = f"register_{kind}s"
+            for plugin, call in _each_plugin(hook):
                 offered: list = []
-
-                def register(spec, offered=offered, kind=kind):
-                    expected = SPEC_TYPES[kind]
-                    if not isinstance(spec, expected):
-                        raise TypeError(f"register() takes a {expected.__name__}, got "
-                                        f"{type(spec).__name__}")
-                    offered.append(spec)
-
-                hook_name, returned = f"register_{kind}s", []
-                if not _call_hook(plugin, hook_name, lambda **kw: returned.append(
-                        impl.function(**kw)), register=register):
-                    continue
-                if returned[0] is not None and not offered:  # `return spec`, not register(spec)
-                    _warn(f"plugin {plugin!r}: {hook_name} registered nothing; call "
-                          f"register({SPEC_TYPES[kind].__name__}(...)) rather than returning it")
-                for spec in offered:  # all of a plugin's registrations, or none if it raised
-                    found.add(kind, table, spec, plugin)
-        _registry = found
-    return _registry
-
-
-SPEC_TYPES = {"model": ModelSpec, "dataset": DatasetSpec, "metric": MetricSpec}
-
-
-def _warn(message: str) -> None:
-    """One warning line about a plugin (an error under GENTEXT_STRICT_PLUGINS=1)."""
-    if _strict():
-        raise GentextError(message)
-    print(f"gentext: warning: {message}", file=sys.stderr)
-
-
-def _call_hook(plugin: str, hook: str, function, **arguments) -> bool:
-    """Call one plugin's hook; if it raises, warn in one line (or fail under strict mode) and
-    carry on, so one broken plugin never takes the other models down."""
-    try:
-        function(**arguments)
-        return True
-    except GentextError:
-        raise  # e.g. two plugins claiming one name: the user must choose
-    except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported the same way
-        message = f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}: {exc}"
-        if _strict():
-            raise GentextError(message) from exc
-        print(f"gentext: warning: {message} (skipped)", file=sys.stderr)
-        return False
+                returned = call(register=functools.partial(_offer, expected, offered))
+                if returned is None:
+                    continue  # it raised: none of its registrations count
+                if returned and not offered:  # `return spec`, not register(spec)
+                    _warn(f"plugin {plugin!r}: {hook} registered nothing; call "
+                          f"register({expected.__name__}(...)) rather than returning it")
+                for spec in offered:
+                    found.add(kind, spec, plugin)
+        _registry = (loaded, found)
+    return _registry[1]
 
 
 def get_model(name: str) -> ModelSpec:
@@ -197,10 +163,9 @@ def model_owner(name: str) -> str:
 def plugins() -> list[PluginInfo]:
     """Every loaded plugin with its version and the hooks it implements."""
     manager = plugin_manager()
-    listed = []
-    for name, plugin in manager.list_name_plugin():
-        hooks = tuple(sorted(caller.name for caller in manager.get_hookcallers(plugin) or ()))
-        listed.append(PluginInfo(name=name, version=_versions.get(name, "unknown"), hooks=hooks))
+    listed = [PluginInfo(name, _versions.get(name, "unknown"), tuple(sorted(
+        caller.name for caller in manager.get_hookcallers(plugin) or ())))
+        for name, plugin in manager.list_name_plugin()]
     return sorted(listed, key=lambda info: (info.name != CORE_PLUGIN, info.name))
 
 
@@ -225,29 +190,26 @@ def add_commands(app) -> None:
     """Let each plugin add its commands to the CLI app, once per plugin and app. A command
     name already taken (a built-in one, or another plugin's) is an error naming both; a
     plugin command that raises is one line naming the plugin."""
-    manager = plugin_manager()
     state = _apps.setdefault(app, _AppCommands())
-    done, owners = state.plugins, state.owners
+    owners = state.owners
     for info in app.registered_commands:
-        owners.setdefault(_command_name(info), "gentext")
-    for impl in manager.hook.register_commands.get_hookimpls():
-        name = manager.get_name(impl.plugin)
-        if name in done:
+        owners.setdefault(_command_name(info), CORE_PLUGIN)
+    for plugin, call in _each_plugin("register_commands"):
+        if plugin in state.plugins:
             continue
         before = len(app.registered_commands)
-        _call_hook(name, "register_commands", impl.function, app=app)
-        done.add(name)
-        added = app.registered_commands[before:]
-        for info in added:
+        call(app=app)
+        state.plugins.add(plugin)
+        for info in app.registered_commands[before:]:
             command = _command_name(info)
             if command in owners:
                 del app.registered_commands[before:]
                 raise GentextError(f"command {command!r} is registered by both plugin "
-                                   f"{owners[command]!r} and plugin {name!r}; uninstall one "
+                                   f"{owners[command]!r} and plugin {plugin!r}; uninstall one "
                                    "of them" + (" (built-in commands cannot be replaced)"
-                                                if owners[command] == "gentext" else ""))
-            owners[command] = name
-            info.callback = _isolated(info.callback, name, command)
+                                                if owners[command] == CORE_PLUGIN else ""))
+            owners[command] = plugin
+            info.callback = _failing_in_one_line(info.callback, plugin, command)
 
 
 def _command_name(info) -> str:
@@ -255,9 +217,8 @@ def _command_name(info) -> str:
     return info.name or info.callback.__name__.lower().replace("_", "-")
 
 
-def _isolated(callback, plugin: str, command: str):
+def _failing_in_one_line(callback, plugin: str, command: str):
     """A plugin command whose unexpected exceptions become one line naming the plugin."""
-    import functools
 
     @functools.wraps(callback)
     def run(*args, **kwargs):

@@ -59,7 +59,8 @@ class FamilyRecipe:
 
     ``first_phase`` names a model knob that counts the steps of a first training phase of a
     different cost (a GAN's MLE pre-training): the recipe times both phases and keeps their
-    default proportion."""
+    default proportion. The family declares both, not ``gentext.comparison.recipes``: a
+    plugin's family joins the recipe too, and only the family knows its own knobs."""
 
     first_phase: str | None = None
 
@@ -78,6 +79,9 @@ class ModelSpec:
     train_defaults: dict = field(default_factory=dict)  # [train] defaults this family prefers
     data_defaults: dict = field(default_factory=dict)  # [data] defaults (e.g. its tokenizer)
     recipe: FamilyRecipe | None = None  # joins `compare --recipe families` when set
+    # how a stochastic `nll` combines its k draws, in words (`gentext eval` prints it beside
+    # the kind); or a function of the config that says so
+    nll_estimator: str | Callable[[object], str] = "importance-weighted"
 
     def __post_init__(self):
         """What can be checked without importing the model (and torch): a mistake here is a
@@ -87,6 +91,9 @@ class ModelSpec:
         if not callable(self.likelihood) and self.likelihood not in LIKELIHOOD_KINDS:
             raise ValueError(f"{owner}: likelihood must be one of {', '.join(LIKELIHOOD_KINDS)} "
                              f"(or a function of the config), got {self.likelihood!r}")
+        if not callable(self.nll_estimator) and not isinstance(self.nll_estimator, str):
+            raise ValueError(f"{owner}: nll_estimator must be words (or a function of the "
+                             f"config giving them), got {self.nll_estimator!r:.60}")
         if not isinstance(self.model, str) or not IMPORT_STRING.fullmatch(self.model):
             raise ValueError(f"{owner}: model must be an import string 'package.module:Class' "
                              f"(so listing models never imports torch), got {self.model!r:.60}")
@@ -102,6 +109,10 @@ class ModelSpec:
             raise GentextError(f"model {self.name!r} declares likelihood {kind!r}; "
                                f"it must be one of {', '.join(LIKELIHOOD_KINDS)}")
         return kind
+
+    def nll_estimator_of(self, config) -> str:
+        """How the ``nll`` of this family's models built from ``config`` combines its draws."""
+        return self.nll_estimator(config) if callable(self.nll_estimator) else self.nll_estimator
 
     def model_class(self):
         """Import and return the model class (this is where torch gets imported), checked to

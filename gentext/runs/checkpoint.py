@@ -1,4 +1,4 @@
-"""Run directories: save and load models, tokenizer, config and resumable training state.
+"""Run directories: save and load models, tokenizer and config, and commit checkpoints.
 
 Layout of ``runs/<name>/``::
 
@@ -8,13 +8,15 @@ Layout of ``runs/<name>/``::
     model/             gentext.json (format, model, plugin, step, weights' SHA-256),
                        config.json, model.safetensors
     checkpoints/       state.safetensors (+ a readable state.json): the `TrainingState`
+                       (gentext.runs.training_state), naming the model/ weights it goes with
     metrics.jsonl      one JSON object per log or evaluation
     samples.txt        samples drawn at the end of training
     loss.png           the loss curves
 
 Weights are safetensors and configs JSON or TOML: nothing is unpickled, so loading a run from
-a stranger is safe. Every file is written to a temporary name, fsynced and renamed into place, so an
-interrupted write (even a killed process or a power cut) never leaves half a checkpoint.
+a stranger is safe. Every file is written atomically (gentext.runs.atomic), and a checkpoint's
+weights and training state are committed together (`save_model`), so a killed process or a
+power cut never leaves half a checkpoint.
 """
 
 from __future__ import annotations
@@ -22,51 +24,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gentext.config import RunConfig, build_config, read_toml, to_toml
 from gentext.errors import GentextError
+from gentext.runs.atomic import fsync, partial_path, replace_durably, write_atomic
+from gentext.runs.training_state import CHECKPOINT_DIR, STATE_FILE, TrainingState
 
 FORMAT_VERSION = 1
-MODEL_DIR, CHECKPOINT_DIR = "model", "checkpoints"
+MODEL_DIR = "model"
 CONFIG_FILE, TOKENIZER_FILE, METRICS_FILE = "config.toml", "tokenizer.json", "metrics.jsonl"
 LABELS_FILE = "labels.json"
 WEIGHTS_FILE, META_FILE, MODEL_CONFIG_FILE = "model.safetensors", "gentext.json", "config.json"
-STATE_FILE, STATE_TENSORS_FILE = "state.json", "state.safetensors"
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file (or a directory's entries) to disk, so a rename never outruns the data."""
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if Path(path).is_dir() else 0)
-    try:
-        descriptor = os.open(path, flags)
-    except OSError:  # some systems cannot open directories; the data itself was synced
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
-def replace_durably(partial: Path, path: Path) -> None:
-    """Move a fully written ``partial`` onto ``path``: fsync, rename, fsync the folder. A crash
-    at any point leaves either the old file or the new one, never half of one."""
-    _fsync(partial)
-    os.replace(partial, path)
-    _fsync(Path(path).parent)
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and a rename."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    replace_durably(partial, path)
 
 
 def sha256_file(path: Path) -> str:
@@ -135,34 +106,36 @@ def write_run(out: Path, model, config: RunConfig, tokenizer, *, force: bool = F
     return out
 
 
-def save_model(run_dir: Path, model, model_name: str, step: int,
-               weights: dict | None = None) -> None:
-    """Write ``model/``: weights (safetensors), the model config and what produced them.
+def save_model(run_dir: Path, model, model_name: str, step: int, weights: dict | None = None,
+               state: TrainingState | None = None) -> None:
+    """Write ``model/`` (weights, model config, what produced them) and, with ``state``, the
+    training state that continues from them: one checkpoint, its weights written and hashed
+    once. ``weights``: the model's state dict, when it was gathered apart (FSDP).
 
-    A two-phase commit, so a process killed at any moment leaves a loadable model: the new
-    weights are written aside, the metadata then names both the new and the current weights'
-    SHA-256, the weights are renamed into place, and the metadata drops the old one.
-    ``weights``: the model's state dict, when it was gathered apart (FSDP)."""
+    A two-phase commit, so a process killed at any moment leaves a run that loads and resumes:
+    the new weights are written aside, the metadata names both them and the current weights,
+    the state (naming the new weights) is renamed into place, then the weights, and the
+    metadata drops the old ones. `_settle` finishes or undoes a commit cut short."""
     from safetensors.torch import save_model as save_weights
 
     folder = Path(run_dir) / MODEL_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{WEIGHTS_FILE}.partial"
+    partial = partial_path(folder / WEIGHTS_FILE)
     save_weights(model if weights is None else _Weights(weights), str(partial))
+    fsync(partial)  # on disk before a state that names it is
     plugin, plugin_version = _producer(model_name)
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "model": model_name,
-        "plugin": plugin,
-        "plugin_version": plugin_version,
-        "step": step,
-        "weights_sha256": sha256_file(partial),
-    }
-    write_atomic(folder / MODEL_CONFIG_FILE, json.dumps(dataclasses.asdict(model.config), indent=2))
+    meta = {"format_version": FORMAT_VERSION, "model": model_name, "plugin": plugin,
+            "plugin_version": plugin_version, "step": step,
+            "weights_sha256": sha256_file(partial)}
+    write_atomic(folder / MODEL_CONFIG_FILE,
+                 json.dumps(dataclasses.asdict(model.config), indent=2))
     current = _read_meta(folder / META_FILE)
+    previous = None
     if current and (folder / WEIGHTS_FILE).is_file():
         previous = {"step": current.get("step"), "weights_sha256": current.get("weights_sha256")}
-        write_atomic(folder / META_FILE, json.dumps({**meta, "previous": previous}, indent=2))
+    write_atomic(folder / META_FILE, json.dumps({**meta, "previous": previous}, indent=2))
+    if state is not None:
+        state.with_weights(meta["weights_sha256"]).save(run_dir)
     replace_durably(partial, folder / WEIGHTS_FILE)
     write_atomic(folder / META_FILE, json.dumps(meta, indent=2))
 
@@ -174,22 +147,49 @@ def _read_meta(path: Path) -> dict | None:
         return None
 
 
+def _settle(folder: Path, meta: dict, state: TrainingState) -> dict:
+    """The metadata of the weights ``state`` goes with, after finishing (the state was
+    committed, the weights not yet renamed) or undoing (the state was not committed) a
+    `save_model` that a killed process left in the middle; a mismatched pair is an error."""
+    new = {k: v for k, v in meta.items() if k != "previous"}
+    previous, wanted = meta.get("previous") or {}, state.weights_sha256
+    if "previous" not in meta and wanted == meta.get("weights_sha256"):
+        return meta  # the usual case: nothing was cut short
+    if "previous" in meta and wanted == new.get("weights_sha256"):
+        partial = partial_path(folder / WEIGHTS_FILE)
+        if partial.is_file():
+            replace_durably(partial, folder / WEIGHTS_FILE)
+        settled = new
+    elif "previous" in meta and wanted and wanted == previous.get("weights_sha256"):
+        settled = {**new, **previous}
+        partial_path(folder / WEIGHTS_FILE).unlink(missing_ok=True)  # weights never committed
+    else:
+        raise GentextError(
+            f"the training state in {str(folder.parent / CHECKPOINT_DIR)!r} (step {state.step}) "
+            f"goes with other weights than those in {str(folder)!r} (step {new.get('step')}); "
+            "restore the pair, or start again with --force")
+    write_atomic(folder / META_FILE, json.dumps(settled, indent=2))
+    return settled
+
+
 def _committed_meta(folder: Path, meta: dict) -> dict:
     """The metadata of the weights actually on disk: the new ones, or (after a crash in the
     middle of `save_model`) the previous ones; anything else is damage."""
     digest = sha256_file(folder / WEIGHTS_FILE)
+    current = {k: v for k, v in meta.items() if k != "previous"}
     if digest == meta.get("weights_sha256"):
-        return {k: v for k, v in meta.items() if k != "previous"}
+        return current
     previous = meta.get("previous") or {}
     if digest == previous.get("weights_sha256"):
-        return {**{k: v for k, v in meta.items() if k != "previous"}, **previous}
+        return {**current, **previous}
     raise GentextError(f"the weights in {str(folder / WEIGHTS_FILE)!r} are truncated or "
                        "corrupted (SHA-256 mismatch); retrain or restore them")
 
 
 @dataclass
 class Run:
-    """A loaded run: its config, tokenizer and model (on the CPU, in eval mode)."""
+    """A loaded run: its config, tokenizer and model (on the CPU, in eval mode), its model
+    metadata (``model/gentext.json``: step, weights' SHA-256, plugin) and its family's spec."""
 
     path: Path
     config: RunConfig
@@ -211,10 +211,14 @@ def _not_a_run(path: Path, why: str) -> GentextError:
 
 def read_run_config(path: Path) -> RunConfig:
     """The resolved config of the run at ``path`` (the model's plugin must be installed)."""
-    from gentext.config import model_name_of
-    from gentext.plugins.manager import get_model
+    return _read_config(Path(path))[0]
 
-    path = Path(path)
+
+def _read_config(path: Path) -> tuple[RunConfig, object]:
+    """The run's config and its family's spec, from one read of ``config.toml``."""
+    from gentext.config import model_name_of
+    from gentext.plugins.manager import get_model, registry
+
     if not path.is_dir():
         raise GentextError(f"run directory {str(path)!r} does not exist")
     if not (path / CONFIG_FILE).is_file():
@@ -223,8 +227,6 @@ def read_run_config(path: Path) -> RunConfig:
     name = model_name_of(table)
     if not name:
         raise _not_a_run(path, f"{CONFIG_FILE} names no model")
-    from gentext.plugins.manager import registry
-
     if name not in registry().models:
         meta = _read_meta(path / MODEL_DIR / META_FILE) or {}
         if meta.get("plugin"):
@@ -233,22 +235,13 @@ def read_run_config(path: Path) -> RunConfig:
                                "not installed; install that plugin to use the run")
     spec = get_model(name)
     return build_config(name, spec.config, table, train_defaults=spec.train_defaults,
-                        data_defaults=spec.data_defaults)
+                        data_defaults=spec.data_defaults), spec
 
 
-def load_run(path: Path) -> Run:
-    """Load a run for sampling or evaluation, checking the weights against their SHA-256."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_model as load_weights
-
-    from gentext.models.contract import Vocab
-    from gentext.plugins.manager import get_model
-    from gentext.data.tokenizer import TextTokenizer
-
-    path = Path(path)
-    config = read_run_config(path)
+def _model_meta(path: Path) -> dict:
+    """``model/gentext.json``, checked to be there, readable and of this format."""
     folder = path / MODEL_DIR
-    for needed in (folder / META_FILE, folder / WEIGHTS_FILE, path / TOKENIZER_FILE):
+    for needed in (folder / META_FILE, path / TOKENIZER_FILE):
         if not needed.is_file():
             raise _not_a_run(path, f"no {needed.relative_to(path)}; was training stopped "
                                    "before its first checkpoint?")
@@ -262,20 +255,44 @@ def load_run(path: Path) -> Run:
         raise GentextError(f"{str(folder / META_FILE)!r} has format version {version}; this "
                            f"gentext reads version {FORMAT_VERSION}"
                            + ("; upgrade gentext to read it" if newer else ""))
+    return meta
+
+
+def load_run(path: Path, *, state: TrainingState | None = None) -> Run:
+    """Load a run for sampling or evaluation, checking the weights against their SHA-256: its
+    files read once, into one `Run`. With ``state`` (a resume), a checkpoint cut short is
+    settled first and weights other than those the state names are refused."""
+    from gentext.data.tokenizer import TextTokenizer
+    from gentext.models.contract import Vocab
+
+    path = Path(path)
+    config, spec = _read_config(path)
+    folder, meta = path / MODEL_DIR, _model_meta(path)
+    if state is not None:
+        meta = _settle(folder, meta, state)
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise _not_a_run(path, f"no {MODEL_DIR}/{WEIGHTS_FILE}; was training stopped before "
+                               "its first checkpoint?")
     meta = _committed_meta(folder, meta)
-    spec = get_model(config.run.model)
     tokenizer = TextTokenizer.load(path / TOKENIZER_FILE)
-    vocab = Vocab.of(tokenizer, read_labels(path))
-    model = spec.build(config.model, vocab)
-    try:
-        missing, unexpected = load_weights(model, str(folder / WEIGHTS_FILE), strict=False)
-    except (SafetensorError, RuntimeError, OSError) as exc:
-        raise GentextError(f"the weights in {str(folder / WEIGHTS_FILE)!r} cannot be read: {exc}") from exc
-    if missing or unexpected:
-        raise GentextError(f"the weights in {str(folder)!r} do not fit model {spec.name!r} "
-                           f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    model = spec.build(config.model, Vocab.of(tokenizer, read_labels(path)))
+    _load_weights(model, folder / WEIGHTS_FILE, spec.name)
     model.eval()
     return Run(path=path, config=config, tokenizer=tokenizer, model=model, meta=meta, spec=spec)
+
+
+def _load_weights(model, weights: Path, model_name: str) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_model
+
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise GentextError(f"the weights in {str(weights)!r} cannot be read: {exc}") from exc
+    if missing or unexpected:
+        raise GentextError(f"the weights in {str(weights.parent)!r} do not fit model "
+                           f"{model_name!r} (missing {sorted(missing)[:3]}, unexpected "
+                           f"{sorted(unexpected)[:3]})")
 
 
 def save_labels(run_dir: Path, labels: tuple[str, ...]) -> None:
@@ -300,144 +317,3 @@ def read_labels(run_dir: Path) -> tuple[str, ...]:
 
 def save_config(run_dir: Path, config: RunConfig) -> None:
     write_atomic(Path(run_dir) / CONFIG_FILE, to_toml(config))
-
-
-def _save_state_file(run_dir: Path, tensors: dict, state: dict) -> None:
-    """Write the resumable state as one safetensors file: the tensors (model weights,
-    optimizers, RNG) with everything else as JSON in its metadata. One file, one atomic
-    rename: a crash leaves the previous state or the new one. ``state.json`` is a readable
-    copy written after it."""
-    from safetensors.torch import save_file
-
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    unique, aliases, seen = {}, {}, {}
-    for name, tensor in tensors.items():  # tied weights share storage: save them once
-        key = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape)) if tensor.numel() else None
-        if key is not None and key in seen:
-            aliases[name] = seen[key]
-        else:
-            seen[key] = name
-            unique[name] = tensor.detach().contiguous()
-    record = {**state, "aliases": aliases}
-    partial = folder / f".{STATE_TENSORS_FILE}.partial"
-    save_file(unique, str(partial), metadata={"state": json.dumps(record)})
-    replace_durably(partial, folder / STATE_TENSORS_FILE)
-    write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))
-
-
-def _load_state_file(run_dir: Path) -> tuple[dict, dict]:
-    """The (tensors, state) written by `_save_state_file`."""
-    from safetensors import safe_open
-
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    try:
-        with safe_open(str(folder / STATE_TENSORS_FILE), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-        state = json.loads(metadata["state"])
-    except Exception as exc:  # noqa: BLE001 - any damage means the same thing to the user
-        raise GentextError(f"the checkpoint in {str(folder)!r} cannot be read ({exc}); "
-                           "start again with --force") from exc
-    for name, original in state.pop("aliases", {}).items():
-        tensors[name] = tensors[original]
-    return tensors, state
-
-
-@dataclass
-class TrainingState:
-    """Everything a resumed run needs to continue exactly, saved and loaded as one file.
-
-    Keys in ``state.safetensors``: ``model.<parameter>`` (the weights at ``step``),
-    ``optimizer.<name>.<index>.<field>`` (each optimizer's tensors; its param groups go in
-    the JSON), ``rng.cpu`` and ``rng.cuda`` (the random generators). The JSON holds
-    ``step``, ``elapsed_s`` (training seconds, all sessions) and ``data`` (the data position).
-    """
-
-    step: int = 0
-    elapsed_s: float = 0.0
-    data: dict = field(default_factory=lambda: {"epoch": 0, "index": 0})
-    weights: dict = field(default_factory=dict)  # the model's state_dict
-    optimizers: dict = field(default_factory=dict)  # name -> optimizer.state_dict()
-    rng: dict = field(default_factory=dict)  # "cpu" (and "cuda") -> generator state
-
-    @classmethod
-    def capture(cls, model, optimizers: dict, step: int, elapsed_s: float, data: dict,
-                device: str, *, weights: dict | None = None,
-                optimizer_states: dict | None = None) -> "TrainingState":
-        """The state of a training run now (``weights`` and ``optimizer_states``: the state
-        dicts when already gathered, e.g. from the shards of an FSDP run)."""
-        import torch
-
-        rng = {"cpu": torch.get_rng_state()}
-        if device == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state()
-        return cls(step, elapsed_s, dict(data), model.state_dict() if weights is None else weights,
-                   optimizer_states or {name: opt.state_dict() for name, opt in optimizers.items()},
-                   rng)
-
-    def save(self, run_dir: Path) -> None:
-        """Write ``checkpoints/`` atomically (a crash leaves the previous state or this one)."""
-        tensors = {f"model.{k}": v for k, v in self.weights.items()}
-        groups = {}
-        for opt_name, state in self.optimizers.items():
-            tensors.update({f"optimizer.{opt_name}.{index}.{name}": value
-                            for index, values in state["state"].items()
-                            for name, value in values.items() if _is_tensor(value)})
-            groups[opt_name] = state["param_groups"]
-        tensors.update({f"rng.{name}": value for name, value in self.rng.items()})
-        _save_state_file(run_dir, tensors, {"step": self.step, "elapsed_s": self.elapsed_s,
-                                            "data": self.data, "param_groups": groups})
-
-    @classmethod
-    def load(cls, run_dir: Path) -> "TrainingState":
-        """Read ``checkpoints/`` back (a one-line error if it is damaged)."""
-        tensors, state = _load_state_file(run_dir)
-        weights, rng, optimizers = {}, {}, {}
-        for opt_name, groups in state["param_groups"].items():
-            optimizers[opt_name] = {"state": {}, "param_groups": groups}
-        for key, value in tensors.items():
-            kind, _, rest = key.partition(".")
-            if kind == "model":
-                weights[rest] = value
-            elif kind == "rng":
-                rng[rest] = value
-            elif kind == "optimizer":
-                opt_name, index, name = rest.split(".", 2)
-                optimizers[opt_name]["state"].setdefault(int(index), {})[name] = value
-        return cls(state["step"], state["elapsed_s"], state["data"], weights, optimizers, rng)
-
-    def restore_model(self, model, run_dir: Path) -> None:
-        """Load the weights at ``step`` (from ``model/`` for checkpoints that lack them)."""
-        if self.weights:
-            model.load_state_dict(self.weights)
-        else:  # a checkpoint from before the weights travelled with the state
-            from safetensors.torch import load_model as load_weights
-
-            load_weights(model, str(Path(run_dir) / MODEL_DIR / WEIGHTS_FILE))
-
-    def restore_optimizers(self, optimizers: dict) -> None:
-        for name, optimizer in optimizers.items():
-            optimizer.load_state_dict(self.optimizers[name])
-
-    def restore_rng(self, device: str) -> None:
-        import torch
-
-        torch.set_rng_state(self.rng["cpu"])
-        if device == "cuda" and "cuda" in self.rng:
-            torch.cuda.set_rng_state(self.rng["cuda"])
-
-
-def _is_tensor(value) -> bool:
-    import torch
-
-    return torch.is_tensor(value)
-
-
-def saved_step(run_dir: Path) -> int | None:
-    """The step of the run's last checkpoint, or None when it has none (read from the
-    readable copy, without loading tensors)."""
-    try:
-        return json.loads((Path(run_dir) / CHECKPOINT_DIR / STATE_FILE).read_text())["step"]
-    except (OSError, ValueError, KeyError):
-        return None

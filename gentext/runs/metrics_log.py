@@ -54,7 +54,7 @@ class MetricsLog:
 
     def truncate_after(self, step: int) -> None:
         """Forget rows logged after ``step`` (a resumed run logs them again)."""
-        from gentext.runs.checkpoint import write_atomic
+        from gentext.runs.atomic import write_atomic
 
         if self.path.is_file():
             kept = [row for row in self._read() if row["step"] <= step]

@@ -1,5 +1,6 @@
 """The PNG plots gentext writes: loss curves of a run, the quality-diversity plane of a
-temperature sweep, and validation curves against time for a comparison. matplotlib is imported only when a plot is drawn."""
+temperature sweep, and validation curves against time for a comparison. matplotlib is
+imported only when a plot is drawn."""
 
 from __future__ import annotations
 

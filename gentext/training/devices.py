@@ -50,7 +50,8 @@ def device_type(device: str) -> str:
 
 def bf16_is_fast(device: str) -> bool:
     """bf16 in hardware (compute capability 8.0 on: A100, H100, RTX 30xx on), not emulated."""
-    return device_type(device) == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    return device_type(device) == "cuda" and torch.cuda.is_bf16_supported(
+        including_emulation=False)
 
 
 def mixed_precision(precision: str, device: str) -> str:

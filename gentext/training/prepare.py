@@ -1,5 +1,6 @@
 """Everything before the training loop: the run's config (fresh, resumed or started from
-another run), then the data, tokenizer, labels, model and run directory.
+another run), then the data, tokenizer, labels, model and run directory; when resuming, the
+run and its checkpoint, each loaded once.
 
 Everything that can fail because of the user's input (data, config, model settings) fails
 here, before a new run directory is created.
@@ -13,16 +14,17 @@ from pathlib import Path
 
 import torch
 
-from gentext.runs import checkpoint
 from gentext.config import RunConfig, TrainConfig, build_config, model_name_of, read_toml
 from gentext.data.batching import encode_split, label_names, may_fit
 from gentext.data.pipeline import load_splits
+from gentext.data.tokenizer import TextTokenizer, train_tokenizer
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
 from gentext.evaluation.evaluate import conditioning_labels
 from gentext.models.contract import TextModel, Vocab
 from gentext.plugins.manager import get_model, registry
-from gentext.data.tokenizer import TextTokenizer, train_tokenizer
+from gentext.runs import checkpoint
+from gentext.runs.training_state import TrainingState
 
 
 def assemble_config(model: str | None = None, *, table: dict | None = None,
@@ -72,46 +74,44 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise GentextError(f"train.micro_batch_tokens must be a number of positions, 0 (auto) "
                            f"or -1 (no limit), got {cfg.micro_batch_tokens}")
     if cfg.max_minutes < 0:
-        raise GentextError(f"train.max_minutes must be 0 (no limit) or more, got {cfg.max_minutes}")
+        raise GentextError(f"train.max_minutes must be 0 (no limit) or more, got "
+                           f"{cfg.max_minutes}")
 
 
 @dataclass
 class Prepared:
-    """What the loop trains on: the tokenizer, the model and the encoded splits."""
+    """What the loop trains on: the tokenizer, the model and the encoded splits, and where it
+    starts (a new run's first state, or the checkpoint a resumed run continues)."""
 
     tokenizer: TextTokenizer
     model: TextModel
     train_data: object
     valid_data: object
+    state: TrainingState
 
 
 def prepare(config: RunConfig, out: Path, resume: bool, force: bool,
             ranks: Ranks = Ranks()) -> Prepared:
-    """Check the request, load the data, make (or reuse) the tokenizer, build the model,
-    and (for a new run) create the run directory."""
+    """Check the request, load the data, make (or reuse) the tokenizer, build the model (or
+    load the resumed run's), and (for a new run) create the run directory."""
     spec = get_model(config.run.model)
-    if resume:
-        checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
-        _check_resume(out, config)
+    state, resumed = _resumed(config, out, ranks) if resume else (TrainingState(), None)
     splits = load_splits(config.data)
     start = _initial_run(config) if config.train.init and not resume else None
     corpus = _tokenised_corpus(config)
-    tokenizer = _tokenizer(config, out, resume, start, corpus, splits)
-    labels = checkpoint.read_labels(out) if resume else label_names(splits.train)
-    torch.manual_seed(config.train.seed)
-    model: TextModel = spec.build(config.model, Vocab.of(tokenizer, labels))  # checks its config
-    if start is not None:
-        model.load_state_dict(start.model.state_dict())
-    max_len = config.data.max_len
-    if model.max_len is not None and max_len > model.max_len:
-        raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
-                           f"({model.max_len}); lower data.max_len or enlarge the model")
-    if config.data.unit == "document" and not model.capabilities.windows:
-        able = ", ".join(sorted(n for n, s in registry().models.items() if _models_windows(s)))
-        raise GentextError(f"model {spec.name!r} models whole examples, not windows of running "
-                           f"text; data.unit=document needs one of: {able or 'none installed'}")
+    if resumed is not None:
+        tokenizer, labels, model = resumed.tokenizer, (), resumed.model.train()
+    else:
+        tokenizer = _tokenizer(config, start, corpus, splits)
+        labels = label_names(splits.train)
+        torch.manual_seed(config.train.seed)
+        model = spec.build(config.model, Vocab.of(tokenizer, labels))  # checks its config
+        if start is not None:
+            model.load_state_dict(start.model.state_dict())
+    _check_model(config, model, spec.name)
     _write_run_dir(config, out, resume, force, tokenizer, labels, ranks)
     conditioning = conditioning_labels(model)
+    max_len = config.data.max_len
     if corpus is not None:  # memory-mapped token ids, read a batch at a time
         from gentext.data.memmap import MappedSplit
 
@@ -124,15 +124,43 @@ def prepare(config: RunConfig, out: Path, resume: bool, force: bool,
     limit = config.train.eval_examples
     valid_data = encode_split(splits.valid[:limit] if limit else splits.valid, tokenizer, max_len,
                               conditioning, config.data.unit)
-    return Prepared(tokenizer, model, train_data, valid_data)
+    return Prepared(tokenizer, model, train_data, valid_data, state)
 
 
-def _tokenizer(config: RunConfig, out: Path, resume: bool, start, corpus,
-               splits) -> TextTokenizer:
-    """The run's own tokenizer when resuming, the started-from run's, a tokenised corpus's,
-    or one trained now on the training split."""
-    if resume:
-        return TextTokenizer.load(out / checkpoint.TOKENIZER_FILE)
+def _check_model(config: RunConfig, model: TextModel, name: str) -> None:
+    """The model takes the run's data: its context holds data.max_len, and it models windows
+    if the data is cut into them."""
+    max_len = config.data.max_len
+    if model.max_len is not None and max_len > model.max_len:
+        raise GentextError(f"data.max_len ({max_len}) is longer than the model's context "
+                           f"({model.max_len}); lower data.max_len or enlarge the model")
+    if config.data.unit == "document" and not model.capabilities.windows:
+        able = ", ".join(sorted(n for n, s in registry().models.items() if _models_windows(s)))
+        raise GentextError(f"model {name!r} models whole examples, not windows of running "
+                           f"text; data.unit=document needs one of: {able or 'none installed'}")
+
+
+def _resumed(config: RunConfig, out: Path, ranks: Ranks):
+    """The checkpoint to continue and its run, loaded once (a checkpoint cut short settled by
+    the main process first); only [train] settings may differ from the run's."""
+    checkpoint.prepare_run_dir(out, resume=True, force=False)  # checks there is a checkpoint
+    state = TrainingState.load(out)
+    torch.manual_seed(config.train.seed)  # the model is built as a new run's is
+    try:
+        run = checkpoint.load_run(out, state=state) if ranks.main else None
+    finally:
+        ranks.barrier()  # the others read the run once the main process has settled it
+    run = run or checkpoint.load_run(out, state=state)
+    for section in ("run", "data", "model"):
+        if getattr(run.config, section) != getattr(config, section):
+            raise GentextError(f"--resume cannot change [{section}] of {str(out)!r}; "
+                               "only [train] settings may differ")
+    return state, run
+
+
+def _tokenizer(config: RunConfig, start, corpus, splits) -> TextTokenizer:
+    """The started-from run's tokenizer, a tokenised corpus's, or one trained now on the
+    training split."""
     if start is not None:
         return start.tokenizer
     if corpus is not None:
@@ -159,15 +187,6 @@ def _write_run_dir(config: RunConfig, out: Path, resume: bool, force: bool, toke
     ranks.barrier()
 
 
-def _check_resume(out: Path, config: RunConfig) -> None:
-    """A resumed run keeps its model, data and tokenizer; only [train] may change."""
-    saved = checkpoint.read_run_config(out)
-    for section in ("run", "data", "model"):
-        if getattr(saved, section) != getattr(config, section):
-            raise GentextError(f"--resume cannot change [{section}] of {str(out)!r}; "
-                               "only [train] settings may differ")
-
-
 def _tokenised_corpus(config: RunConfig) -> dict | None:
     """The corpus.json of a folder written by `gentext tokenize` (None for other data),
     checked against the run's data settings."""
@@ -177,8 +196,9 @@ def _tokenised_corpus(config: RunConfig) -> dict | None:
         return None
     corpus = read_corpus(config.data.source)
     if corpus["tokenizer"] != config.data.tokenizer:
-        raise GentextError(f"{config.data.source!r} was tokenised with the {corpus['tokenizer']!r} "
-                           f"tokenizer; set data.tokenizer={corpus['tokenizer']}")
+        raise GentextError(f"{config.data.source!r} was tokenised with the "
+                           f"{corpus['tokenizer']!r} tokenizer; set "
+                           f"data.tokenizer={corpus['tokenizer']}")
     if corpus.get("unit", "example") != config.data.unit:
         raise GentextError(f"{config.data.source!r} was tokenised with unit "
                            f"{corpus.get('unit', 'example')!r}; set data.unit="

@@ -7,7 +7,7 @@ fsdp.yaml`` (which sets ``ACCELERATE_USE_FSDP``), or that variable under torchru
 shards the model itself rather than through ``accelerator.prepare``, the same way on CPUs
 (gloo, where accelerate would ignore the config) and GPUs:
 
-- each submodule a family names in ``capabilities.fsdp_units`` (a ``ModuleList`` names each of
+- each submodule a family names in ``fsdp_units`` (a ``ModuleList`` names each of
   its children) is one unit, all-gathered just before its forward and freed after it; the rest
   of the model is the root unit, whole for the length of one objective. Units must be called
   the same number of times on every process within an objective (a Transformer's blocks are;
@@ -105,13 +105,13 @@ class ShardedRoot(nn.Module):
 
 
 def units(model: nn.Module, names) -> list[nn.Module]:
-    """The submodules ``capabilities.fsdp_units`` names (a ModuleList: each child)."""
+    """The submodules ``fsdp_units`` names (a ModuleList: each child)."""
     found = []
     for name in names:
         try:
             module = model.get_submodule(name)
         except AttributeError:
-            raise GentextError(f"capabilities.fsdp_units names {name!r}, which "
+            raise GentextError(f"fsdp_units names {name!r}, which "
                                f"{type(model).__name__} does not have") from None
         found.extend(module if isinstance(module, nn.ModuleList) else [module])
     return found

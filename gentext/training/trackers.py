@@ -32,7 +32,8 @@ def make_trackers(log_with: str, out: Path) -> list:
         try:
             import wandb  # noqa: F401
         except ImportError:
-            raise GentextError("train.log_with = \"wandb\" needs wandb: pip install wandb") from None
+            raise GentextError("train.log_with = \"wandb\" needs wandb: "
+                               "pip install wandb") from None
         from accelerate.tracking import WandBTracker
 
         os.environ.setdefault("WANDB_MODE", "offline")  # nothing leaves the machine unless asked

@@ -1,6 +1,7 @@
 """Flow configuration."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass
@@ -16,6 +17,10 @@ class FlowConfig:
     layers: int = 8  # coupling layers (alternating channel and position masks)
     coupling: str = "affine"  # "affine" (Real NVP), "additive" (NICE, volume-preserving) or "spline"
     bins: int = 8  # spline couplings: bins of each rational-quadratic spline
-    kl_warmup: float = 0.0  # share of training over which the KL-like term's weight rises 0 -> 1
     max_len: int = 288  # longest sequence the length prior covers, in tokens (keeps >99% of Austen)
-    iw_samples: int = 16  # k of the importance-weighted bound when evaluating
+    nll_samples: int = 16  # k of the importance-weighted bound when evaluating
+
+    RENAMED_KEYS: ClassVar[dict] = {"iw_samples": "nll_samples"}  # as mdlm and gentext eval say it
+    # with the value it always has now (a run saved before still loads) and why it went
+    REMOVED_KEYS: ClassVar[dict] = {
+        "kl_warmup": (0.0, "in 0.2 (docs/flow.md, 'What was tried', shows it did not help)")}

@@ -30,7 +30,7 @@ def check_config(config: FlowConfig) -> None:
         if getattr(config, name) not in choices:
             raise GentextError(f"model.{name} must be one of {', '.join(choices)}, "
                                f"got {getattr(config, name)!r}")
-    for name in ("dim", "hidden", "codec_hidden", "layers", "bins", "max_len", "iw_samples"):
+    for name in ("dim", "hidden", "codec_hidden", "layers", "bins", "max_len", "nll_samples"):
         if getattr(config, name) < 1:
             raise GentextError(f"model.{name} must be at least 1")
     if config.dim < 2:
@@ -40,14 +40,13 @@ def check_config(config: FlowConfig) -> None:
 
 
 class TextFlow(TextModel):
-    capabilities = Capabilities(
-        latent=True,  # compile: none yet; the couplings recompile for every width (docs/speed.md)
-        diagnostics=("kl_per_token", "active_units", "latent_dim"),
-        # Samples draw z from the flow and give each position its most likely character, as
-        # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the
-        # flow's. Temperature 1 draws every character from p(x | z) instead, independently
-        # per position, which is the model the bound scores.
-        default_temperature=0.0)
+    capabilities = Capabilities(latent=True)
+    # Samples draw z from the flow and give each position its most likely character, as
+    # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the flow's.
+    # Temperature 1 draws every character from p(x | z) instead, independently per position,
+    # which is the model the bound scores.
+    default_temperature = 0.0
+    # compiled_modules: none yet; the couplings recompile for every width (docs/speed.md)
 
     def __init__(self, config: FlowConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -64,15 +63,7 @@ class TextFlow(TextModel):
         self.flow = CouplingStack(self.dim, config.hidden, config.layers, config.coupling,
                                   config.kernel, config.bins)
         self.length_prior = LengthPrior(config.max_len)
-        self.capabilities = dataclasses.replace(TextFlow.capabilities, nll_samples=config.iw_samples)
-        self.kl_weight = 1.0  # the training loss's weight on log p(z) - log q(z | x)
-
-    def set_training_progress(self, step: int, total_steps: int) -> None:
-        """KL warm-up (Bowman et al. 2016): the weight rises linearly to 1 over the first
-        ``kl_warmup`` of training, so z learns to carry the characters before it is charged
-        for them; evaluation always uses the full bound."""
-        warmup = self.config.kl_warmup * total_steps
-        self.kl_weight = min(1.0, step / warmup) if warmup > 0 else 1.0
+        self.capabilities = dataclasses.replace(TextFlow.capabilities, nll_samples=config.nll_samples)
 
     @property
     def max_len(self) -> int:
@@ -111,16 +102,15 @@ class TextFlow(TextModel):
         terms = self.bound_terms(batch)
         tokens = (batch["lengths"] - 1).sum()
         kl_like = terms["prior"] + terms["entropy"]
-        loss = -(terms["decoder"] + terms["length"] + self.kl_weight * kl_like).sum() / tokens
-        return {"loss": loss, "kl_weight": torch.tensor(self.kl_weight, device=loss.device),
-                "rec_per_token": (-terms["decoder"].sum() / tokens).detach(),
+        loss = -(terms["decoder"] + terms["length"] + kl_like).sum() / tokens
+        return {"loss": loss, "rec_per_token": (-terms["decoder"].sum() / tokens).detach(),
                 "kl_per_token": (-kl_like.sum() / tokens).detach(),
                 "length_per_token": (-terms["length"].sum() / tokens).detach()}
 
     @torch.no_grad()
     def nll(self, batch: dict, samples: int | None = None) -> tuple[torch.Tensor, int]:
         """The importance-weighted bound (Burda et al. 2016): -log mean_k w_k, summed."""
-        k = samples or self.config.iw_samples
+        k = samples or self.config.nll_samples
         bound = importance_weighted_bound(self.log_weights(batch, k).float(), dim=1)
         return bound.sum(), int((batch["lengths"] - 1).sum())
 

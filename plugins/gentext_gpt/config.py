@@ -1,10 +1,15 @@
 """GPT configuration. Defaults are sized to train on the default corpus in minutes on a CPU.
 
-``arch`` picks a recipe; each of its pieces is a key of its own, left unset (none) to take the
-recipe's value, or set to measure one piece's effect (``--set model.qk_norm=false``).
+The recipe is seven keys, each its own so one piece's effect can be measured (``--set
+model.qk_norm=false``); their defaults are the modern recipe. ``arch`` is not a key but a
+preset that sets all seven at once: ``--set model.arch=gpt2`` is GPT-2 exactly, and a key set
+beside it wins (``--set model.arch=gpt2 --set model.positions=rotary``).
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from gentext.api import TransformerConfig
 
 ARCHS = {
     # GPT-2 exactly (Radford et al. 2019): what exports to transformers' GPT2LMHeadModel
@@ -19,30 +24,24 @@ RECIPE_KEYS = tuple(ARCHS["gpt2"])
 
 
 @dataclass
-class GPTConfig:
-    n_layer: int = 4  # Transformer blocks
-    n_head: int = 4  # attention heads; n_embd must divide by it
-    n_embd: int = 256  # width of the residual stream
-    block_size: int = 128  # longest sequence (positions), <bos> and <eos> included
-    dropout: float = 0.1  # on embeddings, attention weights, residual branches
-    bias: bool = True  # biases in Linear and LayerNorm, as GPT-2
-    pad_vocab_to: int = 64  # pad the embedding rows to a multiple of this (faster matmuls)
-    arch: str = "modern"  # recipe: "modern" (faster to a given loss) or "gpt2" (GPT-2 exactly; exports to transformers)
-    positions: str | None = None  # "learned" (GPT-2) or "rotary" (RoPE); none: as arch
-    norm: str | None = None  # "layernorm" (GPT-2) or "rmsnorm"; none: as arch
-    qk_norm: bool | None = None  # RMS-normalise queries and keys per head; none: as arch
-    activation: str | None = None  # MLP: "gelu" (GPT-2, tanh) or "relu2" (squared ReLU); none: as arch
-    tied_head: bool | None = None  # output layer shares the input embedding (GPT-2); none: as arch
-    zero_init: bool | None = None  # residual projections (and an untied head) start at zero; none: as arch
-    optimizer: str | None = None  # "adamw", or "muon" for hidden matrices (AdamW for the rest); none: as arch
+class GPTConfig(TransformerConfig):
+    """TransformerConfig's keys (the stack's shape and positions), then gpt's own: the rest of
+    the recipe, whose defaults are ``ARCHS["modern"]``."""
 
-    def recipe(self, key: str):
-        """A recipe key's value: as set, else as ``arch`` says."""
-        value = getattr(self, key)
-        return ARCHS[self.arch][key] if value is None else value
+    pad_vocab_to: int = 64  # pad the embedding rows to a multiple of this (faster matmuls)
+    norm: str = "rmsnorm"  # "layernorm" (GPT-2) or "rmsnorm"
+    qk_norm: bool = True  # RMS-normalise queries and keys per head (GPT-2: false)
+    activation: str = "relu2"  # MLP: "gelu" (GPT-2, tanh) or "relu2" (squared ReLU)
+    tied_head: bool = True  # output layer shares the input embedding (as GPT-2)
+    zero_init: bool = True  # residual projections (and an untied head) start at 0 (GPT-2: false)
+    optimizer: str = "muon"  # "adamw" (GPT-2), or "muon" for hidden matrices (AdamW for the rest)
+
+    # not keys: `arch` = "modern" (the defaults) or "gpt2" sets the seven recipe keys at once
+    PRESETS: ClassVar[dict] = {"arch": ARCHS}
+    RENAMED_KEYS: ClassVar[dict] = {"block_size": "max_len"}  # as mdlm, flow and [data] say it
 
     def unlike_gpt2(self) -> dict:
         """The pieces of the computed function that are not GPT-2's, with their values (the
         optimizer is left out: it changes training, not the function)."""
-        return {key: self.recipe(key) for key in RECIPE_KEYS
-                if key != "optimizer" and self.recipe(key) != ARCHS["gpt2"][key]}
+        return {key: getattr(self, key) for key in RECIPE_KEYS
+                if key != "optimizer" and getattr(self, key) != ARCHS["gpt2"][key]}

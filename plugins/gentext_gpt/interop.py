@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from gentext.api import GentextError
-from gentext_gpt.config import GPTConfig
+from gentext_gpt.config import ARCHS, GPTConfig
 
 MODEL_NAME = "gpt"  # the name this plugin registers its model under
 
@@ -54,7 +54,7 @@ def hf_config_of(model):
 
     config, vocab = model.config, model.vocab
     return GPT2Config(
-        vocab_size=vocab.size, n_positions=config.block_size, n_embd=config.n_embd,
+        vocab_size=vocab.size, n_positions=config.max_len, n_embd=config.n_embd,
         n_layer=config.n_layer, n_head=config.n_head, n_inner=4 * config.n_embd,
         activation_function="gelu_new", resid_pdrop=config.dropout, embd_pdrop=config.dropout,
         attn_pdrop=config.dropout, layer_norm_epsilon=1e-5, bos_token_id=vocab.bos_id,
@@ -149,8 +149,8 @@ def gpt_config_from_hf(config: dict):
     if abs(config.get("layer_norm_epsilon", 1e-5) - 1e-5) > 1e-12:
         raise GentextError("layer_norm_epsilon is not 1e-5; gentext's gpt cannot hold this model")
     return GPTConfig(n_layer=config.get("n_layer", 12), n_head=config.get("n_head", 12),
-                     n_embd=width, block_size=config.get("n_positions", 1024),
-                     dropout=config.get("resid_pdrop", 0.1), bias=True, arch="gpt2")
+                     n_embd=width, max_len=config.get("n_positions", 1024),
+                     dropout=config.get("resid_pdrop", 0.1), bias=True, **ARCHS["gpt2"])
 
 
 def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
@@ -180,7 +180,7 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
     model_config = gpt_config_from_hf(hf_config)
     table = {"run": {"model": MODEL_NAME}, "model": vars(model_config),
              "data": {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
-                      "max_len": min(128, model_config.block_size)}}
+                      "max_len": min(128, model_config.max_len)}}
     run_config = build_config(MODEL_NAME, spec.config, table, train_defaults=spec.train_defaults,
                               data_defaults=spec.data_defaults)
     model = spec.build(model_config, Vocab.of(tokenizer))

@@ -2,11 +2,12 @@
 learned absolute positions, pre-LayerNorm blocks with biases (``gentext.models.transformer``, causal),
 a final LayerNorm and an output layer tied to the input embedding.
 
-``model.arch = "modern"`` swaps in the pieces of the modded-nanogpt speedrun (Jordan et al.
-2024): rotary positions, RMSNorm, QK-norm, a squared-ReLU MLP, zero-initialised residual
-projections, and Muon (Jordan et al. 2024; ``gentext.models.optim.Muon``) for the hidden matrices,
-the fused query-key-value weight as its three matrices (the speedrun's untied output layer is
-``model.tied_head = false``). docs/speed.md measures each.
+The default recipe (``model.arch = "modern"``, a preset of seven keys) swaps in the pieces of
+the modded-nanogpt speedrun (Jordan et al. 2024): rotary positions, RMSNorm, QK-norm, a
+squared-ReLU MLP, zero-initialised residual projections, and Muon (Jordan et al. 2024;
+``gentext.models.optim.Muon``) for the hidden matrices, the fused query-key-value weight as its
+three matrices (the speedrun's untied output layer is ``model.tied_head = false``).
+docs/speed.md measures each.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gentext.api import (
     ACTIVATIONS, NORMS, WHOLE_MODEL, AutoregressiveModel, Block, Capabilities, GentextError,
     SamplingOptions, Vocab, check_choice, init_gpt2_weights, norm_layer, register_rotary_tables,
 )
-from gentext_gpt.config import ARCHS, GPTConfig
+from gentext_gpt.config import GPTConfig
 
 KVCache = list  # per layer: [keys (B, nh, T_max, hs), values (B, nh, T_max, hs)]
 
@@ -40,9 +41,11 @@ class GPT(AutoregressiveModel):
     """Decoder-only Transformer LM; its ``nll`` is exact."""
 
     capabilities = Capabilities(
-        prompt=True, compile=(WHOLE_MODEL,), windows=True, fsdp_units=("transformer.h",),
+        prompt=True, windows=True,
         # use_cache=false recomputes the whole prefix each step (the reference for the cache)
         sampling_knobs={"use_cache": True})
+    compiled_modules = (WHOLE_MODEL,)
+    fsdp_units = ("transformer.h",)
 
     def __init__(self, config: GPTConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -50,45 +53,44 @@ class GPT(AutoregressiveModel):
             raise GentextError(f"model.n_embd ({config.n_embd}) must be divisible by "
                                f"model.n_head ({config.n_head})")
         check_recipe(config)
-        recipe = config.recipe
         multiple = max(1, config.pad_vocab_to)
         self.padded_vocab = math.ceil(vocab.size / multiple) * multiple
         layers = dict(wte=nn.Embedding(self.padded_vocab, config.n_embd))
-        if recipe("positions") == "learned":
-            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        if config.positions == "learned":
+            layers["wpe"] = nn.Embedding(config.max_len, config.n_embd)
         else:  # turned inside attention
-            register_rotary_tables(self, config.block_size, config.n_embd // config.n_head)
+            register_rotary_tables(self, config.max_len, config.n_embd // config.n_head)
         self.transformer = nn.ModuleDict(dict(
             **layers,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias,
-                                  norm=recipe("norm"), qk_norm=recipe("qk_norm"),
-                                  activation=recipe("activation"))
+                                  norm=config.norm, qk_norm=config.qk_norm,
+                                  activation=config.activation)
                             for _ in range(config.n_layer)),
-            ln_f=norm_layer(recipe("norm"), config.n_embd, config.bias),
+            ln_f=norm_layer(config.norm, config.n_embd, config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, self.padded_vocab, bias=False)
-        if recipe("tied_head"):
+        if config.tied_head:
             self.lm_head.weight = self.transformer.wte.weight  # tied, as GPT-2
         init_gpt2_weights(self, config.n_layer)
-        if recipe("zero_init"):  # each block starts as the identity (modded-nanogpt)
+        if config.zero_init:  # each block starts as the identity (modded-nanogpt)
             for name, parameter in self.named_parameters():
                 if name.endswith("c_proj.weight") or (name == "lm_head.weight"
-                                                      and not recipe("tied_head")):
+                                                      and not config.tied_head):
                     nn.init.zeros_(parameter)
 
     @property
     def max_len(self) -> int:
-        return self.config.block_size
+        return self.config.max_len
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
                 start: int = 0, features: bool = False) -> torch.Tensor:
         """Logits (B, T, V) over the real vocabulary (padded rows can never be predicted), or
         with ``features`` the states the output layer reads (B, T, n_embd)."""
         length = tokens.size(1)
-        if start + length > self.config.block_size:
-            raise ValueError(f"sequence of {start + length} tokens exceeds block_size "
-                             f"{self.config.block_size}")
+        if start + length > self.config.max_len:
+            raise ValueError(f"sequence of {start + length} tokens exceeds max_len "
+                             f"{self.config.max_len}")
         x = self.transformer.wte(tokens)
         rotary = None
         if "wpe" in self.transformer:
@@ -109,7 +111,7 @@ class GPT(AutoregressiveModel):
         """AdamW over everything (GPT-2), or Muon for the blocks' matrices and AdamW for the
         embeddings, the output layer and the gains (Muon orthogonalises a matrix's update,
         which suits hidden layers, not lookups)."""
-        if self.config.recipe("optimizer") == "adamw":
+        if self.config.optimizer == "adamw":
             return super().make_optimizers(train, fused)
         from gentext.api import muon_with_adamw
 
@@ -121,8 +123,8 @@ class GPT(AutoregressiveModel):
                                          blocks=query_key_value)}
 
     def new_cache(self, batch: int, device, dtype) -> KVCache:
-        """Preallocated keys and values for ``batch`` sequences of up to block_size tokens."""
-        shape = (batch, self.config.n_head, self.config.block_size,
+        """Preallocated keys and values for ``batch`` sequences of up to max_len tokens."""
+        shape = (batch, self.config.n_head, self.config.max_len,
                  self.config.n_embd // self.config.n_head)
         return [[torch.empty(shape, device=device, dtype=dtype) for _ in range(2)]
                 for _ in self.transformer.h]
@@ -154,7 +156,6 @@ class GPT(AutoregressiveModel):
 
 def check_recipe(config: GPTConfig) -> None:
     """Every recipe key among its choices, or a one-line error naming them."""
-    check_choice("model.arch", config.arch, ARCHS)
     for key, choices in (("positions", ("learned", "rotary")), ("norm", NORMS),
                          ("activation", tuple(ACTIVATIONS)), ("optimizer", ("adamw", "muon"))):
-        check_choice(f"model.{key}", config.recipe(key), choices)
+        check_choice(f"model.{key}", getattr(config, key), choices)

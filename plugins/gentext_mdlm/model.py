@@ -84,10 +84,11 @@ class MaskedDiffusion(TextModel):
     ``<mask>`` (nor ``<bos>``, ``<eos>``, ``<pad>``: impossible inside a sentence), and a
     position that is not masked keeps its token, so only masked positions carry loss."""
 
-    # compile: the blocks (inductor's convolution backward fixes the width: not the input conv)
-    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16, compile=("denoiser.h",),
-                                fsdp_units=("denoiser.h",),
+    capabilities = Capabilities(prompt=True, infill=True, nll_samples=16,
                                 sampling_knobs={"steps": 64})
+    # the blocks (inductor's convolution backward fixes the width: not the input convolution)
+    compiled_modules = ("denoiser.h",)
+    fsdp_units = ("denoiser.h",)
 
     def __init__(self, config: MDLMConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -112,9 +113,6 @@ class MaskedDiffusion(TextModel):
                                    f"{getattr(config, name)}")
         self.capabilities = dataclasses.replace(
             self.capabilities, nll_samples=config.nll_samples,
-            nll_estimator=("the ELBO averaged over draws of how many tokens are masked"
-                           if config.estimator == "count" else
-                           "the ELBO averaged over draws of t"),
             sampling_knobs={"steps": config.sampling_steps})
         self.schedule = SCHEDULES[config.schedule]()
         self.mask_id = vocab.size  # one row past the tokenizer's vocabulary

@@ -79,10 +79,9 @@ class SeqGAN(AutoregressiveModel):
     ``nll`` and sampling come from the shared base; the adversarial generation below keeps
     its own loops (relaxed one-hots, roll-outs) over the same step."""
 
-    # the discriminator alone: Dynamo cannot trace nn.LSTM, so the generator would run eagerly
-    # nothing to compile: the generator is an LSTM, which Dynamo runs eagerly, and inductor's
-    # convolution backward fixes the discriminator's width (a graph per width: docs/speed.md)
     capabilities = Capabilities(prompt=True)
+    # compiled_modules: none, the generator is an LSTM, which Dynamo runs eagerly, and inductor's
+    # convolution backward fixes the discriminator's width (a graph per width: docs/speed.md)
 
     def __init__(self, config: SeqGANConfig, vocab: Vocab):
         super().__init__(config, vocab)

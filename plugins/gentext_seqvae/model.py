@@ -13,14 +13,13 @@ import dataclasses
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from gentext.api import (
     IGNORE_INDEX, AutoregressiveModel, Capabilities, GentextError, SamplingOptions, Vocab,
     active_units, gaussian_kl, importance_weighted_bound, log_normal, mutual_information,
     shifted_targets,
 )
-from gentext_seqvae.annealing import SCHEDULES, kl_weight
+from gentext_seqvae.annealing import REMOVED_SCHEDULES, SCHEDULES, kl_weight
 from gentext_seqvae.config import SeqVAEConfig
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -31,21 +30,19 @@ def check_config(config: SeqVAEConfig) -> None:
     """Refuse settings that cannot work, naming the key."""
     if config.cell not in CELLS:
         raise GentextError(f"model.cell must be one of {', '.join(CELLS)}, got {config.cell!r}")
+    if config.kl_schedule in REMOVED_SCHEDULES:
+        raise GentextError(f"model.kl_schedule {config.kl_schedule!r} "
+                           f"{REMOVED_SCHEDULES[config.kl_schedule]}; choose one of "
+                           f"{', '.join(SCHEDULES)}")
     if config.kl_schedule not in SCHEDULES:
         raise GentextError(f"model.kl_schedule must be one of {', '.join(SCHEDULES)}, "
                            f"got {config.kl_schedule!r}")
     if not 0 <= config.autoencoder_fraction < 1:
         raise GentextError(f"model.autoencoder_fraction must be in [0, 1), got {config.autoencoder_fraction}")
-    if config.bag_of_words < 0:
-        raise GentextError(f"model.bag_of_words must be 0 (off) or more, got {config.bag_of_words}")
-    if config.bn_gamma < 0:
-        raise GentextError(f"model.bn_gamma must be 0 (off) or more, got {config.bn_gamma}")
-    if config.latent_dim < 0 or config.iw_samples < 1 or config.kl_cycles < 1:
-        raise GentextError("model.latent_dim must be >= 0, model.iw_samples and model.kl_cycles >= 1")
-    if not all(0 <= rate < 1 for rate in (config.word_dropout, config.autoencoder_word_dropout,
-                                          config.dropout)):
-        raise GentextError("model.word_dropout, model.autoencoder_word_dropout and model.dropout "
-                           "must be in [0, 1)")
+    if config.latent_dim < 0 or config.nll_samples < 1:
+        raise GentextError("model.latent_dim must be >= 0 and model.nll_samples >= 1")
+    if not all(0 <= rate < 1 for rate in (config.word_dropout, config.dropout)):
+        raise GentextError("model.word_dropout and model.dropout must be in [0, 1)")
     if config.latent_dim and not (config.z_init or config.z_every_step):
         raise GentextError("the decoder must see z: set model.z_init or model.z_every_step")
 
@@ -56,9 +53,8 @@ class SeqVAE(AutoregressiveModel):
     Its decoder is the autoregressive part: ``step`` reads z (the context) through the RNN's
     initial state and/or every input, so sampling and decoding z are the shared loop."""
 
-    capabilities = Capabilities(
-        latent=True,  # nothing to compile: Dynamo runs recurrent layers eagerly
-        diagnostics=("kl_per_token", "active_units", "latent_dim"))
+    capabilities = Capabilities(latent=True)
+    # compiled_modules: none, Dynamo runs recurrent layers eagerly
 
     def __init__(self, config: SeqVAEConfig, vocab: Vocab):
         super().__init__(config, vocab)
@@ -76,11 +72,6 @@ class SeqVAE(AutoregressiveModel):
             self._one_direction = (rnn(config.embedding_dim, config.encoder_hidden,
                                        batch_first=True, device="meta"),)
             self.to_posterior = nn.Linear(2 * config.encoder_hidden, 2 * latent)
-            if config.bag_of_words:
-                self.bag_of_words_head = nn.Linear(latent, vocab.size)
-            if config.bn_gamma:  # BN-VAE: a fixed scale, a learnt shift
-                self.mean_norm = nn.BatchNorm1d(latent, affine=False)
-                self.mean_shift = nn.Parameter(torch.zeros(latent))
             if config.z_init:
                 state_size = hidden * (2 if config.cell == "lstm" else 1)
                 self.z_to_state = nn.Linear(latent, state_size)
@@ -90,11 +81,9 @@ class SeqVAE(AutoregressiveModel):
         self.decoder = rnn(config.embedding_dim + z_inputs, hidden, batch_first=True)
         self.output = nn.Linear(hidden, vocab.size)
         self.progress = 0.0  # share of training done, for the KL schedule
-        if not latent:  # a plain language model: exact likelihood, no latent space
-            self.capabilities = Capabilities()
-        else:
-            self.capabilities = dataclasses.replace(SeqVAE.capabilities,
-                                                    nll_samples=config.iw_samples)
+        # latent_dim 0: a plain RNN language model, no latent space and an exact likelihood
+        self.capabilities = dataclasses.replace(SeqVAE.capabilities, latent=bool(latent),
+                                                nll_samples=config.nll_samples if latent else None)
 
     # --- what the core asks of a model -------------------------------------------------
 
@@ -109,8 +98,6 @@ class SeqVAE(AutoregressiveModel):
         lengths = batch["lengths"].to(embedded.device)
         final = [self._last_state(embedded, lengths, reverse) for reverse in (False, True)]
         mu, logvar = self.to_posterior(torch.cat(final, dim=-1)).chunk(2, dim=-1)
-        if self.config.bn_gamma:
-            mu = self.batch_normalised(mu)
         return mu, logvar
 
     def _last_state(self, embedded: torch.Tensor, lengths: torch.Tensor,
@@ -132,20 +119,6 @@ class SeqVAE(AutoregressiveModel):
                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
         outputs, _ = torch.func.functional_call(self._one_direction[0], weights, (embedded,))
         return outputs[rows, last]
-
-    def batch_normalised(self, mu: torch.Tensor) -> torch.Tensor:
-        """BN-VAE (Zhu et al. 2020, "A Batch Normalized Inference Network Keeps the KL
-        Vanishing Away"): each dimension of the means is normalised over the batch (over the
-        training data's running statistics when evaluating) to scale ``bn_gamma`` and a learnt
-        shift b, so E[mu_d^2] = gamma^2 + b_d^2 and the expected KL of the dimension is at least
-        gamma^2 / 2: the posterior cannot collapse. q(z | x) stays a fixed function of x at
-        evaluation, so the importance-weighted bound is still a bound."""
-        norm = self.mean_norm
-        # one sentence has no batch statistics: it is normalised by the running ones
-        batch_stats = norm.training and mu.size(0) > 1
-        normed = F.batch_norm(mu.float(), norm.running_mean, norm.running_var, training=batch_stats,
-                              momentum=norm.momentum, eps=norm.eps)
-        return self.config.bn_gamma * normed.to(mu.dtype) + self.mean_shift
 
     def _initial_state(self, z: torch.Tensor | None):
         if z is None or not self.config.z_init:
@@ -169,17 +142,10 @@ class SeqVAE(AutoregressiveModel):
             logits = logits + self.z_to_logits(z)[:, None, :]
         return logits, state
 
-    def word_dropout_rate(self) -> float:
-        """``word_dropout``, or ``autoencoder_word_dropout`` during the autoencoder phase."""
-        config = self.config
-        if config.autoencoder_word_dropout and self.progress < config.autoencoder_fraction:
-            return config.autoencoder_word_dropout
-        return config.word_dropout
-
     def word_dropout(self, inputs: torch.Tensor) -> torch.Tensor:
         """Replace decoder inputs by <unk> at random (Bowman et al. 2016, section 3.3), so the
         decoder cannot lean on the previous word alone and must read z. <bos> is kept."""
-        rate = self.word_dropout_rate()
+        rate = self.config.word_dropout
         if not self.training or rate == 0:
             return inputs
         dropped = torch.rand(inputs.shape, device=inputs.device) < rate
@@ -237,28 +203,13 @@ class SeqVAE(AutoregressiveModel):
         if self.config.free_bits > 0:  # Kingma et al. 2016: no pressure below the floor
             kl_per_dim = kl_per_dim.clamp(min=self.config.free_bits)
         weight = kl_weight(self.config.kl_schedule, self.progress, self.config.kl_anneal_fraction,
-                           self.config.kl_cycles, self.config.autoencoder_fraction)
+                           self.config.autoencoder_fraction)
         batch_size = inputs.size(0)
         loss = (rec.sum() + weight * batch_size * kl_per_dim.sum()) / tokens
         outputs = {"kl_per_sentence": kl.sum(dim=1).mean().detach(), "kl_weight": torch.tensor(weight, device=loss.device),
                    "rec_per_sentence": rec.mean().detach(),
                    "neg_elbo_per_token": ((rec.sum() + kl.sum()) / tokens).detach()}
-        if self.config.bag_of_words:
-            words = self.bag_of_words(z, targets)
-            loss = loss + self.config.bag_of_words * words.sum() / tokens
-            outputs["bag_of_words_per_sentence"] = words.mean().detach()
         return {"loss": loss, **outputs}
-
-    def bag_of_words(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """-sum_t log f(x_t | z) per sentence (B,), f one softmax over the vocabulary from z
-        alone: the sentence's tokens as a bag, in no order (Zhao et al. 2017, "Learning
-        Discourse-level Diversity for Neural Dialog Models using Conditional VAEs", section
-        3.2). An auxiliary objective that makes z carry the sentence's words; the ELBO and
-        the bound do not contain it."""
-        log_probs = torch.log_softmax(self.bag_of_words_head(z).float(), dim=-1)  # (B, V)
-        known = targets != IGNORE_INDEX
-        picked = log_probs.gather(1, targets.clamp(min=0))  # (B, T)
-        return -(picked * known).sum(dim=1)
 
     # --- likelihood --------------------------------------------------------------------
 
@@ -283,7 +234,7 @@ class SeqVAE(AutoregressiveModel):
         if not self.capabilities.latent:
             return super().nll(batch)
         tokens = int((batch["lengths"] - 1).sum())
-        bound = importance_weighted_bound(self.log_weights(batch, samples or self.config.iw_samples))
+        bound = importance_weighted_bound(self.log_weights(batch, samples or self.config.nll_samples))
         return bound.sum(), tokens
 
     @torch.no_grad()

@@ -1,4 +1,5 @@
-"""The bigram model's settings: a dataclass with a default for every field."""
+"""The bigram model's settings: a dataclass with a default for every field. Its fields
+are the [model] section of a run's config.toml; `--set model.uniform_start=false` sets one."""
 
 from dataclasses import dataclass
 

@@ -1,4 +1,6 @@
-"""A bigram LM: one row of next-token logits per token, trained by maximum likelihood."""
+"""The bigram model: one row of next-token logits per token, trained by maximum likelihood.
+Its likelihood factorises left to right, so it subclasses gentext's autoregressive base and
+writes one step function; the base gives it the training loss, the exact nll and sampling."""
 
 from torch import nn
 

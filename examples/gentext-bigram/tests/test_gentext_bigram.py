@@ -1,16 +1,16 @@
-"""The plugin's own tests: the model contract, then the CLI through gentext's app."""
+"""The plugin's own tests: the model contract, then the plugin through gentext's CLI."""
 
 import torch
 from typer.testing import CliRunner
 
-from gentext.api import SamplingOptions, Vocab
+from gentext.api import SamplingOptions, Vocab, check_model
 from gentext_bigram.config import BigramConfig
 from gentext_bigram.model import Bigram
 
 VOCAB = Vocab(size=8, pad_id=0, bos_id=1, eos_id=2)
 
 
-def test_nll_counts_every_predicted_token_and_learns_a_bigram():
+def test_nll_counts_every_predicted_token_and_training_learns_the_sentence():
     model = Bigram(BigramConfig(), VOCAB)
     batch = {"tokens": torch.tensor([[1, 4, 5, 2]] * 4), "lengths": torch.tensor([4] * 4)}
     nats, count = model.nll(batch)
@@ -24,13 +24,14 @@ def test_nll_counts_every_predicted_token_and_learns_a_bigram():
 
 
 def test_the_model_keeps_gentexts_contract():
-    from gentext.api import check_model
-
     check_model("bigram")  # nll a sum, <eos> counted, sampling semantics, save and load
 
 
-def test_the_plugin_is_listed_by_gentext():
+def test_gentext_lists_the_model_dataset_metric_and_command():
     from gentext_cli.app import build_app
 
-    result = CliRunner().invoke(build_app(), ["models"])
-    assert result.exit_code == 0 and "bigram" in result.stdout
+    runner, app = CliRunner(), build_app()
+    assert "bigram" in runner.invoke(app, ["models"]).stdout
+    assert "bigram-greetings" in runner.invoke(app, ["datasets"]).stdout
+    assert "bigram-questions" in runner.invoke(app, ["metrics"]).stdout
+    assert "bigram-next" in runner.invoke(app, ["--help"]).stdout
