@@ -99,3 +99,18 @@ def test_resume_of_finished_run_with_more_steps_continues(cli, trained_gpt):
     assert result.exit_code == 0, result.stderr
     meta = json.loads((trained_gpt / "model/gentext.json").read_text())
     assert meta["step"] == 8
+
+
+def test_a_prompt_word_the_tokenizer_cannot_represent_is_named_not_dropped_silently(
+        cli, corpus, tiny_args, tmp_path):
+    out = tmp_path / "words"
+    trained = cli(*tiny_args("gpt", str(corpus), str(out), "--set", "data.tokenizer=word",
+                             "--set", "data.vocab_size=40", before=["train.steps=2"]))
+    assert trained.exit_code == 0, trained.stderr
+    result = cli("sample", out, "--n", 2, "--prompt", "Emma saw the zebra", "--max-new-tokens", 3)
+    assert result.exit_code == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("gentext: warning: the prompt has 1 word")
+    assert "'zebra'" in warnings[0] and "<unk>" in warnings[0]
+    quiet = cli("sample", out, "--n", 2, "--prompt", "Emma saw", "--max-new-tokens", 3)
+    assert quiet.stderr == ""

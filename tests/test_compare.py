@@ -127,3 +127,15 @@ def test_recipe_keeps_seqgan_phases_in_their_default_proportion(corpus, tmp_path
     plan = plan_steps("seqgan", str(corpus), 0.05, tmp_path, Console(quiet=True), tiny)
     assert set(plan) == {"steps", "pretrain_steps"}
     assert plan["pretrain_steps"] == int(plan["steps"] * 1500 / 1700)
+
+
+def test_the_table_leaves_out_rows_no_run_fills():
+    from gentext.comparison.compare import markdown_table
+
+    rows = [{"run": "runs/a", "model": "gpt", "nats_per_token": 4.0, "diagnostics": {}},
+            {"run": "runs/b", "model": "seqvae", "nats_per_token": 4.2,
+             "reconstruction_bleu4": 0.08, "diagnostics": {}}]
+    table = markdown_table(rows)
+    assert "| test nats/token | 4.0000 | 4.2000 |" in table
+    assert "| reconstruction BLEU-4 | — | 0.0800 |" in table  # one run fills it: kept
+    assert "interpolation" not in table and "parameters" not in table

@@ -73,3 +73,14 @@ def test_validation_loss_falls_while_training(cli, corpus, tmp_path, tiny_args):
     rows = [json.loads(line) for line in (tmp_path / "r/metrics.jsonl").read_text().splitlines()]
     valid = [r["nats_per_token"] for r in rows if r.get("split") == "valid"]
     assert len(valid) == 2 and valid[1] < valid[0] < math.log(300)
+
+
+def test_a_warm_up_longer_than_the_run_is_clamped_with_one_notice(capsys):
+    from gentext.training.prepare import assemble_config
+
+    short = assemble_config("gpt", overrides=["train.steps=40", "train.warmup_steps=100"])
+    assert short.train.warmup_steps == 4
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert len(notice) == 1 and "warming up over 4 steps" in notice[0]
+    kept = assemble_config("gpt", overrides=["train.steps=400", "train.warmup_steps=100"])
+    assert kept.train.warmup_steps == 100 and capsys.readouterr().err == ""

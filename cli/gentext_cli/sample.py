@@ -39,6 +39,9 @@ def sample(
                               knobs=parse_knobs(steps_knob(old_steps, knobs)))
     loaded = load_run_on(run, device)
     ids = loaded.tokenizer.encode(prompt) if prompt else []
+    lost = loaded.tokenizer.unknown_warning(prompt) if prompt else None
+    if lost:
+        typer.echo(f"gentext: warning: {lost}", err=True)
     if max_new_tokens is None:
         max_new_tokens = default_max_new_tokens(loaded.config.data.max_len, ids)
     condition = label_index(loaded, label) if label is not None else None

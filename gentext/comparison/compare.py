@@ -175,6 +175,8 @@ def markdown_table(rows: list[dict]) -> str:
     names = [Path(r["run"]).name for r in rows]
     lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(rows)]
     for label, key, spec in fields:
+        if all(_figure(row.get(key), "") == "—" for row in rows):
+            continue  # a row no run fills (the latent space of runs without one) is left out
         cells = []
         for row in rows:
             value = row.get(key)

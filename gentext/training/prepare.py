@@ -9,6 +9,7 @@ here, before a new run directory is created.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,22 @@ def assemble_config(model: str | None = None, *, table: dict | None = None,
         known = ", ".join(sorted(registry().models))
         raise GentextError(f"choose a model with --model (known models: {known})")
     spec = get_model(name)
-    return build_config(spec.name, spec.config, table, list(overrides), spec.train_defaults,
-                        spec.data_defaults)
+    config = build_config(spec.name, spec.config, table, list(overrides), spec.train_defaults,
+                          spec.data_defaults)
+    return config if resume is not None else _warm_up_within_the_run(config)
+
+
+def _warm_up_within_the_run(config: RunConfig) -> RunConfig:
+    """A warm-up longer than the run never reaches the learning rate: warm up over the
+    run's first tenth instead, and say so in one line (config.toml records what ran)."""
+    train = config.train
+    if train.warmup_steps <= train.steps:
+        return config
+    shorter = max(1, train.steps // 10)
+    print(f"gentext: notice: train.warmup_steps ({train.warmup_steps}) is longer than the run "
+          f"(train.steps = {train.steps}); warming up over {shorter} steps instead",
+          file=sys.stderr)
+    return dataclasses.replace(config, train=dataclasses.replace(train, warmup_steps=shorter))
 
 
 def _merge(base: dict, table: dict) -> dict:
