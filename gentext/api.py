@@ -63,6 +63,7 @@ _WHERE = {
     "warmup_cosine": "gentext.models.optim",
     # Text, metrics and runs
     "TextTokenizer": "gentext.data.tokenizer",
+    "hub_model_folder": "gentext.data.hub",
     "distinct_n": "gentext.evaluation.metrics",
     "mean_words": "gentext.evaluation.metrics",
     "self_bleu": "gentext.evaluation.bleu",

@@ -99,7 +99,7 @@ def test_import_refuses_pickles_and_foreign_models(cli, trained_gpt, tmp_path):
     result = cli("import", exported, "--out", tmp_path / "run")
     assert result.exit_code != 0 and "imports GPT-2 models" in result.error_lines[0]
     result = cli("import", tmp_path / "nowhere", "--out", tmp_path / "run")
-    assert result.exit_code != 0 and "does not exist" in result.error_lines[0]
+    assert result.exit_code != 0 and "is neither a local folder" in result.error_lines[0]
 
 
 def test_export_refuses_a_modern_gpt_in_one_line(cli, corpus, tmp_path, tiny_args,

@@ -25,7 +25,7 @@ PUBLIC = [
     "CountedLengthPrior", "DatasetSpec", "FamilyRecipe", "GentextError", "IGNORE_INDEX",
     "LengthPrior", "MetricSpec", "ModelSpec", "NORMS", "SamplingOptions", "Shard", "StepContext",
     "TextModel", "TextTokenizer", "TransformerConfig", "Vocab", "WHOLE_MODEL", "active_units",
-    "adamw", "build_config", "check_choice", "check_model", "distinct_n", "draw_tokens",
+    "adamw", "build_config", "hub_model_folder", "check_choice", "check_model", "distinct_n", "draw_tokens",
     "filter_logits", "finished_check_every", "float32", "gaussian_kl", "hookimpl",
     "importance_weighted_bound", "init_gpt2_weights", "load_run", "log_normal", "mean_words",
     "muon_with_adamw", "mutual_information", "norm_layer", "register_rotary_tables", "self_bleu",

@@ -1,14 +1,24 @@
 """Tokenizers (HF ``tokenizers``): byte-level BPE trained on the training split, characters,
-or whitespace-separated words (the most frequent ``vocab_size``, the rest ``<unk>``). Trained
-once per (content, kind, size) and cached; saved as ``tokenizer.json``.
+or whitespace-separated words (the most frequent ``vocab_size``, the rest ``<unk>``), trained
+once per (content, kind, size) and cached; or a pretrained one (``hf:NAME``, a hub id or a
+folder in hub layout, or the path of a ``tokenizer.json``), shared across families.
 
-Special tokens come first and are the same for every kind: ``<pad>``=0, ``<bos>``=1, ``<eos>``=2,
-``<unk>``=3. Examples are wrapped as ``<bos>`` text ``<eos>`` by the data pipeline, not here.
+A vocabulary names its special tokens by role, not by fixed id: ``pad``, ``bos``, ``eos``,
+``unk`` and ``mask``, read from the tokenizer's own files (``tokenizer_config.json``, then
+``special_tokens_map.json``, then the usual names among its special tokens). A role the
+tokenizer lacks is lent by another, so no id moves and no pretrained embedding changes:
+``bos`` by ``eos`` (GPT-2's ``<|endoftext|>`` is both), ``pad`` by ``eos`` (padding is masked
+by length and never read), and ``unk`` by ``eos`` (a byte-level tokenizer never produces an
+unknown token). Only ``eos`` is required. gentext's own tokenizers hold ``<pad>``, ``<bos>``,
+``<eos>``, ``<unk>`` first. Examples are wrapped as ``<bos>`` text ``<eos>`` by the data
+pipeline, not here. A tokenizer is saved as ``tokenizer.json`` with its roles beside it in
+``tokenizer_config.json``, so a run folder is also a tokenizer folder transformers reads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -16,10 +26,21 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 
 from gentext.errors import GentextError
 
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(len(SPECIAL_TOKENS))
+ROLES = ("pad", "bos", "eos", "unk", "mask")
+GENTEXT_SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")  # what gentext's own tokenizers start with
 TOKENIZER_KINDS = ("bpe", "char", "word")
-MIN_BPE_VOCAB = 256 + len(SPECIAL_TOKENS)  # every byte, plus the specials
+MIN_BPE_VOCAB = 256 + len(GENTEXT_SPECIALS)  # every byte, plus the specials
+TOKENIZER_FILE, ROLES_FILE, SPECIALS_MAP_FILE = ("tokenizer.json", "tokenizer_config.json",
+                                                 "special_tokens_map.json")
+# The usual names of each role among a tokenizer's special tokens, when no file names them.
+USUAL_NAMES = {
+    "pad": ("<pad>", "[PAD]", "<|pad|>", "<|padding|>"),
+    "bos": ("<bos>", "<s>", "[CLS]", "<|begin_of_text|>", "<|endoftext|>"),
+    "eos": ("<eos>", "</s>", "[SEP]", "<|end_of_text|>", "<|endoftext|>"),
+    "unk": ("<unk>", "[UNK]", "<|unk|>"),
+    "mask": ("<mask>", "[MASK]", "<|mask|>"),
+}
+LENT_BY = {"bos": "eos", "pad": "eos", "unk": "eos"}  # a missing role, and which role lends it
 
 
 def cache_dir() -> Path:
@@ -28,19 +49,101 @@ def cache_dir() -> Path:
     return Path(root) / "tokenizers"
 
 
+def _token_text(value) -> str | None:
+    """A special token as ``tokenizer_config.json`` writes it: a string or an AddedToken dict."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
+
+
+def _roles_in_files(folder: Path) -> dict[str, str]:
+    """The roles ``tokenizer_config.json`` and ``special_tokens_map.json`` name (the first
+    file wins where both do)."""
+    found: dict[str, str] = {}
+    for name in (ROLES_FILE, SPECIALS_MAP_FILE):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            table = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GentextError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+        for role in ROLES:
+            token = _token_text(table.get(f"{role}_token")) if isinstance(table, dict) else None
+            if token is not None:
+                found.setdefault(role, token)
+    return found
+
+
+def _roles_by_usual_names(tokenizer: Tokenizer) -> dict[str, str]:
+    """Roles recognised by name among the tokenizer's added special tokens."""
+    specials = {t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special}
+    specials |= {n for n in GENTEXT_SPECIALS if tokenizer.token_to_id(n) is not None}  # char
+    found = {}
+    for role, names in USUAL_NAMES.items():
+        name = next((n for n in names if n in specials), None)
+        if name is not None:
+            found[role] = name
+    return found
+
+
 class TextTokenizer:
-    """A thin wrapper that knows gentext's special tokens and names itself in reports."""
+    """A tokenizer that knows its special tokens by role and names itself in reports.
 
-    def __init__(self, tokenizer: Tokenizer):
-        self.tokenizer = tokenizer
-        for token_id, token in enumerate(SPECIAL_TOKENS):
-            if tokenizer.token_to_id(token) != token_id:
-                raise GentextError(f"tokenizer is not a gentext tokenizer: {token} is not id {token_id}")
+    ``roles`` maps a role to its token's text (None: read by usual names); ``source`` is what
+    ``data.tokenizer`` said for a pretrained tokenizer ("" for one gentext trained)."""
 
-    pad_id, bos_id, eos_id, unk_id = PAD_ID, BOS_ID, EOS_ID, UNK_ID
+    def __init__(self, tokenizer: Tokenizer, roles: dict[str, str] | None = None,
+                 source: str = ""):
+        self.tokenizer, self.source = tokenizer, source
+        named = {**_roles_by_usual_names(tokenizer), **(roles or {})}
+        self.role_ids: dict[str, int] = {}
+        for role, token in named.items():
+            token_id = tokenizer.token_to_id(token)
+            if token_id is None:
+                raise GentextError(f"the tokenizer names {token!r} as its {role} token, but "
+                                   "its vocabulary has no such token")
+            self.role_ids[role] = token_id
+        if "eos" not in self.role_ids:
+            raise GentextError("the tokenizer names no end-of-text token: give it an eos_token "
+                               f"in {ROLES_FILE} (e.g. \"eos_token\": \"</s>\")")
+        self.lent = tuple(role for role in LENT_BY if role not in self.role_ids)
+
+    def _role(self, role: str) -> int:
+        return self.role_ids.get(role, self.role_ids.get(LENT_BY.get(role, "eos")))
+
+    @property
+    def pad_id(self) -> int:
+        return self._role("pad")
+
+    @property
+    def bos_id(self) -> int:
+        return self._role("bos")
+
+    @property
+    def eos_id(self) -> int:
+        return self.role_ids["eos"]
+
+    @property
+    def unk_id(self) -> int:
+        """The unknown token, or (for a tokenizer that never produces one) its eos."""
+        return self._role("unk")
+
+    @property
+    def mask_id(self) -> int | None:
+        """The tokenizer's own mask token, if it has one (a family may add its own instead)."""
+        return self.role_ids.get("mask")
+
+    @property
+    def special_ids(self) -> frozenset[int]:
+        """Every id holding a role: never printed in decoded text."""
+        return frozenset(self.role_ids.values())
 
     @property
     def kind(self) -> str:
+        """bpe, char or word for a tokenizer gentext trained; "hf" for a pretrained one."""
+        if self.source:
+            return "hf"
         if not isinstance(self.tokenizer.model, models.WordLevel):
             return "bpe"
         return "word" if isinstance(self.tokenizer.pre_tokenizer, pre_tokenizers.WhitespaceSplit) else "char"
@@ -52,8 +155,16 @@ class TextTokenizer:
     @property
     def name(self) -> str:
         """How perplexity figures name their tokenizer, e.g. "byte-level BPE, 4096 tokens"."""
+        if self.source:
+            return f"{self.source.removeprefix('hf:')} ({self._model_label()}), {self.vocab_size} tokens"
         label = {"char": "characters", "word": "words", "bpe": "byte-level BPE"}[self.kind]
         return f"{label}, {self.vocab_size} tokens"
+
+    def _model_label(self) -> str:
+        model = type(self.tokenizer.model).__name__
+        if model == "BPE" and isinstance(self.tokenizer.pre_tokenizer, pre_tokenizers.ByteLevel):
+            return "byte-level BPE"
+        return {"WordLevel": "words", "WordPiece": "WordPiece", "Unigram": "Unigram"}.get(model, model)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
@@ -61,9 +172,12 @@ class TextTokenizer:
     def unknown_pieces(self, text: str) -> list[str]:
         """The words (or characters) of ``text`` this tokenizer cannot represent: each encodes
         as ``<unk>``, which decodes to nothing. Byte-level BPE represents everything."""
+        unk = self.role_ids.get("unk")
+        if unk is None:
+            return []
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
         return [text[start:end] for token, (start, end) in zip(encoding.ids, encoding.offsets)
-                if token == UNK_ID]
+                if token == unk]
 
     def unknown_warning(self, text: str, what: str = "the prompt") -> str | None:
         """One line naming what of ``text`` is lost to ``<unk>``, or None when nothing is."""
@@ -80,18 +194,89 @@ class TextTokenizer:
         return [e.ids for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode([i for i in ids if i >= len(SPECIAL_TOKENS)],
+        specials = self.special_ids
+        return self.tokenizer.decode([i for i in ids if i not in specials],
                                      skip_special_tokens=True)
 
+    def roles_table(self) -> dict:
+        """The roles as ``tokenizer_config.json`` holds them (transformers reads this file)."""
+        content = lambda i: self.tokenizer.id_to_token(i)  # noqa: E731
+        table = {f"{role}_token": content(i) for role, i in self.role_ids.items()}
+        table["tokenizer_class"] = "PreTrainedTokenizerFast"
+        if self.source:
+            table["gentext_source"] = self.source
+        return table
+
     def save(self, path: Path) -> None:
+        """Write the tokenizer to ``path`` and its roles to ``tokenizer_config.json`` beside it."""
+        path = Path(path)
         self.tokenizer.save(str(path))
+        (path.parent / ROLES_FILE).write_text(json.dumps(self.roles_table(), indent=2) + "\n",
+                                              encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "TextTokenizer":
+    def load(cls, path: Path, source: str | None = None) -> "TextTokenizer":
+        """A tokenizer from a ``tokenizer.json`` (its roles read from the files beside it) or
+        a folder in hub layout."""
+        path = Path(path)
+        folder, file = (path, path / TOKENIZER_FILE) if path.is_dir() else (path.parent, path)
+        roles = _roles_in_files(folder) if file.name == TOKENIZER_FILE or path.is_dir() else {}
+        if source is None:
+            source = _saved_source(folder) if file.name == TOKENIZER_FILE else ""
+        if not file.is_file() and path.is_dir():
+            return cls(_converted(folder), roles, source)
         try:
-            return cls(Tokenizer.from_file(str(path)))
+            tokenizer = Tokenizer.from_file(str(file))
         except Exception as exc:  # noqa: BLE001 - the Rust side raises a bare Exception
-            raise GentextError(f"{str(path)!r} is not a readable tokenizer: {exc}") from exc
+            raise GentextError(f"{str(file)!r} is not a readable tokenizer: {exc}") from exc
+        return cls(tokenizer, roles, source)
+
+
+def _saved_source(folder: Path) -> str:
+    path = folder / ROLES_FILE
+    try:
+        table = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    return str(table.get("gentext_source", "")) if isinstance(table, dict) else ""
+
+
+def _converted(folder: Path) -> Tokenizer:
+    """A folder's tokenizer without a ``tokenizer.json`` (GPT-2's vocab.json and merges.txt),
+    converted by transformers to the fast form."""
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
+                                             use_fast=True).backend_tokenizer
+    except Exception as exc:  # noqa: BLE001 - whatever is missing, it is one message
+        raise GentextError(f"{str(folder)!r} holds no tokenizer gentext can read (no "
+                           f"{TOKENIZER_FILE}, and transformers could not build one: "
+                           f"{type(exc).__name__})") from exc
+
+
+def pretrained_tokenizer(spec: str) -> TextTokenizer:
+    """``hf:NAME`` (a hub id or a folder in hub layout) or the path of a ``tokenizer.json``."""
+    from gentext.data import hub
+
+    name = hub.hub_name(spec)
+    if name is None:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise GentextError(f"data.tokenizer {spec!r} is not bpe, char, word, hf:NAME or the "
+                               "path of a tokenizer.json")
+        return TextTokenizer.load(path, source=spec)
+    folder = hub.hub_model_folder(name, files=("tokenizer*.json", SPECIALS_MAP_FILE, "vocab.json",
+                                           "merges.txt", "config.json"))
+    return TextTokenizer.load(folder, source=spec)
+
+
+def make_tokenizer(spec: str, texts: list[str], vocab_size: int = 4096) -> TextTokenizer:
+    """What ``data.tokenizer`` names: trained on ``texts`` (bpe, char, word; cached), or a
+    pretrained one, which ignores ``texts`` and ``vocab_size``."""
+    if spec in TOKENIZER_KINDS:
+        return train_tokenizer(texts, spec, vocab_size)
+    return pretrained_tokenizer(spec)
 
 
 def _train_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
@@ -102,7 +287,7 @@ def _train_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(GENTEXT_SPECIALS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -112,7 +297,7 @@ def _train_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
 
 def _train_char(texts: list[str]) -> Tokenizer:
     characters = sorted(set("".join(texts)))
-    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    vocab = {token: i for i, token in enumerate(GENTEXT_SPECIALS)}
     for character in characters:
         vocab.setdefault(character, len(vocab))
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
@@ -122,11 +307,11 @@ def _train_char(texts: list[str]) -> Tokenizer:
 
 
 def _train_word(texts: list[str], vocab_size: int) -> Tokenizer:
-    if vocab_size <= len(SPECIAL_TOKENS):
-        raise GentextError(f"data.vocab_size must be above {len(SPECIAL_TOKENS)} for words, got {vocab_size}")
+    if vocab_size <= len(GENTEXT_SPECIALS):
+        raise GentextError(f"data.vocab_size must be above {len(GENTEXT_SPECIALS)} for words, got {vocab_size}")
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=list(GENTEXT_SPECIALS),
                                         show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return tokenizer
@@ -143,14 +328,14 @@ def train_tokenizer(texts: list[str], kind: str = "bpe", vocab_size: int = 4096)
     cached = cache_dir() / f"{kind}-{size_tag}-{digest.hexdigest()[:32]}.json"
     if cached.is_file():
         try:
-            return TextTokenizer.load(cached)
-        except GentextError:
-            cached.unlink(missing_ok=True)  # a damaged cache entry is simply retrained
+            return TextTokenizer(Tokenizer.from_file(str(cached)))
+        except Exception:  # noqa: BLE001 - a damaged entry (any error) is simply retrained
+            cached.unlink(missing_ok=True)
     trained = {"bpe": lambda: _train_bpe(texts, vocab_size), "char": lambda: _train_char(texts),
                "word": lambda: _train_word(texts, vocab_size)}[kind]()
     tokenizer = TextTokenizer(trained)
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(f".{os.getpid()}.tmp")
-    tokenizer.save(partial)
+    trained.save(str(partial))  # the roles are gentext's usual names: no file beside it
     os.replace(partial, cached)
     return tokenizer

@@ -52,19 +52,26 @@ WHOLE_MODEL = ""  # in TextModel.compiled_modules: the model's own forward (a su
 
 @dataclass(frozen=True)
 class Vocab:
-    """What a model needs to know about its tokenizer."""
+    """What a model needs to know about its tokenizer: its size and its special tokens by
+    role (never fixed ids: a pretrained tokenizer puts them where it likes, and one role may
+    lend another its token, as GPT-2's ``<|endoftext|>`` is bos, eos and pad at once)."""
 
     size: int
     pad_id: int
     bos_id: int
     eos_id: int
-    unk_id: int = 3
+    unk_id: int | None = None  # None: the eos token stands in (a tokenizer without one)
     labels: tuple[str, ...] = ()  # class labels of the training split, sorted (empty: none)
+    mask_id: int | None = None  # the tokenizer's own mask token, if any (mdlm adds one if not)
+
+    def __post_init__(self):
+        if self.unk_id is None:
+            object.__setattr__(self, "unk_id", self.eos_id)
 
     @classmethod
     def of(cls, tokenizer, labels: tuple[str, ...] = ()) -> "Vocab":
         return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
-                   tokenizer.unk_id, tuple(labels))
+                   tokenizer.unk_id, tuple(labels), getattr(tokenizer, "mask_id", None))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import torch
 from gentext.config import RunConfig, TrainConfig, build_config, model_name_of, read_toml
 from gentext.data.batching import encode_split, label_names, may_fit
 from gentext.data.pipeline import load_splits
-from gentext.data.tokenizer import TextTokenizer, train_tokenizer
+from gentext.data.tokenizer import TextTokenizer, make_tokenizer
 from gentext.distributed import Ranks
 from gentext.errors import GentextError
 from gentext.evaluation.evaluate import conditioning_labels
@@ -174,8 +174,8 @@ def _resumed(config: RunConfig, out: Path, ranks: Ranks):
 
 
 def _tokenizer(config: RunConfig, start, corpus, splits) -> TextTokenizer:
-    """The started-from run's tokenizer, a tokenised corpus's, or one trained now on the
-    training split."""
+    """The started-from run's tokenizer, a tokenised corpus's, a pretrained one, or one
+    trained now on the training split."""
     if start is not None:
         return start.tokenizer
     if corpus is not None:
@@ -183,7 +183,7 @@ def _tokenizer(config: RunConfig, start, corpus, splits) -> TextTokenizer:
     texts = [e["text"] for e in splits.train]
     if config.data.unit == "example":  # only what can fit trains it; documents always fit
         texts = [t for t in texts if may_fit(t, config.data.max_len)]
-    return train_tokenizer(texts, config.data.tokenizer, config.data.vocab_size)
+    return make_tokenizer(config.data.tokenizer, texts, config.data.vocab_size)
 
 
 def _write_run_dir(config: RunConfig, out: Path, resume: bool, force: bool, tokenizer,

@@ -29,24 +29,28 @@ def export(
     check_format(fmt)
     export_hf(run, out, force=force)
     typer.echo(f"exported {run} -> {out} (load it with GPT2LMHeadModel.from_pretrained and "
-               "AutoTokenizer.from_pretrained; feed <bos> first, as gentext does)")
+               "AutoTokenizer.from_pretrained; its tokenizer puts the bos first, as gentext does)")
 
 
 def import_(
-    folder: Path = typer.Argument(..., metavar="FOLDER", help="A local transformers GPT-2 folder (as `gentext "
-                                  "export` writes).", show_default=False),
+    name: str = typer.Argument(..., metavar="NAME_OR_FOLDER", show_default=False,
+                               help="A GPT-2 checkpoint: a hub id (gpt2, distilgpt2, gpt2-medium, "
+                               "-large, -xl), read from the Hugging Face cache or downloaded "
+                               "once when the hub answers, or a local folder in hub layout (as "
+                               "`gentext export` writes)."),
     out: Path = typer.Option(..., "--out", "-o", help="The run directory to write.",
                              show_default=False),
     fmt: str = FORMAT_OPTION,
     force: bool = FORCE_OPTION,
 ):
-    """Make a gpt run from a local transformers GPT-2 folder, to evaluate, sample or train on."""
+    """Make a gpt run from a GPT-2 checkpoint, to evaluate, sample or fine-tune."""
     from gentext_gpt.interop import check_format, import_hf
 
     check_format(fmt)
-    import_hf(folder, out, force=force)
-    typer.echo(f"imported {folder} -> {out}")
-    typer.echo(f"next: gentext eval {out}  |  gentext train --init {out} --out RUN")
+    import_hf(name, out, force=force)
+    typer.echo(f"imported {name} -> {out}")
+    typer.echo(f"next: gentext eval {out} --data FILE  |  gentext train --model gpt --init {out} "
+               "--data FILE --out RUN")
 
 
 def register(app: typer.Typer) -> None:

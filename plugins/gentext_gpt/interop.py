@@ -1,4 +1,6 @@
-"""transformers interop: a gpt run as a ``GPT2LMHeadModel`` folder, and such a folder as a run.
+"""transformers interop: a gpt run as a ``GPT2LMHeadModel`` folder, and a GPT-2 checkpoint
+(``gpt2``, ``distilgpt2``, ``gpt2-medium``/``-large``/``-xl``, from the hub cache or a folder,
+or a folder ``gentext export`` wrote) as a run.
 
 It lives in the gpt plugin (the core knows no family) and reaches the CLI as the plugin's
 ``gentext export`` and ``gentext import`` commands.
@@ -6,13 +8,15 @@ It lives in the gpt plugin (the core knows no family) and reaches the CLI as the
 gentext's gpt is GPT-2's architecture with the same parameter names, so the conversion is a
 renaming-free copy with two differences: transformers stores GPT-2's linear layers as
 ``Conv1D`` (weights transposed), and gentext pads its embedding rows to a multiple of 64 for
-speed (the padding rows are dropped on export and re-added on import). A model without biases
-(``model.bias = false``) exports with zero biases, which computes the same function.
+speed (the padding rows are dropped on export and re-added on import, where they can never be
+predicted). A model without biases (``model.bias = false``) exports with zero biases, which
+computes the same function.
 
-The tokenizer travels as ``tokenizer.json`` wrapped in ``PreTrainedTokenizerFast`` with
-gentext's special tokens. Note that gentext scores and samples sentences wrapped as
-``<bos> text <eos>``; a transformers user feeds ``<bos>`` (id 1) first to get the same numbers.
-Everything is local: folders are read with ``local_files_only`` and weights only as safetensors.
+The tokenizer keeps its ids and its special tokens by role (``gentext.api.TextTokenizer``):
+GPT-2's ``<|endoftext|>`` is its bos, eos and pad, so gentext scores an example as GPT-2 was
+trained, ``<|endoftext|>`` text ``<|endoftext|>``. An exported tokenizer adds its bos itself,
+so ``pipeline("text-generation")`` conditions on what gentext conditions on. Weights are read
+only as safetensors (never pickles).
 """
 
 from __future__ import annotations
@@ -89,11 +93,18 @@ def to_hf_model(model):
 
 
 def hf_tokenizer_of(tokenizer):
-    """The run's tokenizer as a ``PreTrainedTokenizerFast`` that knows gentext's specials."""
+    """The run's tokenizer as a ``PreTrainedTokenizerFast`` with its roles, which puts the bos
+    before a text itself (as gentext's pipeline does)."""
+    from tokenizers import Tokenizer, processors
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer.tokenizer, pad_token="<pad>",
-                                   bos_token="<bos>", eos_token="<eos>", unk_token="<unk>")
+    inner = Tokenizer.from_str(tokenizer.tokenizer.to_str())  # the run's own stays as it is
+    bos = inner.id_to_token(tokenizer.bos_id)
+    inner.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tokenizer.bos_id)])
+    roles = {f"{role}_token": inner.id_to_token(i) for role, i in tokenizer.role_ids.items()}
+    roles.setdefault("pad_token", inner.id_to_token(tokenizer.pad_id))
+    return PreTrainedTokenizerFast(tokenizer_object=inner, **roles)
 
 
 def export_hf(run_dir: Path, out: Path, force: bool = False) -> Path:
@@ -153,47 +164,45 @@ def gpt_config_from_hf(config: dict):
                      dropout=config.get("resid_pdrop", 0.1), bias=True, **ARCHS["gpt2"])
 
 
-def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
-    """Write transformers GPT-2 folder ``folder`` as a gentext gpt run ``out`` (weights only:
-    evaluate it, sample it, or train on from it with ``gentext train --init OUT``)."""
-    import torch
+def _hf_folder(name_or_folder: str) -> tuple[Path, str]:
+    """A local folder holding the model, and the ``data.tokenizer`` value naming its tokenizer
+    (``hf:`` with the hub id, or the folder's absolute path)."""
+    from gentext.api import hub_model_folder
+
+    name = str(name_or_folder).removeprefix("hf:")
+    folder = hub_model_folder(name)
+    source = str(folder.resolve()) if Path(name).expanduser().is_dir() else name
+    return folder, f"hf:{source}"
+
+
+def _read_weights(folder: Path) -> dict:
+    """The folder's safetensors weights, named as ``GPT2LMHeadModel`` names them."""
     from safetensors.torch import load_file
 
-    from gentext.api import TextTokenizer, Vocab, build_config, write_run
-    from gentext_gpt import gpt_spec
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise GentextError(f"model folder {str(folder)!r} does not exist")
-    hf_config = _read_hf_config(folder)
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise GentextError(f"{str(folder)!r} has no model.safetensors; gentext reads weights only "
                            "as safetensors (never pickles)")
-    if not (folder / "tokenizer.json").is_file():
-        raise GentextError(f"{str(folder)!r} has no tokenizer.json")
-    tokenizer = TextTokenizer.load(folder / "tokenizer.json")
-    if hf_config.get("vocab_size") != tokenizer.vocab_size:
-        raise GentextError(f"the model has {hf_config.get('vocab_size')} vocabulary rows but its "
-                           f"tokenizer has {tokenizer.vocab_size} tokens")
-    spec = gpt_spec()
-    model_config = gpt_config_from_hf(hf_config)
-    table = {"run": {"model": MODEL_NAME}, "model": vars(model_config),
-             "data": {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size,
-                      "max_len": min(128, model_config.max_len)}}
-    run_config = build_config(MODEL_NAME, spec.config, table, train_defaults=spec.train_defaults,
-                              data_defaults=spec.data_defaults)
-    model = spec.build(model_config, Vocab.of(tokenizer))
     try:
         state = load_file(str(weights))
     except Exception as exc:  # noqa: BLE001 - any damage means the same thing to the user
         raise GentextError(f"the weights in {str(weights)!r} cannot be read: {exc}") from exc
     state = {name.removeprefix("model."): tensor for name, tensor in state.items()}
+    state = {name if name.startswith(("transformer.", "lm_head.")) else f"transformer.{name}":
+             tensor for name, tensor in state.items()}  # a bare GPT2Model has no prefix
     state.setdefault("lm_head.weight", state.get("transformer.wte.weight"))
+    return state
+
+
+def _copy_weights(model, state: dict, where: Path) -> None:
+    """Copy GPT-2's ``state`` into gentext GPT ``model`` (transposing Conv1D weights, keeping
+    the padded embedding rows at zero)."""
+    import torch
+
     ours = model.state_dict()
     missing = [name for name in ours if name not in state or state[name] is None]
     if missing:
-        raise GentextError(f"the weights in {str(weights)!r} lack {missing[:3]}; is it GPT-2?")
+        raise GentextError(f"the weights in {str(where)!r} lack {missing[:3]}; is it GPT-2?")
     with torch.no_grad():
         for name, target in ours.items():
             source = state[name].to(target.dtype)
@@ -207,4 +216,29 @@ def import_hf(folder: Path, out: Path, force: bool = False) -> Path:
                                    f"{tuple(target.shape)}")
             else:
                 target.copy_(source)
+
+
+def import_hf(name_or_folder, out: Path, force: bool = False) -> Path:
+    """Write a GPT-2 checkpoint (a hub id such as ``gpt2``, from the cache or the hub, or a
+    local folder) as a gentext gpt run ``out`` (weights only: evaluate it, sample it, or
+    train on from it with ``gentext train --init OUT``)."""
+    from gentext.api import TextTokenizer, Vocab, build_config, write_run
+    from gentext_gpt import gpt_spec
+
+    folder, tokenizer_source = _hf_folder(name_or_folder)
+    hf_config = _read_hf_config(folder)
+    tokenizer = TextTokenizer.load(folder, source=tokenizer_source)
+    if hf_config.get("vocab_size") != tokenizer.vocab_size:
+        raise GentextError(f"the model has {hf_config.get('vocab_size')} vocabulary rows but its "
+                           f"tokenizer has {tokenizer.vocab_size} tokens")
+    state = _read_weights(folder)
+    spec = gpt_spec()
+    model_config = gpt_config_from_hf(hf_config)
+    table = {"run": {"model": MODEL_NAME}, "model": vars(model_config),
+             "data": {"tokenizer": tokenizer_source, "vocab_size": tokenizer.vocab_size,
+                      "max_len": model_config.max_len}}
+    run_config = build_config(MODEL_NAME, spec.config, table, train_defaults=spec.train_defaults,
+                              data_defaults=spec.data_defaults)
+    model = spec.build(model_config, Vocab.of(tokenizer))
+    _copy_weights(model, state, folder)
     return write_run(out, model, run_config, tokenizer, force=force)

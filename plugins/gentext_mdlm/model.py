@@ -115,12 +115,14 @@ class MaskedDiffusion(TextModel):
             self.capabilities, nll_samples=config.nll_samples,
             sampling_knobs={"steps": config.sampling_steps})
         self.schedule = SCHEDULES[config.schedule]()
-        self.mask_id = vocab.size  # one row past the tokenizer's vocabulary
+        # the tokenizer's own mask token, else one row past its vocabulary
+        self.mask_id = vocab.size if vocab.mask_id is None else vocab.mask_id
         self.denoiser = Denoiser(config, vocab.size + 1)
         self.length_prior = CountedLengthPrior(config.max_len - 2)
         init_gpt2_weights(self, config.n_layer)
         impossible = torch.zeros(vocab.size, dtype=torch.bool)
-        impossible[[vocab.bos_id, vocab.eos_id, vocab.pad_id]] = True
+        never = {vocab.bos_id, vocab.eos_id, vocab.pad_id, self.mask_id} - {vocab.size}
+        impossible[sorted(never)] = True
         self.register_buffer("impossible", impossible, persistent=False)
 
     @property

@@ -61,7 +61,11 @@ class SeqVAE(AutoregressiveModel):
         check_config(config)
         rnn = CELLS[config.cell]
         latent, hidden = config.latent_dim, config.decoder_hidden
-        self.embedding = nn.Embedding(vocab.size, config.embedding_dim, padding_idx=vocab.pad_id)
+        # padding's row stays zero, unless padding borrows a token that is read (GPT-2's
+        # <|endoftext|> pads and begins a sentence)
+        own_pad = vocab.pad_id not in (vocab.bos_id, vocab.eos_id, vocab.unk_id)
+        self.embedding = nn.Embedding(vocab.size, config.embedding_dim,
+                                      padding_idx=vocab.pad_id if own_pad else None)
         self.drop = nn.Dropout(config.dropout)
         if latent:
             self.encoder = rnn(config.embedding_dim, config.encoder_hidden, batch_first=True,
