@@ -28,7 +28,7 @@ def test_exported_folder_gives_gentexts_logits_in_transformers(cli, trained_gpt,
     assert isinstance(tokenizer, transformers.PreTrainedTokenizerFast)
     ids, expected = gentext_logits(trained_gpt)
     hf_ids = [tokenizer.bos_token_id, *tokenizer(SENTENCE, add_special_tokens=False)["input_ids"]]
-    assert hf_ids == ids
+    assert hf_ids == ids and tokenizer(SENTENCE)["input_ids"] == ids  # it adds <bos> itself
     assert tokenizer.decode(ids[1:]) == SENTENCE
     with torch.no_grad():
         logits = model(torch.tensor([hf_ids])).logits[0]

@@ -1,4 +1,4 @@
-"""`gentext tokenize`: a text file of any size as a tokenised corpus folder for training."""
+"""`gentext tokenize`: a text file or hub dataset of any size as a tokenised corpus folder."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from gentext.errors import GentextError
 
 
 def tokenize(
-    data: Path = typer.Argument(..., metavar="DATA", show_default=False,
-                                help="A .txt or .txt.gz file, one example a line."),
+    data: str = typer.Argument(..., metavar="DATA", show_default=False,
+                               help="A .txt or .txt.gz file, one example a line; or hf:NAME, a "
+                               "hub dataset or a local folder in hub layout, read a chunk at a "
+                               "time (its own valid and test splits are kept)."),
     out: Path = typer.Option(..., "--out", "-o", help="The corpus folder to write.",
                              show_default=False),
-    tokenizer: str = typer.Option("bpe", "--tokenizer", help="bpe, char or word."),
+    tokenizer: str = typer.Option("bpe", "--tokenizer", help="As data.tokenizer: bpe, char, "
+                                  "word, hf:NAME or the path of a tokenizer.json."),
     vocab_size: int = typer.Option(4096, "--vocab-size", help="BPE or word vocabulary."),
     max_len: int = typer.Option(128, "--max-len",
                                 help="Longest example in tokens; longer ones are left out."),
@@ -23,6 +26,10 @@ def tokenize(
     test_fraction: float = typer.Option(0.05, "--test-fraction",
                                         help="Share of lines held out for test."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
+    hf_config: str = typer.Option("", "--hf-config", help="An hf: dataset's configuration "
+                                  "(data.hf_config), e.g. wikitext-2-raw-v1."),
+    text_column: str = typer.Option("text", "--text-column",
+                                    help="An hf: dataset's text column (data.text_column)."),
     chunk_lines: int = typer.Option(10_000, "--chunk-lines",
                                     help="Lines tokenised at a time (bounds memory)."),
     unit: str = typer.Option("example", "--unit", help="example: each line is one example "
@@ -30,15 +37,15 @@ def tokenize(
                              "cut into windows of --max-len tokens (train with --set "
                              "data.unit=document)."),
 ):
-    """Tokenise a large text file once, into memory-mapped token files: train with --data OUT."""
+    """Tokenise a large text file or hub dataset once, into memory-mapped token files: train
+    with --data OUT."""
+    from gentext.data.hub import hub_name
     from gentext.data.memmap import tokenize_corpus
-    from gentext.data.tokenizer import TOKENIZER_KINDS
 
-    if not data.is_file() or not data.name.endswith((".txt", ".txt.gz")):
-        raise GentextError(f"{str(data)!r} is not a .txt or .txt.gz file")
-    if tokenizer not in TOKENIZER_KINDS:
-        raise GentextError(f"unknown tokenizer {tokenizer!r}; choose one of "
-                           f"{', '.join(TOKENIZER_KINDS)}")
+    if hub_name(data) is None and (not Path(data).is_file()
+                                   or not data.endswith((".txt", ".txt.gz"))):
+        raise GentextError(f"{data!r} is not a .txt or .txt.gz file (a hub dataset is written "
+                           "hf:NAME)")
     for name, fraction in (("--valid-fraction", valid_fraction),
                            ("--test-fraction", test_fraction)):
         if not 0 < fraction < 0.5:
@@ -48,11 +55,14 @@ def tokenize(
     if max_len < 3 or chunk_lines < 1:
         raise GentextError("--max-len must be at least 3 and --chunk-lines at least 1")
     corpus = tokenize_corpus(data, out, tokenizer, vocab_size, max_len, valid_fraction,
-                             test_fraction, seed, chunk_lines, unit=unit)
+                             test_fraction, seed, chunk_lines, unit=unit, hf_config=hf_config,
+                             text_column=text_column)
     rows = "windows" if unit == "document" else "examples"
+    names = corpus.get("split_names", {})  # a dataset's own held-out splits, by its names
     typer.echo(f"tokenised {data} -> {out}: {corpus['train_examples']:,} training {rows} "
                f"({corpus['train_tokens']:,} tokens, {corpus['train_dropped']:,} too long), "
-               f"{corpus['valid_examples']:,} valid, {corpus['test_examples']:,} test")
+               f"{corpus['valid_examples']:,} {names.get('valid', 'valid')}, "
+               f"{corpus['test_examples']:,} {names.get('test', 'test')}")
     extra = " --set data.unit=document" if unit == "document" else ""
     typer.echo(f"next: gentext train --model gpt --data {out} --set "
                f"data.tokenizer={tokenizer}{extra}")

@@ -1,5 +1,7 @@
 """Loading user data: .txt / .txt.gz (one example a line), .jsonl (a "text" field and an
-optional "label"), or a folder written by ``datasets.save_to_disk``.
+optional "label"), a folder written by ``datasets.save_to_disk``, or ``hf:NAME``, a dataset in
+Hugging Face hub layout (``hub_datasets``). The text and label columns (fields, for .jsonl)
+are ``data.text_column`` and ``data.label_column``, renamed "text" and "label".
 
 Text files and folders go through HF datasets. JSON lines are parsed line by line with the
 standard library: each line is checked anyway, and only "text" and "label" are kept, so other
@@ -14,21 +16,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 from pathlib import Path
 
+from gentext.config import DataConfig
+from gentext.data.hub import hub_name
+from gentext.data.hub_datasets import examples_of, load_hub_dataset
+from gentext.data.hub_datasets import quiet_datasets as _quiet_datasets
 from gentext.errors import GentextError
 
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 JSON_SUFFIXES = (".jsonl", ".jsonl.gz")
-
-
-def _quiet_datasets():
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.utils.logging.set_verbosity(logging.ERROR)
-    return datasets
 
 
 def _read_checked(path: Path) -> str:
@@ -68,13 +65,6 @@ def _check_examples(examples: list[dict], where: str) -> list[dict]:
     return kept
 
 
-def _from_dataset(dataset) -> list[dict]:
-    columns = dataset.column_names
-    keep = [c for c in ("text", "label") if c in columns]
-    return [dict(zip(keep, row)) for row in zip(*(dataset[c] for c in keep))] if keep else \
-        [{} for _ in range(len(dataset))]
-
-
 def _load_text(path: Path) -> list[dict]:
     _read_checked(path)
     datasets = _quiet_datasets()
@@ -82,9 +72,10 @@ def _load_text(path: Path) -> list[dict]:
     return [{"text": t} for t in dataset["text"] if t.strip()]
 
 
-def _json_records(path: Path, text: str) -> list[dict]:
-    """Each non-blank line's "text" and "label"; a line that is not a JSON object with a
-    "text" string is an error that names it."""
+def _json_records(path: Path, text: str, text_field: str = "text",
+                  label_field: str = "label") -> list[dict]:
+    """Each non-blank line's ``text_field`` and ``label_field``, as "text" and "label"; a line
+    that is not a JSON object with a ``text_field`` string is an error that names it."""
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -94,19 +85,22 @@ def _json_records(path: Path, text: str) -> list[dict]:
         except json.JSONDecodeError as exc:
             raise GentextError(f"data file {str(path)!r}, line {number}: not valid JSON "
                                f"({exc.msg})") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise GentextError(f"data file {str(path)!r}, line {number}: no \"text\" string "
-                               'field; each line must look like {"text": "...", "label": "..."}')
-        records.append({key: record[key] for key in ("text", "label") if key in record})
+        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            raise GentextError(f"data file {str(path)!r}, line {number}: no {text_field!r} string "
+                               f'field; each line must look like {{"{text_field}": "...", '
+                               f'"{label_field}": "..."}} (data.text_column names the field)')
+        records.append({key: record[field] for key, field in (("text", text_field),
+                                                              ("label", label_field))
+                        if field in record})
     return records
 
 
-def _load_json(path: Path) -> list[dict]:
-    records = _json_records(path, _read_checked(path))
+def _load_json(path: Path, data: DataConfig) -> list[dict]:
+    records = _json_records(path, _read_checked(path), data.text_column, data.label_column)
     return _check_examples(records, f"data file {str(path)!r}")
 
 
-def load_folder(path: Path):
+def load_folder(path: Path, data: DataConfig | None = None):
     """A ``save_to_disk`` folder: a Dataset (list of examples) or a DatasetDict (its splits)."""
     datasets = _quiet_datasets()
     try:
@@ -115,20 +109,30 @@ def load_folder(path: Path):
         raise GentextError(f"{str(path)!r} is not a folder written by datasets.save_to_disk "
                            f"({type(exc).__name__})") from exc
     if isinstance(loaded, datasets.DatasetDict):
-        return {name: _check_examples(_from_dataset(split), f"split {name!r} of {str(path)!r}")
+        return {name: _dataset_examples(split, data, f"split {name!r} of {str(path)!r}")
                 for name, split in loaded.items()}
-    if "text" not in loaded.column_names:
-        raise GentextError(f"dataset {str(path)!r} has no \"text\" column")
-    return _check_examples(_from_dataset(loaded), f"dataset {str(path)!r}")
+    return _dataset_examples(loaded, data, f"dataset {str(path)!r}")
 
 
-def load_source(source: str, registered: dict, owners: dict | None = None):
-    """Examples for ``--data``: a registered corpus name, a file, or a datasets folder.
+def _dataset_examples(dataset, data: DataConfig | None, where: str) -> list[dict]:
+    data = data or DataConfig()
+    return _check_examples(examples_of(dataset, data.text_column, data.label_column, where), where)
 
-    Returns a list of examples, or a dict of split name -> examples for a folder that
-    already holds splits. A registered dataset whose ``load()`` raises or returns something
+
+def load_source(source: str, registered: dict, owners: dict | None = None,
+                data: DataConfig | None = None):
+    """Examples for ``--data``: a registered corpus name, a file, a datasets folder, or an
+    ``hf:`` dataset (with ``data``'s configuration and columns).
+
+    Returns a list of examples, or a dict of split name -> examples for data that already
+    holds splits. A registered dataset whose ``load()`` raises or returns something
     else than examples is a one-line error naming its plugin (``owners``: name -> plugin).
     """
+    data, name = data or DataConfig(), hub_name(source)
+    if name is not None:
+        loaded = load_hub_dataset(name, data.hf_config, data.text_column, data.label_column)
+        return {split: _check_examples(examples, f"split {split!r} of dataset {name!r}")
+                for split, examples in loaded.items()}
     if source in registered:
         where = f"dataset {source!r} (plugin {(owners or {}).get(source, 'unknown')!r})"
         try:
@@ -140,16 +144,16 @@ def load_source(source: str, registered: dict, owners: dict | None = None):
     if not path.exists():
         names = ", ".join(sorted(registered)) or "none"
         raise GentextError(f"data {source!r} is neither a file nor a folder nor a registered "
-                           f"dataset (registered: {names})")
+                           f"dataset (registered: {names}); a hub dataset is written hf:NAME")
     if path.is_dir():
         from gentext.data.memmap import corpus_texts, is_corpus_folder
 
         if is_corpus_folder(path):  # written by `gentext tokenize`
             return corpus_texts(path)
-        return load_folder(path)
+        return load_folder(path, data)
     if path.name.endswith(TEXT_SUFFIXES):
         return _load_text(path)
     if path.name.endswith(JSON_SUFFIXES):
-        return _load_json(path)
+        return _load_json(path, data)
     raise GentextError(f"data file {str(path)!r} has an unknown type; use .txt, .txt.gz, "
                        ".jsonl or a datasets.save_to_disk folder")

@@ -117,89 +117,127 @@ def is_corpus_folder(path) -> bool:
     return Path(path, CORPUS_FILE).is_file()
 
 
-def tokenize_corpus(source: Path, out: Path, kind: str = "bpe", vocab_size: int = 4096,
+def tokenize_corpus(source, out: Path, kind: str = "bpe", vocab_size: int = 4096,
                     max_len: int = 128, valid_fraction: float = 0.05, test_fraction: float = 0.05,
                     seed: int = 0, chunk_lines: int = 10_000, tokenizer_lines: int = 100_000,
-                    unit: str = "example") -> dict:
-    """A text file of any size as a tokenised corpus folder that `gentext train --data` reads:
-    the tokenizer trained on the first ``tokenizer_lines`` lines (kept as ``sample.txt``, the
-    training texts that sample metrics compare against), the training split as memory-mapped
-    token files, and the valid and test splits as text. Each line goes to a split by a seeded
-    random draw, so the same file and seed give the same splits.
+                    unit: str = "example", hf_config: str = "", text_column: str = "text") -> dict:
+    """A text file of any size (or an ``hf:`` dataset) as a tokenised corpus folder that
+    `gentext train --data` reads: the tokenizer trained on the first ``tokenizer_lines`` lines
+    (kept as ``sample.txt``, the training texts that sample metrics compare against), the
+    training split as memory-mapped token files, and the valid and test splits as text. Each
+    line goes to a split by a seeded random draw, so the same file and seed give the same
+    splits. A dataset's own valid and test splits are written as they are (each text on one
+    line), a held-out split it lacks drawn from its training split as a file's lines are.
 
     With ``unit="document"`` each line is running text, kept whole as windows of ``max_len``
     tokens; a file with too few lines to split whole (``documents_go_whole``) has each line
     cut into a head (train), middle (valid) and tail (test), as ``split_documents`` does."""
     from gentext.data.batching import may_fit
     from gentext.data.splits import cut_document, documents_go_whole
-    from gentext.data.tokenizer import train_tokenizer
+    from gentext.data.tokenizer import TOKENIZER_KINDS, make_tokenizer
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise GentextError(f"{str(out)!r} already exists; choose a new folder")
+    # a pretrained tokenizer is loaded (or refused) before any data is read
+    pretrained = None if kind in TOKENIZER_KINDS else make_tokenizer(kind, [], vocab_size)
+    texts, own, where = _texts_of(source, hf_config, text_column, chunk_lines)
+    draw = {"valid": 0.0 if "valid" in own else valid_fraction,
+            "test": 0.0 if "test" in own else test_fraction}  # shares drawn from the lines
     documents = unit == "document"
-    cut = documents and not documents_go_whole(sum(1 for _ in read_lines(source)),
-                                               valid_fraction, test_fraction)
-    sample = [line for _, line in zip(range(tokenizer_lines), read_lines(source))]
+    cut = documents and any(draw.values()) and not documents_go_whole(
+        sum(1 for _ in texts()), draw["valid"] or draw["test"], draw["test"] or draw["valid"])
+    sample = [line for _, line in zip(range(tokenizer_lines), texts())]
     if not sample:
-        raise GentextError(f"data file {str(source)!r} has no non-empty lines")
+        raise GentextError(f"{where} has no non-empty lines")
     if cut:  # the training texts are the heads only
-        sample = [head for head, _, _ in (cut_document(t, valid_fraction, test_fraction)
+        sample = [head for head, _, _ in (cut_document(t, draw["valid"], draw["test"])
                                           for t in sample) if head]
-    tokenizer = train_tokenizer(sample if documents else [t for t in sample if may_fit(t, max_len)],
-                                kind, vocab_size)
+    tokenizer = pretrained or make_tokenizer(kind, sample if documents else
+                                             [t for t in sample if may_fit(t, max_len)], vocab_size)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(out / "tokenizer.json")
     (out / SAMPLE_FILE).write_text("".join(t + "\n" for t in sample), encoding="utf-8")
     writer = TokenWriter(out / "train", tokenizer, max_len, unit)
-    counts = _split_lines(read_lines(source), out, writer, cut, valid_fraction, test_fraction,
-                          seed, chunk_lines, None if documents else max_len)
+    counts = _write_splits(texts, own, out, writer, cut, draw, seed, chunk_lines,
+                           None if documents else max_len)
     meta = writer.close()
     if documents and not (counts["valid"] and counts["test"]):
-        raise GentextError(f"data file {str(source)!r} is too short to cut a valid and a test "
-                           "part from; give more text or tokenise it without --unit document")
+        raise GentextError(f"{where} is too short to cut a valid and a test part from; give "
+                           "more text or tokenise it without --unit document")
     corpus = {"format": CORPUS_FORMAT, "source": str(source), "tokenizer": kind,
               "vocab_size": tokenizer.vocab_size, "max_len": max_len, "unit": unit, "seed": seed,
               "valid_fraction": valid_fraction, "test_fraction": test_fraction,
               "train_examples": meta["examples"], "train_tokens": meta["tokens"],
               "train_dropped": meta["dropped"], **{f"{k}_examples": v for k, v in counts.items()}}
+    if own:  # the dataset's names of its held-out splits, which evaluation reports
+        corpus.update(hf_config=hf_config, text_column=text_column, split_names=own)
     (out / CORPUS_FILE).write_text(json.dumps(corpus, indent=2) + "\n", encoding="utf-8")
     return corpus
 
 
-def _split_lines(lines: Iterable[str], out: Path, writer: TokenWriter, cut: bool,
+def _texts_of(source, hf_config: str, text_column: str, chunk: int):
+    """``texts(split=None)``, streaming a split's texts (default: the training texts); the
+    held-out splits the source has of its own (gentext's name -> its name); and how errors
+    name the source."""
+    from gentext.data.hub import hub_name
+
+    name = hub_name(str(source))
+    if name is None:
+        return (lambda split=None: read_lines(source)), {}, f"data file {str(source)!r}"
+    from gentext.data.hub_datasets import DatasetTexts
+
+    dataset = DatasetTexts(name, hf_config, text_column, chunk)
+    return dataset.texts, dataset.held_out, f"dataset {name!r}"
+
+
+def _write_splits(texts, own: dict, out: Path, writer: TokenWriter, cut: bool, draw: dict,
+                  seed: int, chunk_lines: int, max_len: int | None) -> dict:
+    """The training texts, split by ``_split_lines``, and the source's own held-out splits,
+    written to valid.txt and test.txt as they are. Returns how many lines each got."""
+    with open(out / "valid.txt", "w", encoding="utf-8") as valid, \
+            open(out / "test.txt", "w", encoding="utf-8") as test:
+        held_out = {"valid": valid, "test": test}
+        counts = _split_lines(texts(), held_out, writer, cut, draw["valid"], draw["test"], seed,
+                              chunk_lines, max_len)
+        for ours, theirs in own.items():
+            for text in texts(theirs):
+                held_out[ours].write(text + "\n")
+                counts[ours] += 1
+    return counts
+
+
+def _split_lines(lines: Iterable[str], held_out: dict, writer: TokenWriter, cut: bool,
                  valid_fraction: float, test_fraction: float, seed: int, chunk_lines: int,
                  max_len: int | None) -> dict:
     """Send each line to a split by a seeded draw (with ``cut``, its head, middle and tail to
-    train, valid and test): the training texts to ``writer`` (those that may fit in ``max_len``
-    tokens; all when it is None, as documents become windows), the others to valid.txt and
-    test.txt. Returns how many lines each of those got."""
+    train, valid and test; a fraction of 0 draws nothing for its split): the training texts to
+    ``writer`` (those that may fit in ``max_len`` tokens; all when it is None, as documents
+    become windows), the others to ``held_out``'s valid and test files. Returns how many
+    lines each of those got."""
     import random
 
     from gentext.data.batching import may_fit
     from gentext.data.splits import cut_document
 
     rng, counts = random.Random(seed), {"valid": 0, "test": 0}
-    with open(out / "valid.txt", "w", encoding="utf-8") as valid, \
-            open(out / "test.txt", "w", encoding="utf-8") as test:
-        held_out = {"valid": valid, "test": test}
-        for chunk in _chunks(lines, chunk_lines):
-            train = []
-            for line in chunk:
-                if cut:
-                    parts = zip(("train", "valid", "test"),
-                                cut_document(line, valid_fraction, test_fraction))
-                else:
-                    draw = rng.random()
-                    parts = [("valid" if draw < valid_fraction else "test"
-                              if draw < valid_fraction + test_fraction else "train", line)]
-                for split, text in parts:
-                    if text and split == "train":
-                        train.append(text)
-                    elif text:
-                        held_out[split].write(text + "\n")
-                        counts[split] += 1
-            writer.add(train if max_len is None else [t for t in train if may_fit(t, max_len)])
+    for chunk in _chunks(lines, chunk_lines):
+        train = []
+        for line in chunk:
+            if cut:
+                parts = zip(("train", "valid", "test"),
+                            cut_document(line, valid_fraction, test_fraction))
+            else:
+                draw = rng.random()
+                parts = [("valid" if draw < valid_fraction else "test"
+                          if draw < valid_fraction + test_fraction else "train", line)]
+            for split, text in parts:
+                if text and split == "train":
+                    train.append(text)
+                elif text:
+                    held_out[split].write(text + "\n")
+                    counts[split] += 1
+        writer.add(train if max_len is None else [t for t in train if may_fit(t, max_len)])
     return counts
 
 
@@ -216,10 +254,11 @@ def read_corpus(folder: Path) -> dict:
 
 
 def corpus_texts(folder: Path) -> dict[str, list[dict]]:
-    """A corpus folder's texts by split: valid and test, and for train the tokenizer's sample
-    (the training split itself is kept only as token ids)."""
-    read_corpus(folder)
-    return {name: [{"text": t} for t in read_lines(Path(folder, file))]
+    """A corpus folder's texts by split: valid and test (named as the dataset it was made of
+    names them), and for train the tokenizer's sample (the training split itself is kept only
+    as token ids)."""
+    names = read_corpus(folder).get("split_names", {})
+    return {names.get(name, name): [{"text": t} for t in read_lines(Path(folder, file))]
             for name, file in (("train", SAMPLE_FILE), ("valid", "valid.txt"), ("test", "test.txt"))}
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gentext.errors import GentextError
 
 SPLIT_NAMES = ("train", "valid", "test")
+# The names datasets give their splits, each as gentext's own.
+SPLIT_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "dev": "valid",
+                 "test": "test"}
 
 
 @dataclass
@@ -18,14 +21,27 @@ class Splits:
     train: list[dict]
     valid: list[dict]
     test: list[dict]
+    # gentext's name of each split the data came with -> the data's own ("valid" -> "validation")
+    names: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> list[dict]:
-        """One split by name; "all" gives every example."""
+        """One split by gentext's name or the data's own; "all" gives every example."""
         if name == "all":
             return self.train + self.valid + self.test
-        if name not in SPLIT_NAMES:
-            raise GentextError(f"unknown split {name!r}; choose one of {', '.join(SPLIT_NAMES)}, all")
-        return getattr(self, name)
+        return getattr(self, self.ours(name))
+
+    def ours(self, name: str) -> str:
+        """gentext's name (train, valid, test) of the split called ``name``."""
+        theirs = {own: split for split, own in self.names.items()}
+        if name in SPLIT_NAMES or name in theirs:
+            return theirs.get(name, name)
+        choices = ", ".join(self.names.get(split, split) for split in SPLIT_NAMES)
+        raise GentextError(f"unknown split {name!r}; choose one of {choices}, all")
+
+    def name_of(self, name: str) -> str:
+        """How the data itself names the split called ``name`` ("validation" for valid, when
+        that is the dataset's name of it), so figures say which split they were measured on."""
+        return name if name == "all" else self.names.get(self.ours(name), self.ours(name))
 
 
 def _check_fractions(valid_fraction: float, test_fraction: float) -> None:
@@ -52,6 +68,30 @@ def split_examples(examples: list[dict], valid_fraction: float, test_fraction: f
         valid=pick(order[n_test:n_test + n_valid]),
         train=pick(order[n_test + n_valid:]),
     )
+
+
+def hold_out(examples: list[dict], fraction: float, seed: int,
+             unit: str = "example") -> tuple[list[dict], list[dict]]:
+    """``examples`` cut in two, the rest and a held-out share of ``fraction``, by a seeded
+    shuffle as ``split_examples`` cuts: for a dataset with its own training split but not
+    every held-out one. Running text in too few documents to go whole has each document's
+    tail held out instead (``cut_document``)."""
+    _check_fractions(fraction, fraction)
+    if unit == "document" and not documents_go_whole(len(examples), fraction, fraction):
+        parts = [(e, cut_document(e["text"], fraction, 0.0)) for e in examples]
+        rest = [{**e, "text": head} for e, (head, _, _) in parts if head]
+        held = [{**e, "text": tail} for e, (_, tail, _) in parts if tail]
+    else:
+        order = list(range(len(examples)))
+        random.Random(seed).shuffle(order)
+        count = max(1, round(len(examples) * fraction))
+        held = [examples[i] for i in sorted(order[:count])]
+        rest = [examples[i] for i in sorted(order[count:])]
+    if not (rest and held):
+        raise GentextError(f"the training split has {len(examples)} examples; too few to hold "
+                           "a share out of it (give more data, or set data.unit=document for "
+                           "running text in a few long lines)")
+    return rest, held
 
 
 def split_documents(documents: list[dict], valid_fraction: float, test_fraction: float,
