@@ -11,9 +11,10 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
-                                 OLD_SAMPLES_OPTION, RUNS_ARGUMENT, SEED_OPTION, count_option,
-                                 load_run_on, parse_temperatures, renamed)
+from gentext_cli.options import (DEVICE_OPTION, JUDGE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
+                                 OLD_SAMPLES_OPTION, RUNS_ARGUMENT, SEED_OPTION,
+                                 check_judge_option, count_option, load_judge, load_run_on,
+                                 parse_temperatures, renamed)
 
 RECIPES = ("families",)
 REPORT_TEMPERATURES = "0.7,1.0,1.3"  # the report's quality-diversity plane, unless told
@@ -28,6 +29,7 @@ def compare(
         "BLEU-2..5 against the test split and self-BLEU-2..5 among the samples, per run and "
         "temperature (the report's quality-diversity plane).",
         show_default=f"{REPORT_TEMPERATURES} with --report, else no sweep"),
+    judge: Optional[Path] = JUDGE_OPTION,
     nll_samples: int = NLL_SAMPLES_OPTION,
     seed: int = SEED_OPTION,
     report: Optional[Path] = typer.Option(None, "--report", help="Write a .md or .html report "
@@ -54,13 +56,15 @@ def compare(
     if temperatures is None and (report is not None or recipe is not None):
         temperatures = REPORT_TEMPERATURES
     values = check_options(runs, recipe, report, n, temperatures)
+    check_judge_option(judge, n)
     if recipe is not None:
         from gentext.comparison.recipes import train_families
 
         runs = train_families(out, minutes, data)
         report = report or out / "report.md"
     loaded = [load_run_on(run, device) for run in runs]
-    rows = compare_runs(loaded, n, seed, nll_samples or None)
+    judge_run = load_judge(judge, loaded, device)
+    rows = compare_runs(loaded, n, seed, nll_samples or None, judge=judge_run)
     sweep_rows = temperature_sweep(loaded, values, n, seed) if values else []
     if report is not None:
         note = (f"Recipe 'families': each family trained for {minutes:g} minutes on {data}."

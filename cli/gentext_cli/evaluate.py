@@ -9,9 +9,9 @@ from typing import Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
-                                 OLD_SAMPLES_OPTION, RUN_ARGUMENT, count_option, load_run_on,
-                                 renamed)
+from gentext_cli.options import (DEVICE_OPTION, JUDGE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
+                                 OLD_SAMPLES_OPTION, RUN_ARGUMENT, check_judge_option,
+                                 count_option, load_judge, load_run_on, renamed)
 
 KIND_WORDING = {
     "exact": "exact (the model's own likelihood)",
@@ -24,12 +24,14 @@ def evaluate(
     run: Path = RUN_ARGUMENT,
     data: Optional[str] = typer.Option(None, "--data",
                                        help="Score this corpus or file instead of the run's."),
-    split: str = typer.Option("test", "--split", help="train, valid, test, or all."),
+    split: str = typer.Option("test", "--split", help="train, valid, test, or all; or the "
+                              "dataset's own name of a split (validation)."),
     n: int = count_option(0, "Also draw N samples and score them with every registered sample "
                           "metric.", least=0),
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Temperature of those samples; 0 is greedy.",
         show_default="the family's, as `gentext sample`"),
+    judge: Optional[Path] = JUDGE_OPTION,
     nll_samples: int = NLL_SAMPLES_OPTION,
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Examples per forward pass."),
     device: str = DEVICE_OPTION,
@@ -43,15 +45,18 @@ def evaluate(
 
     n = renamed("--samples", "--n", old_samples, n)
     options = SamplingOptions(temperature=temperature)  # every option before the model loads
+    check_judge_option(judge, n)
     loaded = load_run_on(run, device)
+    judge_run = load_judge(judge, [loaded], device)
     if loaded.likelihood == "none":
         raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
     splits = load_splits(loaded.config.data, source=data)
-    report, result = score(loaded, splits.get(split), split, nll_samples, batch_size)
+    examples, split = splits.get(split), splits.name_of(split)  # the dataset's own name of it
+    report, result = score(loaded, examples, split, nll_samples, batch_size)
     report = {"run": str(run), "model": loaded.spec.name, "step": loaded.meta.get("step"),
               "data": data or loaded.config.data.source, **report}
     if n > 0:
-        report.update(score_samples(loaded, splits, n, options))
+        report.update(score_samples(loaded, splits, n, options, judge_run))
     if data is None:
         write_atomic(Path(run) / f"eval-{split}.json", json.dumps(report, indent=2) + "\n")
     if as_json:
@@ -79,9 +84,11 @@ def score(loaded, examples: list[dict], split: str, nll_samples: int, batch_size
     return report, result
 
 
-def score_samples(loaded, splits, n: int, options) -> dict:
-    """``n`` samples scored by every registered sample metric, each against its split."""
+def score_samples(loaded, splits, n: int, options, judge=None) -> dict:
+    """``n`` samples scored by every registered sample metric, each against its split, and
+    under the loaded run ``judge`` where one is given (generative perplexity)."""
     from gentext.evaluation.evaluate import default_max_new_tokens, sample_metrics, sample_texts
+    from gentext.evaluation.generative import judge_samples
     from gentext.plugins.manager import registry
 
     temperature = loaded.model.resolve_options(options).temperature  # None: the family's default
@@ -92,7 +99,8 @@ def score_samples(loaded, splits, n: int, options) -> dict:
     found = registry()
     owners = {name: found.owner[("metric", name)] for name in found.metrics}
     return {"sample_temperature": temperature,
-            "sample_metrics": sample_metrics(texts, references, found.metrics, owners)}
+            "sample_metrics": sample_metrics(texts, references, found.metrics, owners),
+            **({} if judge is None else judge_samples(judge, texts))}
 
 
 def print_report(report: dict, result, loaded, n: int) -> None:
@@ -134,6 +142,10 @@ def print_report(report: dict, result, loaded, n: int) -> None:
     for name, value in report.get("sample_metrics", {}).items():
         typer.echo(f"{name + ':':<12} {value:.4f} (on {n} samples, temperature "
                    f"{report['sample_temperature']:g})")
+    if "judge" in report:
+        from gentext.evaluation.generative import describe
+
+        typer.echo(f"gen. nats/token: {describe(report)}")
 
 
 def _print_latent(figures: dict) -> None:

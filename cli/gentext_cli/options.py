@@ -8,6 +8,8 @@ of the core's (sampling options, a report's name) is the core's, called before l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from gentext.deprecation import deprecated
@@ -36,6 +38,11 @@ TOP_K_OPTION = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0
 TOP_P_OPTION = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off).")
 KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option, name=value "
                             "(repeatable; e.g. steps=32 for mdlm, use_cache=false for gpt).")
+# generative perplexity: `gentext eval` and `gentext compare`
+JUDGE_OPTION = typer.Option(None, "--judge", metavar="JUDGE_RUN", show_default=False,
+                            help="Also score the samples under this run's exact likelihood (an "
+                            "autoregressive run, such as gpt): generative perplexity, in "
+                            "nats/token of its tokenizer.")
 # Old spellings, kept for one release (0.2) and hidden from --help and the docs, each warning
 # in one line; with `gentext sweep` (sweep.py), every old spelling of the command line.
 OLD_SAMPLES_OPTION = typer.Option(None, "--samples", hidden=True)  # eval, compare: --n
@@ -89,6 +96,19 @@ def parse_temperatures(text: str) -> list[float]:
     return values
 
 
+def check_judge_option(judge, n: int) -> None:
+    """``--judge``: samples to score (``--n`` > 0; no default is implied, drawing them costs
+    time) and a judge with an exact likelihood, read from its config before any model loads."""
+    if judge is None:
+        return
+    if n <= 0:
+        raise GentextError("--judge scores samples: give --n N too (e.g. --n 100)")
+    from gentext.evaluation.generative import check_judge
+    from gentext.runs.checkpoint import read_run_likelihood
+
+    check_judge(str(judge), *read_run_likelihood(judge))
+
+
 def load_run_on(run, device: str):
     """Load a run and move its model to the chosen device."""
     from gentext.runs.checkpoint import load_run
@@ -97,3 +117,12 @@ def load_run_on(run, device: str):
     loaded = load_run(run)
     loaded.model.to(resolve_device(device))
     return loaded
+
+
+def load_judge(judge, loaded: list, device: str):
+    """The ``--judge`` run (None without one) on the runs' device: one of ``loaded`` when it
+    is the same directory, else loaded once more."""
+    if judge is None:
+        return None
+    same = [run for run in loaded if Path(run.path).resolve() == Path(judge).resolve()]
+    return same[0] if same else load_run_on(judge, device)

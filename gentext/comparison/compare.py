@@ -3,8 +3,9 @@
 Every figure is computed the same way for every run: the likelihood by the family's own
 honest estimator (``gentext eval``'s), on the test sentences that *every* run can score (a
 character model's context drops long sentences a BPE model keeps, and figures over different
-sentences do not compare); sample metrics on samples at temperature 1; sampling speed at one
-batch size and one length for all. Runs trained on different test splits are refused.
+sentences do not compare); sample metrics on samples at temperature 1, and with a judge those
+samples' nats/token under it (``gentext.evaluation.generative``); sampling speed at one batch
+size and one length for all. Runs trained on different test splits are refused.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gentext.data.batching import encode_split
 from gentext.errors import GentextError
 from gentext.runs.checkpoint import METRICS_FILE
 from gentext.evaluation.evaluate import conditioning_labels, default_max_new_tokens, evaluate, sample_texts
+from gentext.evaluation.generative import judge_samples
 from gentext.evaluation.latent_space import PAIRS, STEPS, measure_split
 from gentext.runs.metrics_log import TRAIN, VALID, MetricsLog
 from gentext.models.contract import SamplingOptions
@@ -95,8 +97,9 @@ def sampling_throughput(model, batch: int, length: int, seed: int = 0, repeats: 
 
 def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | None = None,
                  throughput_batch: int = THROUGHPUT_BATCH,
-                 throughput_length: int = THROUGHPUT_LENGTH) -> list[dict]:
-    """One row of figures per run (see the module docstring for how each is measured)."""
+                 throughput_length: int = THROUGHPUT_LENGTH, judge=None) -> list[dict]:
+    """One row of figures per run (see the module docstring for how each is measured); with
+    ``judge`` (a loaded run of exact likelihood), each run's samples scored under it too."""
     check_samples(samples)
     references = test_references(runs)
     examples = common_test_examples(runs, references)
@@ -129,7 +132,8 @@ def compare_runs(runs, samples: int = 1000, seed: int = 0, nll_samples: int | No
                "throughput_batch": throughput_batch, "throughput_length": length,
                "diagnostics": {name: result.extra[name] for name in shown
                                if name in result.extra},
-               **latent_figures(run, examples)}
+               **latent_figures(run, examples),
+               **({} if judge is None else judge_samples(judge, texts))}
         rows.append(row)
     hashes = {row["test_sha256"] for row in rows}
     if len(hashes) != 1:  # cannot happen with common_test_examples; never mix silently
@@ -166,7 +170,9 @@ def markdown_table(rows: list[dict]) -> str:
         ("test nats/token", "nats_per_token", ".4f"), ("test bits/byte", "bits_per_byte", ".4f"),
         ("BLEU-4 vs test", "bleu-4", ".4f"), ("self-BLEU-4", "self-bleu-4", ".4f"),
         ("distinct-2", "distinct-2", ".4f"), ("mean words", "mean_words", ".1f"),
-        ("sd words", "sd_words", ".1f"), ("sentences/s", "sentences_per_s", ",.1f"),
+        ("sd words", "sd_words", ".1f"),
+        ("gen. nats/token (judge)", "judge_nats_per_token", ".4f"),
+        ("sentences/s", "sentences_per_s", ",.1f"),
         ("reconstruction BLEU-4", "reconstruction_bleu4", ".4f"),
         ("reconstructed exactly", "reconstruction_exact", ".1%"),
         ("interpolation: distinct of 5", "interpolation_distinct", ".2f"),
@@ -205,7 +211,16 @@ def footnote(rows: list[dict]) -> str:
             f"of {first['throughput_length']} tokens each. Reconstruction (models with a latent "
             "space): each test sentence encoded to its posterior mean and decoded greedily, BLEU-4 "
             f"against itself; interpolation: {PAIRS} pairs of test sentences, {STEPS} points each "
-            "(docs/likelihood.md).")
+            "(docs/likelihood.md)." + _judge_note(first))
+
+
+def _judge_note(row: dict) -> str:
+    if row.get("judge") is None:
+        return ""
+    return (f" Gen. nats/token (judge): the same samples scored under {row['judge_model']} run "
+            f"{row['judge']} ({row['judge_likelihood']}), per token of its tokenizer "
+            f"({row['judge_tokenizer']}): lower is likelier to the judge, as dull, repeated text "
+            "also is, so read it beside distinct-2.")
 
 
 def validation_curves(run_paths) -> dict[str, list[tuple[float, float]]]:

@@ -214,6 +214,13 @@ def read_run_config(path: Path) -> RunConfig:
     return _read_config(Path(path))[0]
 
 
+def read_run_likelihood(path: Path) -> tuple[str, str]:
+    """The family and the likelihood kind of the run at ``path``, from its config alone, so a
+    command can check them before any model loads."""
+    config, spec = _read_config(Path(path))
+    return spec.name, spec.likelihood_of(config.model)
+
+
 def _read_config(path: Path) -> tuple[RunConfig, object]:
     """The run's config and its family's spec, from one read of ``config.toml``."""
     from gentext.config import model_name_of
