@@ -48,6 +48,9 @@ _WHERE = {
     "ACTIVATIONS": "gentext.models.transformer",
     "NORMS": "gentext.models.transformer",
     "check_choice": "gentext.models.transformer",
+    "check_stack_config": "gentext.models.transformer",
+    "stack_blocks": "gentext.models.transformer",
+    "zero_init_projections": "gentext.models.transformer",
     "norm_layer": "gentext.models.transformer",
     "init_gpt2_weights": "gentext.models.transformer",
     "register_rotary_tables": "gentext.models.transformer",
@@ -60,6 +63,7 @@ _WHERE = {
     "active_units": "gentext.models.estimators",
     "adamw": "gentext.models.optim",
     "muon_with_adamw": "gentext.models.optim",
+    "muon_for_blocks": "gentext.models.optim",
     "warmup_cosine": "gentext.models.optim",
     # Text, metrics and runs
     "TextTokenizer": "gentext.data.tokenizer",

@@ -28,9 +28,12 @@ from gentext.errors import GentextError
 
 @dataclass
 class DataConfig:
-    source: str = "austen"  # a registered corpus name, or a .txt/.txt.gz/.jsonl file or datasets folder
-    tokenizer: str = "bpe"  # "bpe" (byte-level BPE), "char" or "word" (whitespace-separated)
-    vocab_size: int = 4096  # BPE or word vocabulary, special tokens included (ignored by "char")
+    source: str = "austen"  # a registered corpus name, a .txt/.txt.gz/.jsonl file or datasets folder, or hf:NAME (a hub dataset, or a local folder in hub layout)
+    hf_config: str = ""  # an hf: dataset's configuration, e.g. "wikitext-2-raw-v1" ("": its default)
+    text_column: str = "text"  # the column (a .jsonl field) holding each example's text, renamed "text"
+    label_column: str = "label"  # the column holding its label, if any (a conditional model's classes)
+    tokenizer: str = "bpe"  # trained on the data: "bpe" (byte-level BPE), "char" or "word" (whitespace-separated); or pretrained: "hf:NAME" (a hub id such as gpt2, or a folder in hub layout) or the path of a tokenizer.json
+    vocab_size: int = 4096  # BPE or word vocabulary, special tokens included (ignored by "char" and pretrained tokenizers)
     max_len: int = 128  # longest example in tokens, BOS and EOS included; longer ones are left out
     unit: typing.Literal["example", "document"] = "example"  # "example": one line or record each; "document": running text, cut into windows of max_len tokens
     valid_fraction: float = 0.05  # share of examples held out for validation
@@ -69,7 +72,9 @@ class TrainConfig:
 class TransformerConfig:
     """The keys of a stack of ``gentext.models.transformer`` blocks, declared once: the config
     of a family that stacks them builds on this (gpt's and mdlm's do), changing a default
-    where it must. A torch-free dataclass, so a family's config module stays light."""
+    where it must. The stack's shape, then the recipe: defaults are the modern one (the
+    modded-nanogpt speedrun's pieces, measured one by one for gpt in docs/speed.md and for mdlm
+    in docs/mdlm.md). A torch-free dataclass, so a family's config module stays light."""
 
     n_layer: int = 4  # Transformer blocks
     n_head: int = 4  # attention heads; n_embd must divide by it
@@ -78,6 +83,11 @@ class TransformerConfig:
     dropout: float = 0.1  # on embeddings, attention weights, residual branches
     bias: bool = True  # biases in Linear and LayerNorm, as GPT-2
     positions: str = "rotary"  # "rotary" (RoPE, Su et al. 2021) or "learned" (GPT-2's table)
+    norm: str = "rmsnorm"  # "layernorm" (GPT-2) or "rmsnorm"
+    qk_norm: bool = True  # RMS-normalise queries and keys per head (GPT-2: false)
+    activation: str = "relu2"  # MLP: "gelu" (GPT-2, tanh) or "relu2" (squared ReLU)
+    zero_init: bool = True  # residual projections (and an untied head) start at 0 (GPT-2: false)
+    optimizer: str = "muon"  # "adamw" (GPT-2), or "muon" for the blocks' matrices (AdamW for the rest)
 
 
 @dataclass

@@ -251,9 +251,11 @@ def test_train_sample_infill_and_eval_through_the_cli(cli, corpus, tmp_path, tin
 def test_a_model_setting_out_of_range_is_one_line():
     with pytest.raises(GentextError, match="unknown model.schedule 'linear'; choose one of"):
         tiny(schedule="linear")
-    with pytest.raises(GentextError, match="unknown model.positions 'sinusoidal'; choose one of "
-                                           "rotary, learned"):
+    with pytest.raises(GentextError, match="model.positions must be one of 'learned', 'rotary', "
+                                           "got 'sinusoidal'"):
         tiny(positions="sinusoidal")
+    with pytest.raises(GentextError, match="model.optimizer must be one of 'adamw', 'muon'"):
+        tiny(optimizer="sgd")
     with pytest.raises(GentextError, match="model.conv_width must be 0 .none. or odd"):
         tiny(conv_width=2)
     with pytest.raises(GentextError, match="at most 14"):
@@ -334,3 +336,23 @@ def test_a_sentence_reads_neither_padding_nor_other_rows(settings):
     # and a token inside does reach its neighbours
     changed[0, 2] = 9
     assert not torch.allclose(hidden[0, 1], model.denoiser(changed, lengths)[0, 1], atol=1e-6)
+
+
+def test_the_modern_recipe_builds_the_denoiser_and_splits_its_optimizer():
+    """mdlm shares gpt's recipe keys: RMSNorm, QK-norm, squared ReLU and zero-initialised
+    projections in the denoiser, and Muon for its block matrices (AdamW for the rest)."""
+    import torch
+
+    from gentext.config import TrainConfig
+
+    model = tiny(norm="rmsnorm", qk_norm=True, activation="relu2", zero_init=True,
+                 optimizer="muon")
+    assert isinstance(model.denoiser.ln_f, torch.nn.RMSNorm)
+    assert all(block.attn.c_proj.weight.abs().sum() == 0 for block in model.denoiser.h)
+    optimizer = model.make_optimizers(TrainConfig())["model"]
+    muon, _ = optimizer.parts
+    in_muon = {id(p) for group in muon.param_groups for p in group["params"]}
+    assert id(model.denoiser.h[0].mlp.c_fc.weight) in in_muon
+    assert id(model.denoiser.wte.weight) not in in_muon  # a lookup: AdamW
+    assert len(in_muon) == sum(p.dim() == 2 for p in model.denoiser.h.parameters())
+

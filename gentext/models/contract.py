@@ -6,9 +6,9 @@ declares what it can do in one ``Capabilities`` value (abilities only: its sampl
 its build hints are class attributes of the model, beside the code they describe).
 
 Batches are dicts: ``tokens`` (B, T) long, each row ``<bos> ... <eos>`` then ``<pad>`` (T is
-at least the longest row: a micro-batch keeps its batch's width, so columns of padding alone
-may follow; reading T from ``lengths`` would wait for the device);
-``lengths`` (B,) the unpadded lengths (``<bos>`` and ``<eos>`` included); and, for
+at least the longest row: a micro-batch keeps its batch's width; reading T from ``lengths``
+would wait for the device); ``lengths`` (B,) the unpadded lengths (``<bos>`` and ``<eos>``
+included: padding is known by length, as its token may be another role's); and, for
 conditional models, ``labels`` (B,) long, indices into ``Vocab.labels``.
 
 Sampling (``TextModel.sample``), exactly:
@@ -20,15 +20,15 @@ Sampling (``TextModel.sample``), exactly:
 - ``max_new_tokens`` caps the tokens a row gains after its prompt. ``<eos>`` ends a row and is
   neither returned nor counted. A row that reaches the cap is cut there (it has no ``<eos>``).
   A model with a context (``max_len``) also stops where its context ends.
-- With ``SamplingOptions(stop_at_eos=False)`` no row ends early: every row is
-  ``max_new_tokens`` long (what a throughput measurement wants).
+- With ``SamplingOptions(stop_at_eos=False)`` every row is ``max_new_tokens`` long.
 - A ``prompt`` or ``condition`` the model cannot take (see its ``capabilities``), or a
   family knob it does not declare, is a one-line ``GentextError`` raised by the base class.
 
 Training: the loop calls ``training_step`` once per step. The default computes ``loss`` (on
 each micro-batch, when ``train.grad_accum`` splits the step) and steps one AdamW; a family
 with several optimizers (a GAN's generator and discriminator) overrides ``make_optimizers``,
-``learning_rates`` and ``training_step``, and the loop stays the one loop: it schedules, logs, checkpoints and resumes every optimizer the same way.
+``learning_rates`` and ``training_step``; the one loop schedules, logs, checkpoints and
+resumes every optimizer the same way.
 """
 
 from __future__ import annotations
@@ -52,21 +52,19 @@ WHOLE_MODEL = ""  # in TextModel.compiled_modules: the model's own forward (a su
 
 @dataclass(frozen=True)
 class Vocab:
-    """What a model needs to know about its tokenizer: its size and its special tokens by
-    role (never fixed ids: a pretrained tokenizer puts them where it likes, and one role may
-    lend another its token, as GPT-2's ``<|endoftext|>`` is bos, eos and pad at once)."""
+    """A tokenizer's size and special tokens by role, never fixed ids (GPT-2's
+    ``<|endoftext|>`` is bos, eos and pad at once); a missing unk is the eos."""
 
     size: int
     pad_id: int
     bos_id: int
     eos_id: int
-    unk_id: int | None = None  # None: the eos token stands in (a tokenizer without one)
+    unk_id: int | None = None
     labels: tuple[str, ...] = ()  # class labels of the training split, sorted (empty: none)
     mask_id: int | None = None  # the tokenizer's own mask token, if any (mdlm adds one if not)
 
     def __post_init__(self):
-        if self.unk_id is None:
-            object.__setattr__(self, "unk_id", self.eos_id)
+        object.__setattr__(self, "unk_id", self.eos_id if self.unk_id is None else self.unk_id)
 
     @classmethod
     def of(cls, tokenizer, labels: tuple[str, ...] = ()) -> "Vocab":
@@ -76,13 +74,12 @@ class Vocab:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a model can do, declared in one place and read by the core and the CLI before
-    they ask it of the model: abilities only.
+    """What a model can do (abilities only), read by the core and the CLI before they ask it.
 
-    A family sets the class attribute ``capabilities``; one whose abilities depend on its
-    config or data assigns ``self.capabilities = dataclasses.replace(...)`` in ``__init__``.
-    The likelihood kind and the words for its estimator are the ``ModelSpec``'s, torch-free;
-    the sampling default and the build hints are the model class's (``TextModel``)."""
+    A family sets the class attribute ``capabilities``, or ``self.capabilities =
+    dataclasses.replace(...)`` in ``__init__`` when they depend on its config or data. The
+    likelihood kind and its estimator's words are the ``ModelSpec``'s (torch-free); the sampling
+    default and build hints are the model class's (``TextModel``)."""
 
     latent: bool = False  # implements encode/decode (reconstruct, interpolate)
     prompt: bool = False  # sample() can continue a prompt
@@ -108,8 +105,8 @@ class Capabilities:
                 deprecated(f"Capabilities({name}=...)", new, stacklevel=4)
 
     def honour_moved(self, name: str, value):
-        """``value``, read from the new place of 0.1.0's field ``name``; or, where that is
-        unset and the family still gives the old field, the old field's value."""
+        """``value`` (the new place of 0.1.0's field ``name``), or the old field's value where
+        that is unset and the family still gives the old field."""
         from gentext.deprecation import CAPABILITIES
 
         old = getattr(self, name)
@@ -129,8 +126,8 @@ class SamplingOptions:
     knobs: dict[str, Any] = field(default_factory=dict)  # declared in capabilities.sampling_knobs
 
     def __post_init__(self):
-        """The one check of these options, where they are built (the CLI builds them before
-        it loads a model); a family's ``knobs`` are checked by the family."""
+        """The one check, where they are built (before a model loads); ``knobs`` are the
+        family's to check."""
         if self.temperature is not None and not 0 <= self.temperature < float("inf"):
             raise GentextError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -190,12 +187,10 @@ class StepContext(Protocol):
 class TextModel(nn.Module):
     """Base class of every family: built from its config dataclass and the ``Vocab``.
 
-    A family implements ``loss``, ``nll`` and ``generate`` (an autoregressive family gets all
-    three from ``gentext.models.autoregressive.AutoregressiveModel``). The likelihood protocol:
-    examples are modelled independently, each wrapped in ``<bos>``/``<eos>``; ``nll`` returns
-    the summed negative log-likelihood in nats over every predicted token (the ``<eos>``
-    included, the ``<bos>`` not) and that token count, computed in float32.
-    """
+    A family implements ``loss``, ``nll`` and ``generate`` (``AutoregressiveModel`` gives all
+    three). The likelihood protocol: each example is modelled alone, wrapped in ``<bos>`` and
+    ``<eos>``; ``nll`` returns the summed negative log-likelihood in nats (float32) over every
+    predicted token (``<eos>`` included, ``<bos>`` not) and that token count."""
 
     capabilities: Capabilities = Capabilities()
     default_temperature: float = 1.0  # what sample() draws at when the options name none

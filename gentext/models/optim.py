@@ -166,3 +166,14 @@ def muon_with_adamw(parameters, hidden, train: TrainConfig, fused: bool = False,
                 weight_decay=train.weight_decay, adjust_lr_fn="match_rms_adamw", blocks=blocks)
     rest = [p for p in parameters if id(p) not in chosen]
     return Combined(muon, adamw(rest, train, fused))
+
+
+def muon_for_blocks(parameters, blocks, train: TrainConfig, fused: bool = False) -> Combined:
+    """The recipe's optimizer split for a model with a stack of Transformer ``blocks``: Muon for
+    the blocks' matrices, the fused query, key and value weights orthogonalised as three (as
+    modded-nanogpt does), AdamW for the embeddings, output layer, gains and anything else of
+    ``parameters`` (Muon orthogonalises a matrix's update, which suits hidden layers, not
+    lookups)."""
+    hidden = [p for p in blocks.parameters() if p.dim() == 2]
+    query_key_value = {block.attn.c_attn.weight: 3 for block in blocks}
+    return muon_with_adamw(parameters, hidden, train, fused, blocks=query_key_value)

@@ -156,3 +156,30 @@ def init_gpt2_weights(model: nn.Module, n_layer: int) -> None:
     for name, parameter in model.named_parameters():
         if name.endswith("c_proj.weight"):
             nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+
+def check_stack_config(config) -> None:
+    """A ``TransformerConfig``'s shape and recipe keys among their choices, or a one-line error
+    naming them."""
+    if config.n_embd % config.n_head:
+        raise GentextError(f"model.n_embd ({config.n_embd}) must be divisible by "
+                           f"model.n_head ({config.n_head})")
+    for key, choices in (("positions", ("learned", "rotary")), ("norm", NORMS),
+                         ("activation", tuple(ACTIVATIONS)), ("optimizer", ("adamw", "muon"))):
+        check_choice(f"model.{key}", getattr(config, key), choices)
+
+
+def stack_blocks(config, causal: bool) -> nn.ModuleList:
+    """``config.n_layer`` blocks as a ``TransformerConfig`` describes them."""
+    return nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias, causal,
+                               norm=config.norm, qk_norm=config.qk_norm,
+                               activation=config.activation)
+                         for _ in range(config.n_layer))
+
+
+def zero_init_projections(blocks: nn.ModuleList) -> None:
+    """Each block's residual projections at zero, so it starts as the identity (the recipe's
+    ``zero_init``, as modded-nanogpt)."""
+    for name, parameter in blocks.named_parameters():
+        if name.endswith("c_proj.weight"):
+            nn.init.zeros_(parameter)

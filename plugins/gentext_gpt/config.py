@@ -25,16 +25,11 @@ RECIPE_KEYS = tuple(ARCHS["gpt2"])
 
 @dataclass
 class GPTConfig(TransformerConfig):
-    """TransformerConfig's keys (the stack's shape and positions), then gpt's own: the rest of
-    the recipe, whose defaults are ``ARCHS["modern"]``."""
+    """TransformerConfig's keys (the stack's shape and the recipe, whose defaults are
+    ``ARCHS["modern"]``), then gpt's own."""
 
     pad_vocab_to: int = 64  # pad the embedding rows to a multiple of this (faster matmuls)
-    norm: str = "rmsnorm"  # "layernorm" (GPT-2) or "rmsnorm"
-    qk_norm: bool = True  # RMS-normalise queries and keys per head (GPT-2: false)
-    activation: str = "relu2"  # MLP: "gelu" (GPT-2, tanh) or "relu2" (squared ReLU)
     tied_head: bool = True  # output layer shares the input embedding (as GPT-2)
-    zero_init: bool = True  # residual projections (and an untied head) start at 0 (GPT-2: false)
-    optimizer: str = "muon"  # "adamw" (GPT-2), or "muon" for hidden matrices (AdamW for the rest)
 
     # not keys: `arch` = "modern" (the defaults) or "gpt2" sets the seven recipe keys at once
     PRESETS: ClassVar[dict] = {"arch": ARCHS}

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from gentext.api import (
-    ACTIVATIONS, NORMS, WHOLE_MODEL, AutoregressiveModel, Block, Capabilities, GentextError,
-    SamplingOptions, Vocab, check_choice, init_gpt2_weights, norm_layer, register_rotary_tables,
+    WHOLE_MODEL, AutoregressiveModel, Capabilities, SamplingOptions, Vocab, check_stack_config,
+    init_gpt2_weights, norm_layer, register_rotary_tables, stack_blocks, zero_init_projections,
 )
 from gentext_gpt.config import GPTConfig
 
@@ -49,10 +49,7 @@ class GPT(AutoregressiveModel):
 
     def __init__(self, config: GPTConfig, vocab: Vocab):
         super().__init__(config, vocab)
-        if config.n_embd % config.n_head:
-            raise GentextError(f"model.n_embd ({config.n_embd}) must be divisible by "
-                               f"model.n_head ({config.n_head})")
-        check_recipe(config)
+        check_stack_config(config)
         multiple = max(1, config.pad_vocab_to)
         self.padded_vocab = math.ceil(vocab.size / multiple) * multiple
         layers = dict(wte=nn.Embedding(self.padded_vocab, config.n_embd))
@@ -63,10 +60,7 @@ class GPT(AutoregressiveModel):
         self.transformer = nn.ModuleDict(dict(
             **layers,
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias,
-                                  norm=config.norm, qk_norm=config.qk_norm,
-                                  activation=config.activation)
-                            for _ in range(config.n_layer)),
+            h=stack_blocks(config, causal=True),
             ln_f=norm_layer(config.norm, config.n_embd, config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, self.padded_vocab, bias=False)
@@ -74,10 +68,9 @@ class GPT(AutoregressiveModel):
             self.lm_head.weight = self.transformer.wte.weight  # tied, as GPT-2
         init_gpt2_weights(self, config.n_layer)
         if config.zero_init:  # each block starts as the identity (modded-nanogpt)
-            for name, parameter in self.named_parameters():
-                if name.endswith("c_proj.weight") or (name == "lm_head.weight"
-                                                      and not config.tied_head):
-                    nn.init.zeros_(parameter)
+            zero_init_projections(self.transformer.h)
+            if not config.tied_head:
+                nn.init.zeros_(self.lm_head.weight)
 
     @property
     def max_len(self) -> int:
@@ -113,14 +106,9 @@ class GPT(AutoregressiveModel):
         which suits hidden layers, not lookups)."""
         if self.config.optimizer == "adamw":
             return super().make_optimizers(train, fused)
-        from gentext.api import muon_with_adamw
+        from gentext.api import muon_for_blocks
 
-        hidden = [p for name, p in self.transformer.h.named_parameters() if p.dim() == 2]
-        # the fused query, key and value weights are three matrices, orthogonalised apart
-        # (as modded-nanogpt does)
-        query_key_value = {block.attn.c_attn.weight: 3 for block in self.transformer.h}
-        return {"model": muon_with_adamw(self.parameters(), hidden, train, fused,
-                                         blocks=query_key_value)}
+        return {"model": muon_for_blocks(self.parameters(), self.transformer.h, train, fused)}
 
     def new_cache(self, batch: int, device, dtype) -> KVCache:
         """Preallocated keys and values for ``batch`` sequences of up to max_len tokens."""
@@ -152,10 +140,3 @@ class GPT(AutoregressiveModel):
         logits = self(inputs, state.cache, state.position)
         state.position += inputs.size(1)
         return logits, state
-
-
-def check_recipe(config: GPTConfig) -> None:
-    """Every recipe key among its choices, or a one-line error naming them."""
-    for key, choices in (("positions", ("learned", "rotary")), ("norm", NORMS),
-                         ("activation", tuple(ACTIVATIONS)), ("optimizer", ("adamw", "muon"))):
-        check_choice(f"model.{key}", getattr(config, key), choices)

@@ -19,15 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from gentext.api import (
-    IGNORE_INDEX, Block, Capabilities, CountedLengthPrior, GentextError, SamplingOptions,
-    TextModel, Vocab, draw_tokens, init_gpt2_weights, register_rotary_tables,
+    IGNORE_INDEX, Capabilities, CountedLengthPrior, GentextError, SamplingOptions, TextModel,
+    Vocab, check_stack_config, draw_tokens, init_gpt2_weights, norm_layer,
+    register_rotary_tables, stack_blocks, zero_init_projections,
 )
 from gentext_mdlm.config import MDLMConfig
 from gentext_mdlm.schedules import (ESTIMATORS, SCHEDULES, diffusion_times, importance_sampled,
                                     masks_by_count)
 
-
-POSITIONS = ("rotary", "learned")
 
 
 class Denoiser(nn.Module):
@@ -55,9 +54,8 @@ class Denoiser(nn.Module):
             self.conv = nn.Conv1d(config.n_embd, config.n_embd, config.conv_width,
                                   padding=config.conv_width // 2)
         self.drop = nn.Dropout(config.dropout)
-        self.h = nn.ModuleList(Block(config.n_embd, config.n_head, config.dropout, config.bias,
-                                     causal=False) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.h = stack_blocks(config, causal=False)
+        self.ln_f = norm_layer(config.norm, config.n_embd, config.bias)
 
     def forward(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, L, C) for sequences ``z`` (B, L); keys past each row's length (``<bos>`` to
@@ -92,18 +90,13 @@ class MaskedDiffusion(TextModel):
 
     def __init__(self, config: MDLMConfig, vocab: Vocab):
         super().__init__(config, vocab)
-        if config.n_embd % config.n_head:
-            raise GentextError(f"model.n_embd ({config.n_embd}) must be divisible by "
-                               f"model.n_head ({config.n_head})")
+        check_stack_config(config)
         if config.schedule not in SCHEDULES:
             raise GentextError(f"unknown model.schedule {config.schedule!r}; choose one of "
                                f"{', '.join(SCHEDULES)}")
         if config.estimator not in ESTIMATORS:
             raise GentextError(f"unknown model.estimator {config.estimator!r}; choose one of "
                                f"{', '.join(ESTIMATORS)}")
-        if config.positions not in POSITIONS:
-            raise GentextError(f"unknown model.positions {config.positions!r}; choose one of "
-                               f"{', '.join(POSITIONS)}")
         if config.conv_width < 0 or (config.conv_width and config.conv_width % 2 == 0):
             raise GentextError(f"model.conv_width must be 0 (none) or odd (1, 3, 5, ...), got "
                                f"{config.conv_width}")
@@ -120,6 +113,8 @@ class MaskedDiffusion(TextModel):
         self.denoiser = Denoiser(config, vocab.size + 1)
         self.length_prior = CountedLengthPrior(config.max_len - 2)
         init_gpt2_weights(self, config.n_layer)
+        if config.zero_init:  # each block starts as the identity
+            zero_init_projections(self.denoiser.h)
         impossible = torch.zeros(vocab.size, dtype=torch.bool)
         never = {vocab.bos_id, vocab.eos_id, vocab.pad_id, self.mask_id} - {vocab.size}
         impossible[sorted(never)] = True
@@ -128,6 +123,15 @@ class MaskedDiffusion(TextModel):
     @property
     def max_len(self) -> int:
         return self.config.max_len
+
+    def make_optimizers(self, train, fused: bool = False) -> dict[str, torch.optim.Optimizer]:
+        """AdamW over everything, or the recipe's split (``model.optimizer = "muon"``): Muon for
+        the denoiser's block matrices, AdamW for the rest."""
+        if self.config.optimizer == "adamw":
+            return super().make_optimizers(train, fused)
+        from gentext.api import muon_for_blocks
+
+        return {"model": muon_for_blocks(self.parameters(), self.denoiser.h, train, fused)}
 
     # -- the denoiser ---------------------------------------------------------------------
 
