@@ -190,3 +190,26 @@ def test_tokenize_names_a_missing_column_and_an_unreachable_id(cli, tmp_path,
     made = cli("tokenize", f"hf:{folder}", "--out", tmp_path / "c3", "--text-column",
                "sentence", "--tokenizer", "char", "--max-len", "64")
     assert made.exit_code == 0, made.stderr
+
+
+def test_eval_reads_another_dataset_its_own_way_with_data_settings(cli, tmp_path, tiny_args,
+                                                                   corpus,
+                                                                   assert_one_line_error):
+    """A run trained elsewhere scores a hub dataset's own test split, as running text cut
+    into windows and from a column of its own: `eval --set data.KEY=VALUE`."""
+    run = tmp_path / "run"
+    assert cli(*tiny_args("gpt", corpus, run)).exit_code == 0
+    folder = parquet_folder(tmp_path / "ds", column="sentence")
+    result = cli("eval", run, "--data", f"hf:{folder}", "--set", "data.text_column=sentence",
+                 "--set", "data.unit=document", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["split"] == "test" and report["split_sha256"] == texts_sha256(TEST)
+    assert report["windows"] == len(TEST)  # each short document fits one window
+    assert not (run / "eval-test.json").exists()  # another protocol: not the run's figure
+    result = cli("eval", run, "--set", "data.tokenizer=char")
+    assert_one_line_error(result, "data.tokenizer cannot change")
+    result = cli("eval", run, "--set", "train.steps=3")
+    assert_one_line_error(result, "train.steps cannot change")
+    result = cli("eval", run, "--set", "data.max_len=100000")
+    assert_one_line_error(result, "longer than the model's context")

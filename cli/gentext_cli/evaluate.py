@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -32,6 +32,10 @@ def evaluate(
         None, "--temperature", "-t", help="Temperature of those samples; 0 is greedy.",
         show_default="the family's, as `gentext sample`"),
     judge: Optional[Path] = JUDGE_OPTION,
+    overrides: List[str] = typer.Option([], "--set", metavar="data.KEY=VALUE", help="Read the "
+                                        "data another way: a [data] key other than the run's "
+                                        "tokenizer (repeatable; e.g. data.hf_config=..., "
+                                        "data.unit=document)."),
     nll_samples: int = NLL_SAMPLES_OPTION,
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Examples per forward pass."),
     device: str = DEVICE_OPTION,
@@ -46,7 +50,7 @@ def evaluate(
     n = renamed("--samples", "--n", old_samples, n)
     options = SamplingOptions(temperature=temperature)  # every option before the model loads
     check_judge_option(judge, n)
-    loaded = load_run_on(run, device)
+    loaded = reading_data(load_run_on(run, device), overrides)
     judge_run = load_judge(judge, [loaded], device)
     if loaded.likelihood == "none":
         raise GentextError(f"model {loaded.spec.name!r} has no likelihood to evaluate")
@@ -57,12 +61,33 @@ def evaluate(
               "data": data or loaded.config.data.source, **report}
     if n > 0:
         report.update(score_samples(loaded, splits, n, options, judge_run))
-    if data is None:
+    if data is None and not overrides:
         write_atomic(Path(run) / f"eval-{split}.json", json.dumps(report, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
         print_report(report, result, loaded, n)
+
+
+def reading_data(loaded, overrides: list[str]):
+    """``loaded`` with its [data] settings changed by ``--set`` (how the data is read: source,
+    hf_config, columns, unit, max_len, split); the tokenizer stays the run's."""
+    import dataclasses
+
+    from gentext.config import build_config, parse_override
+    from gentext.training.prepare import check_data_fits_model
+
+    if not overrides:
+        return loaded
+    for section, key, _ in map(parse_override, overrides):
+        if section != "data" or key in ("tokenizer", "vocab_size"):
+            raise GentextError(f"eval --set changes how the data is read, not the run: "
+                               f"{section}.{key} cannot change (a [data] key other than "
+                               "tokenizer and vocab_size can)")
+    table = {k: v for k, v in dataclasses.asdict(loaded.config).items() if k != "run"}
+    config = build_config(loaded.spec.name, loaded.spec.config, table, overrides)
+    check_data_fits_model(config, loaded.model, loaded.spec.name)
+    return dataclasses.replace(loaded, config=config)
 
 
 def score(loaded, examples: list[dict], split: str, nll_samples: int, batch_size: int):

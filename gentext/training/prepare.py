@@ -123,7 +123,7 @@ def prepare(config: RunConfig, out: Path, resume: bool, force: bool,
         model = spec.build(config.model, Vocab.of(tokenizer, labels))  # checks its config
         if start is not None:
             model.load_state_dict(start.model.state_dict())
-    _check_model(config, model, spec.name)
+    check_data_fits_model(config, model, spec.name)
     _write_run_dir(config, out, resume, force, tokenizer, labels, ranks)
     conditioning = conditioning_labels(model)
     max_len = config.data.max_len
@@ -142,7 +142,7 @@ def prepare(config: RunConfig, out: Path, resume: bool, force: bool,
     return Prepared(tokenizer, model, train_data, valid_data, state)
 
 
-def _check_model(config: RunConfig, model: TextModel, name: str) -> None:
+def check_data_fits_model(config: RunConfig, model: TextModel, name: str) -> None:
     """The model takes the run's data: its context holds data.max_len, and it models windows
     if the data is cut into them."""
     max_len = config.data.max_len
