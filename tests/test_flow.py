@@ -238,6 +238,28 @@ def test_samples_come_out_in_one_pass_with_lengths_from_the_prior(dequantization
     assert len({len(s) for s in samples}) > 1  # varied lengths, not fixed chunks
 
 
+def test_base_temperature_scales_the_noise_a_sample_starts_from(monkeypatch):
+    """tau = 0 starts every sample at the base's mode (the same sentence for one length);
+    tau = 1 is the default draw; tau scales u exactly."""
+    from gentext.errors import GentextError
+
+    model = tiny_flow().eval()
+    lengths = torch.full((6,), 5)
+    mode = model.sample_lengths(lengths, SamplingOptions(seed=0, knobs={"base_temperature": 0.0}))
+    assert all(row == mode[0] for row in mode)
+    default = model.sample_lengths(lengths, SamplingOptions(seed=1))
+    same = model.sample_lengths(lengths, SamplingOptions(seed=1, knobs={"base_temperature": 1.0}))
+    assert default == same and len({tuple(row) for row in default}) > 1
+    seen = []
+    inverse = model.flow.inverse
+    monkeypatch.setattr(model.flow, "inverse", lambda u, valid: seen.append(u) or inverse(u, valid))
+    for tau in (1.0, 0.5):
+        model.sample_lengths(lengths, SamplingOptions(seed=2, knobs={"base_temperature": tau}))
+    assert torch.allclose(seen[1], 0.5 * seen[0])
+    with pytest.raises(GentextError, match="base_temperature must be"):
+        model.sample_lengths(lengths, SamplingOptions(knobs={"base_temperature": -1.0}))
+
+
 def test_the_training_loss_is_the_single_draw_bound_per_token():
     """No weight on any term (the KL warm-up went in 0.2: docs/flow.md measured no help)."""
     from gentext.data.batching import collate

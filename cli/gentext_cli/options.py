@@ -37,7 +37,8 @@ TEMPERATURE_OPTION = typer.Option(None, "--temperature", "-t", help="Softmax tem
 TOP_K_OPTION = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all).")
 TOP_P_OPTION = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off).")
 KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option, name=value "
-                            "(repeatable; e.g. steps=32 for mdlm, use_cache=false for gpt).")
+                            "(repeatable; e.g. steps=32 for mdlm, use_cache=false for gpt, "
+                            "base_temperature=0.7 for flow).")
 # generative perplexity: `gentext eval` and `gentext compare`
 JUDGE_OPTION = typer.Option(None, "--judge", metavar="JUDGE_RUN", show_default=False,
                             help="Also score the samples under this run's exact likelihood (an "

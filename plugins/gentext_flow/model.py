@@ -40,7 +40,10 @@ def check_config(config: FlowConfig) -> None:
 
 
 class TextFlow(TextModel):
-    capabilities = Capabilities(latent=True)
+    # base_temperature scales the base noise a sample starts from, u ~ N(0, tau^2 I) (Glow's
+    # reduced-temperature sampling, Kingma & Dhariwal 2018): below 1, samples come from nearer
+    # the mode; 1 is the model the bound scores
+    capabilities = Capabilities(latent=True, sampling_knobs={"base_temperature": 1.0})
     # Samples draw z from the flow and give each position its most likely character, as
     # FlowSeq's noisy parallel decoding does (Ma et al. 2019): the randomness is the flow's.
     # Temperature 1 draws every character from p(x | z) instead, independently per position,
@@ -170,9 +173,12 @@ class TextFlow(TextModel):
         lengths = lengths.to(self.length_prior.logits.device)
         width = int(lengths.max())
         valid = torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
+        tau = options.knobs["base_temperature"]
+        if not 0 <= tau < float("inf"):
+            raise GentextError(f"base_temperature must be a finite number >= 0, got {tau}")
         u = torch.randn((len(lengths), width, self.dim), generator=options.generator,
                         device=lengths.device)
-        z = self.flow.inverse(u * valid[..., None], valid)
+        z = self.flow.inverse(tau * u * valid[..., None], valid)
         return self._decode_tokens(z, valid, options)
 
     def encode(self, batch: dict, draw: bool = False) -> torch.Tensor:
