@@ -72,6 +72,10 @@ def test_eval_n_samples_computes_registered_metrics(cli, trained_gpt):
     assert report["sample_temperature"] == 1.0  # gpt's default
     text = cli("eval", trained_gpt, "--n", 4, "--temperature", 0.5).stdout
     assert "(on 4 samples, temperature 0.5)" in text
+    text = cli("eval", trained_gpt, "--n", 4, "--option", "use_cache=false").stdout
+    assert "(on 4 samples, temperature 1, use_cache False)" in text
+    result = cli("eval", trained_gpt, "--n", 4, "--option", "steps=3")
+    assert result.exit_code != 0 and "steps" in result.error_lines[0]
 
 
 def test_eval_on_other_data_uses_that_data(cli, trained_gpt, tmp_path):

@@ -9,9 +9,10 @@ from typing import List, Optional
 import typer
 
 from gentext.errors import GentextError
-from gentext_cli.options import (DEVICE_OPTION, JUDGE_OPTION, JSON_OPTION, NLL_SAMPLES_OPTION,
-                                 OLD_SAMPLES_OPTION, RUN_ARGUMENT, check_judge_option,
-                                 count_option, load_judge, load_run_on, renamed)
+from gentext_cli.options import (DEVICE_OPTION, JSON_OPTION, JUDGE_OPTION, KNOBS_OPTION,
+                                 NLL_SAMPLES_OPTION, OLD_SAMPLES_OPTION, RUN_ARGUMENT,
+                                 check_judge_option, count_option, load_judge, load_run_on,
+                                 parse_knobs, renamed)
 
 KIND_WORDING = {
     "exact": "exact (the model's own likelihood)",
@@ -31,6 +32,7 @@ def evaluate(
     temperature: Optional[float] = typer.Option(
         None, "--temperature", "-t", help="Temperature of those samples; 0 is greedy.",
         show_default="the family's, as `gentext sample`"),
+    knobs: List[str] = KNOBS_OPTION,
     judge: Optional[Path] = JUDGE_OPTION,
     overrides: List[str] = typer.Option([], "--set", metavar="data.KEY=VALUE", help="Read the "
                                         "data another way: a [data] key other than the run's "
@@ -48,7 +50,8 @@ def evaluate(
     from gentext.runs.checkpoint import write_atomic
 
     n = renamed("--samples", "--n", old_samples, n)
-    options = SamplingOptions(temperature=temperature)  # every option before the model loads
+    # every option before the model loads
+    options = SamplingOptions(temperature=temperature, knobs=parse_knobs(knobs))
     check_judge_option(judge, n)
     loaded = reading_data(load_run_on(run, device), overrides)
     judge_run = load_judge(judge, [loaded], device)
@@ -116,14 +119,15 @@ def score_samples(loaded, splits, n: int, options, judge=None) -> dict:
     from gentext.evaluation.generative import judge_samples
     from gentext.plugins.manager import registry
 
-    temperature = loaded.model.resolve_options(options).temperature  # None: the family's default
+    resolved = loaded.model.resolve_options(options)  # the family's defaults filled in
     texts = sample_texts(loaded.model, loaded.tokenizer, n,
                          default_max_new_tokens(loaded.config.data.max_len), options)
     references = {"train": [e["text"] for e in splits.train],
                   "test": [e["text"] for e in splits.test]}
     found = registry()
     owners = {name: found.owner[("metric", name)] for name in found.metrics}
-    return {"sample_temperature": temperature,
+    return {"sample_temperature": resolved.temperature,
+            "sample_options": {k: resolved.knobs[k] for k in options.knobs},  # the ones given
             "sample_metrics": sample_metrics(texts, references, found.metrics, owners),
             **({} if judge is None else judge_samples(judge, texts))}
 
@@ -164,9 +168,10 @@ def print_report(report: dict, result, loaded, n: int) -> None:
                    f"{name + ':':<24} {value}")
     if "latent_space" in report:
         _print_latent(report["latent_space"])
+    knobs = "".join(f", {k} {v}" for k, v in report.get("sample_options", {}).items())
     for name, value in report.get("sample_metrics", {}).items():
         typer.echo(f"{name + ':':<12} {value:.4f} (on {n} samples, temperature "
-                   f"{report['sample_temperature']:g})")
+                   f"{report['sample_temperature']:g}{knobs})")
     if "judge" in report:
         from gentext.evaluation.generative import describe
 
