@@ -131,3 +131,32 @@ def test_a_hub_name_not_in_the_cache_is_one_line_offline(cli, tmp_path, monkeypa
     result = cli("import", "gpt2-not-cached-here", "--out", tmp_path / "run")
     assert_one_line_error(result, "cannot be reached")
     assert "local folder" in result.error_lines[0] and not (tmp_path / "run").exists()
+
+
+def test_a_hub_id_in_the_local_cache_imports_without_the_network(cli, gpt2_folder, tmp_path,
+                                                                  monkeypatch):
+    """`gentext import gpt2` after `hf download gpt2`: the id is found in the hub cache's
+    layout (models--NAME/refs/main naming a snapshot folder), offline."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub-cache"
+    commit = "0" * 40
+    snapshot = cache / "models--tiny-gpt2" / "snapshots" / commit
+    shutil.copytree(gpt2_folder, snapshot)
+    (cache / "models--tiny-gpt2" / "refs").mkdir()
+    (cache / "models--tiny-gpt2" / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = cli("import", "tiny-gpt2", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    config = (tmp_path / "run" / "config.toml").read_text()
+    assert 'tokenizer = "hf:tiny-gpt2"' in config  # named as the hub names it
+    texts = made_up_sentences(10, seed=4)
+    data = tmp_path / "data.txt"
+    data.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    report = json.loads(cli("eval", tmp_path / "run", "--data", data, "--split", "all",
+                            "--json").stdout)
+    expected, _ = transformers_total_nats(gpt2_folder, texts)
+    assert report["nats_per_token"] * report["tokens"] == pytest.approx(expected, rel=1e-4)
