@@ -31,12 +31,30 @@ def test_every_layer_inverts_in_float64(coupling, mask, parity):
     assert torch.allclose(layer.inverse(y, valid), x, atol=1e-6, rtol=0)
 
 
-def test_a_stack_inverts_in_float64():
-    stack = randomised(CouplingStack(4, 8, layers=6)).double()
+@pytest.mark.parametrize("dilated", [False, True])
+def test_a_stack_inverts_in_float64(dilated):
+    stack = randomised(CouplingStack(4, 8, layers=6, dilated=dilated)).double()
     x = torch.randn(3, 5, 4, dtype=torch.float64)
     valid = torch.ones(3, 5, dtype=torch.bool)
     z, _ = stack(x, valid)
     assert torch.allclose(stack.inverse(z, valid), x, atol=1e-6, rtol=0)
+
+
+def test_dilated_conditioners_read_twice_as_far_every_two_layers():
+    """Layers 0-1 read 2 neighbours each side a conditioner (two convolutions of width 3),
+    layers 4-5 positions up to 8 away (every fourth; the layers before fill the gaps): a change
+    8 positions away reaches layer 4's conditioner, not layer 0's."""
+    stack = randomised(CouplingStack(2, 8, layers=6, coupling="additive", dilated=True)).double()
+    assert [layer.conditioner.net.convs[0].dilation[0] for layer in stack.layers] == [1, 1, 2, 2,
+                                                                                      4, 4]
+    x = torch.randn(1, 16, 2, dtype=torch.float64)
+    valid = torch.ones(1, 16, dtype=torch.bool)
+    moved = x.clone()
+    moved[0, 0] += 1.0
+    for index, reaches in ((0, False), (4, True)):
+        conditioner = stack.layers[index].conditioner
+        near = conditioner(x, valid)[0, 8] - conditioner(moved, valid)[0, 8]
+        assert bool(near.abs().max() > 0) == reaches
 
 
 @pytest.mark.parametrize("coupling", ["affine", "spline"])

@@ -14,6 +14,7 @@ class FlowConfig:
     hidden: int = 128  # conditioner width
     codec_hidden: int = 128  # width of the contextual dequantiser q(z | x) and decoder p(x | z)
     kernel: int = 3  # positions each conditioner convolution reads (odd)
+    dilated: bool = False  # conditioners' convolutions dilated 1, 1, 2, 2, 4, 4, ... by layer, so the last couplings read the whole sentence
     layers: int = 8  # coupling layers (alternating channel and position masks)
     coupling: str = "affine"  # "affine" (Real NVP), "additive" (NICE, volume-preserving) or "spline"
     bins: int = 8  # spline couplings: bins of each rational-quadratic spline

@@ -55,10 +55,12 @@ class Conditioner(nn.Module):
     part of the whole sequence: convolutions over positions. The last layer starts at zero, so
     a new coupling is the identity and a deep stack starts stable."""
 
-    def __init__(self, dim: int, hidden: int, kernel: int = 3, per_entry: int = 2):
+    def __init__(self, dim: int, hidden: int, kernel: int = 3, per_entry: int = 2,
+                 dilation: int = 1):
         super().__init__()
         self.per_entry = per_entry
-        self.net = PositionConv([dim, hidden, hidden, dim * per_entry], [kernel, 1, kernel])
+        self.net = PositionConv([dim, hidden, hidden, dim * per_entry], [kernel, 1, kernel],
+                                [dilation, 1, dilation])
         nn.init.zeros_(self.net.last.weight)
         nn.init.zeros_(self.net.last.bias)
 
@@ -71,7 +73,7 @@ class Coupling(nn.Module):
 
     def __init__(self, dim: int, hidden: int, coupling: str = "affine", mask: str = "channel",
                  parity: int = 0, max_log_scale: float = 2.0, kernel: int = 3, bins: int = 8,
-                 bound: float = 4.0):
+                 bound: float = 4.0, dilation: int = 1):
         super().__init__()
         if coupling not in COUPLINGS:
             raise ValueError(f"unknown coupling {coupling!r}; choose one of {', '.join(COUPLINGS)}")
@@ -81,7 +83,7 @@ class Coupling(nn.Module):
         self.max_log_scale = max_log_scale  # s = c * tanh(raw / c): bounded, smooth near 0
         self.bins, self.bound = bins, bound  # spline: K bins over [-B, B], identity outside
         per_entry = 3 * bins - 1 if coupling == "spline" else 2  # widths, heights, inner slopes
-        self.conditioner = Conditioner(dim, hidden, kernel, per_entry)
+        self.conditioner = Conditioner(dim, hidden, kernel, per_entry, dilation)
 
     def _transform_of(self, x: torch.Tensor, valid: torch.Tensor):
         """The transform mask (B, T, D) and the elementwise map x_b -> (y_b, log g'(x_b)) that
@@ -137,14 +139,17 @@ class AffineMap:
 
 class CouplingStack(nn.Module):
     """Couplings alternating channel and position masks and both parities, so every entry is
-    transformed several times and every position sees every other."""
+    transformed several times and every position sees every other. With ``dilated``, each
+    group of four couplings reads twice as far as the one before (convolutions dilated 1, 2,
+    4, ..., as WaveNet's and ByteNet's), so the last ones read the whole sentence."""
 
     def __init__(self, dim: int, hidden: int, layers: int, coupling: str = "affine",
-                 kernel: int = 3, bins: int = 8):
+                 kernel: int = 3, bins: int = 8, dilated: bool = False):
         super().__init__()
         plan = [("channel", 0), ("channel", 1), ("position", 0), ("position", 1)]
         self.layers = nn.ModuleList(
-            Coupling(dim, hidden, coupling, *plan[i % len(plan)], kernel=kernel, bins=bins)
+            Coupling(dim, hidden, coupling, *plan[i % len(plan)], kernel=kernel, bins=bins,
+                     dilation=2 ** (i // 2) if dilated else 1)
             for i in range(layers))
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

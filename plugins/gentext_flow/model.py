@@ -64,7 +64,7 @@ class TextFlow(TextModel):
             self.encoding = CategoricalEncoding(vocab.size, config.dim)
         self.dim = self.encoding.dim
         self.flow = CouplingStack(self.dim, config.hidden, config.layers, config.coupling,
-                                  config.kernel, config.bins)
+                                  config.kernel, config.bins, config.dilated)
         self.length_prior = LengthPrior(config.max_len)
         self.capabilities = dataclasses.replace(TextFlow.capabilities, nll_samples=config.nll_samples)
 

@@ -11,11 +11,12 @@ class PositionConv(nn.Module):
     sequence's end are zeroed before every layer, so a sentence gives the same output alone
     or in a padded batch (biases would otherwise leak from the padding into its neighbours)."""
 
-    def __init__(self, widths: list[int], kernels: list[int]):
+    def __init__(self, widths: list[int], kernels: list[int], dilations: list[int] | None = None):
         super().__init__()
+        dilations = dilations or [1] * len(kernels)
         self.convs = nn.ModuleList(
-            nn.Conv1d(w_in, w_out, k, padding=k // 2)
-            for w_in, w_out, k in zip(widths[:-1], widths[1:], kernels))
+            nn.Conv1d(w_in, w_out, k, padding=d * (k // 2), dilation=d)
+            for w_in, w_out, k, d in zip(widths[:-1], widths[1:], kernels, dilations))
         self.act = nn.GELU()
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
