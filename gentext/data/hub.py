@@ -41,7 +41,9 @@ def reachable() -> bool:
     """Whether the hub's endpoint answers a TCP connection within ``CONNECT_SECONDS``."""
     if _offline_by_environment():
         return False
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    from huggingface_hub import constants  # its ENDPOINT honours HF_ENDPOINT
+
+    endpoint = urlparse(constants.ENDPOINT)
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
         socket.create_connection((endpoint.hostname, port), timeout=CONNECT_SECONDS).close()

@@ -15,7 +15,7 @@ import re
 from typing import Iterator
 
 from gentext.data import hub
-from gentext.data.splits import SPLIT_ALIASES
+from gentext.data.splits import own_split_names
 from gentext.errors import GentextError
 
 DEFAULT_LABEL_COLUMN = "label"
@@ -110,10 +110,7 @@ class DatasetTexts:
                  chunk: int = 10_000):
         self.name, self.text_column, self.chunk = name, text_column, chunk
         self.splits = open_dataset(name, config, stream=True)
-        own = {}
-        for split in self.splits:  # a second alias of one (dev beside validation) is left out
-            own.setdefault(SPLIT_ALIASES.get(split), split)
-        own.pop(None, None)
+        own = own_split_names(self.splits)
         self.train = own.pop("train", None)
         # gentext's name -> the dataset's, of each held-out split it has (none without train)
         self.held_out = own if self.train else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gentext.config import DataConfig
 from gentext.data.loading import load_source
-from gentext.data.splits import (SPLIT_ALIASES, Splits, hold_out, split_documents,
+from gentext.data.splits import (Splits, hold_out, own_split_names, split_documents,
                                  split_examples)
 
 
@@ -22,8 +22,13 @@ def load_splits(data: DataConfig, source: str | None = None) -> Splits:
     loaded = load_source(source or data.source, found.datasets, owners, data)
     if isinstance(loaded, dict):
         return own_splits(loaded, data)
+    return _split(loaded, data)
+
+
+def _split(examples: list[dict], data: DataConfig) -> Splits:
+    """gentext's deterministic split, of examples or (``data.unit = "document"``) documents."""
     split = split_documents if data.unit == "document" else split_examples
-    return split(loaded, data.valid_fraction, data.test_fraction, data.split_seed)
+    return split(examples, data.valid_fraction, data.test_fraction, data.split_seed)
 
 
 def own_splits(loaded: dict[str, list[dict]], data: DataConfig) -> Splits:
@@ -31,15 +36,10 @@ def own_splits(loaded: dict[str, list[dict]], data: DataConfig) -> Splits:
     under its own name, so figures follow the dataset's published protocol. A held-out split
     it lacks is cut from its training split by ``data.split_seed``; without a training split
     and a held-out one, every example (of every split) is split as one list, as a file is."""
-    named, names = {}, {}
-    for name, examples in loaded.items():  # a second alias of one (dev beside validation) is left out
-        ours = SPLIT_ALIASES.get(name)
-        if ours is not None and ours not in named:
-            named[ours], names[ours] = examples, name
+    names = own_split_names(loaded)
+    named = {ours: loaded[theirs] for ours, theirs in names.items()}
     if "train" not in named or len(named) == 1:
-        everything = [example for split in loaded.values() for example in split]
-        split = split_documents if data.unit == "document" else split_examples
-        return split(everything, data.valid_fraction, data.test_fraction, data.split_seed)
+        return _split([example for split in loaded.values() for example in split], data)
     for ours, fraction in (("valid", data.valid_fraction), ("test", data.test_fraction)):
         if ours not in named:
             named["train"], named[ours] = hold_out(named["train"], fraction, data.split_seed,

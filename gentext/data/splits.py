@@ -14,6 +14,16 @@ SPLIT_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "dev
                  "test": "test"}
 
 
+def own_split_names(names) -> dict[str, str]:
+    """gentext's name -> the data's own, for each split of ``names`` that is one of
+    ``SPLIT_ALIASES`` (a second alias of one, dev beside validation, is left out)."""
+    found: dict[str, str] = {}
+    for name in names:
+        if name in SPLIT_ALIASES:
+            found.setdefault(SPLIT_ALIASES[name], name)
+    return found
+
+
 @dataclass
 class Splits:
     """Examples by split; each example is {"text": str} with an optional "label"."""

@@ -56,10 +56,10 @@ def _token_text(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _roles_in_files(folder: Path) -> dict[str, str]:
-    """The roles ``tokenizer_config.json`` and ``special_tokens_map.json`` name (the first
-    file wins where both do)."""
-    found: dict[str, str] = {}
+def _files_beside(folder: Path) -> list[dict]:
+    """``tokenizer_config.json`` and ``special_tokens_map.json`` of ``folder``, those that are
+    there, in that order (the first wins where both name a role)."""
+    tables = []
     for name in (ROLES_FILE, SPECIALS_MAP_FILE):
         path = folder / name
         if not path.is_file():
@@ -68,8 +68,16 @@ def _roles_in_files(folder: Path) -> dict[str, str]:
             table = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise GentextError(f"{str(path)!r} is not valid JSON: {exc}") from exc
+        tables.append(table if isinstance(table, dict) else {})
+    return tables
+
+
+def _roles_in(tables: list[dict]) -> dict[str, str]:
+    """The roles the tables name, the first table winning."""
+    found: dict[str, str] = {}
+    for table in tables:
         for role in ROLES:
-            token = _token_text(table.get(f"{role}_token")) if isinstance(table, dict) else None
+            token = _token_text(table.get(f"{role}_token"))
             if token is not None:
                 found.setdefault(role, token)
     return found
@@ -220,9 +228,10 @@ class TextTokenizer:
         a folder in hub layout."""
         path = Path(path)
         folder, file = (path, path / TOKENIZER_FILE) if path.is_dir() else (path.parent, path)
-        roles = _roles_in_files(folder) if file.name == TOKENIZER_FILE or path.is_dir() else {}
-        if source is None:
-            source = _saved_source(folder) if file.name == TOKENIZER_FILE else ""
+        tables = _files_beside(folder) if file.name == TOKENIZER_FILE else []
+        roles = _roles_in(tables)
+        if source is None:  # what data.tokenizer said, as the run saved it
+            source = str(tables[0].get("gentext_source", "")) if tables else ""
         if not file.is_file() and path.is_dir():
             return cls(_converted(folder), roles, source)
         try:
@@ -230,15 +239,6 @@ class TextTokenizer:
         except Exception as exc:  # noqa: BLE001 - the Rust side raises a bare Exception
             raise GentextError(f"{str(file)!r} is not a readable tokenizer: {exc}") from exc
         return cls(tokenizer, roles, source)
-
-
-def _saved_source(folder: Path) -> str:
-    path = folder / ROLES_FILE
-    try:
-        table = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
-    return str(table.get("gentext_source", "")) if isinstance(table, dict) else ""
 
 
 def _converted(folder: Path) -> Tokenizer:
