@@ -1,7 +1,7 @@
 """How a flow run's samples read under each way of decoding them: the temperature of the
-per-position decoder p(x | z) (0: each token its most likely) against the temperature of the
-base noise the flow starts from (``base_temperature``, as Glow's), beside the judge's own
-samples as the reference, all measured in the same run.
+per-position decoder p(x | z) (0: each token its most likely) and its nucleus (top-p) against
+the temperature of the base noise the flow starts from (``base_temperature``, as Glow's),
+beside the judge's own samples as the reference, all measured in the same run.
 
 Each row scores --samples sentences of natural length (the length prior's) three ways, since
 each alone can be gamed: the share of sampled words found in the training split, distinct-2,
@@ -9,7 +9,7 @@ and the judge's exact nats/token on them (generative perplexity; the judge is a 
 own tokenizer whatever the flow's).
 
     python bench/flow_decoding.py --flow runs/flow --judge runs/gpt [--temperatures 0,0.7,1]
-        [--base-temperatures 0.7,0.85,1] [--samples 500]
+        [--top-ps 1,0.9] [--base-temperatures 0.7,0.85,1] [--samples 500]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--flow", required=True, help="a flow run directory")
     parser.add_argument("--judge", required=True, help="a run with an exact likelihood (gpt)")
     parser.add_argument("--temperatures", default="0,0.7,1", help="decoder temperatures")
+    parser.add_argument("--top-ps", default="1", help="decoder nucleus sizes (1: all tokens)")
     parser.add_argument("--base-temperatures", default="0.7,0.85,1",
                         help="temperatures of the base noise")
     parser.add_argument("--samples", type=int, default=500, help="sentences scored a row")
@@ -55,10 +56,14 @@ def main() -> None:
     rows = [row(judge, "judge's own samples, temperature 1 (reference)",
                 SamplingOptions(temperature=1.0))]
     for base in floats(args.base_temperatures):
-        for temperature in floats(args.temperatures):
-            rows.append(row(flow, f"decoder T = {temperature:g}, base T = {base:g}",
-                            SamplingOptions(temperature=temperature,
-                                            knobs={"base_temperature": base})))
+        for top_p in floats(args.top_ps):
+            for temperature in floats(args.temperatures):
+                nucleus = f", top-p {top_p:g}" if top_p < 1 and temperature > 0 else ""
+                if nucleus == "" and top_p < 1:
+                    continue  # greedy decoding ignores the nucleus: its row is the top-p 1 one
+                rows.append(row(flow, f"decoder T = {temperature:g}{nucleus}, base T = {base:g}",
+                                SamplingOptions(temperature=temperature, top_p=top_p,
+                                                knobs={"base_temperature": base})))
     print(f"cpu ({torch.get_num_threads()} threads), torch {torch.__version__}: "
           f"{args.samples} samples a row; flow {args.flow} ({flow.tokenizer.name}), judge "
           f"{args.judge} ({judge.tokenizer.name})")

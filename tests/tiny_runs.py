@@ -20,7 +20,7 @@ TINY = {
                "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1",
                "train.samples=3"],
     "flow": ["model.dim=4", "model.hidden=16", "model.layers=4", "model.max_len=48",
-             "data.max_len=48", "train.batch_size=16", "train.warmup_steps=2",
+             "data.max_len=48", "data.vocab_size=300", "train.batch_size=16", "train.warmup_steps=2",
              "train.log_every=1", "train.samples=3", "train.valid_nll_samples=2"],
     "mdlm": ["model.n_layer=1", "model.n_head=2", "model.n_embd=32", "model.max_len=64",
              "model.nll_samples=2", "model.sampling_steps=8", "data.max_len=64",
