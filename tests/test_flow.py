@@ -257,13 +257,15 @@ def test_samples_come_out_in_one_pass_with_lengths_from_the_prior(dequantization
 
 
 def test_base_temperature_scales_the_noise_a_sample_starts_from(monkeypatch):
-    """tau = 0 starts every sample at the base's mode (the same sentence for one length);
-    tau = 1 is the default draw; tau scales u exactly."""
+    """tau = 0 starts every sample at the base's mode (the same sentence for one length, when
+    each position is decoded to its most likely token); tau = 1 is the default draw; tau
+    scales u exactly."""
     from gentext.errors import GentextError
 
     model = tiny_flow().eval()
     lengths = torch.full((6,), 5)
-    mode = model.sample_lengths(lengths, SamplingOptions(seed=0, knobs={"base_temperature": 0.0}))
+    mode = model.sample_lengths(lengths, SamplingOptions(seed=0, temperature=0,
+                                                         knobs={"base_temperature": 0.0}))
     assert all(row == mode[0] for row in mode)
     default = model.sample_lengths(lengths, SamplingOptions(seed=1))
     same = model.sample_lengths(lengths, SamplingOptions(seed=1, knobs={"base_temperature": 1.0}))
@@ -340,6 +342,22 @@ def test_decoding_an_encoding_gives_the_sentence_back(dequantization):
     assert codes.shape == (3, 5, model.dim + 1)
     assert codes[..., -1].tolist() == [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1] * 5]  # where it ends
     assert model.decode(codes, max_new_tokens=10) == [s[1:-1] for s in sentences]
+
+
+@pytest.mark.parametrize("dequantization", ["argmax", "uniform"])
+def test_an_exact_decoder_names_its_token_at_any_temperature(dequantization):
+    """An exact decoder leaves nothing to draw: a sample is the same at temperature 0 and 1,
+    and a code no token owns decodes to <unk> even where <unk> is a special (lent by <eos>)."""
+    model = tiny_flow(dequantization).eval()
+    lengths = torch.full((8,), 5)
+    greedy = model.sample_lengths(lengths, SamplingOptions(seed=3, temperature=0))
+    drawn = model.sample_lengths(lengths, SamplingOptions(seed=3, temperature=1))
+    assert greedy == drawn
+    # uniform: outside every cube; argmax: the signs spell 12 in binary, and V = 12
+    off = -3.0 if dequantization == "uniform" else torch.tensor([-1.0, -1.0, 1.0, 1.0])
+    codes = torch.zeros(1, 5, model.dim) + off
+    assert model.encoding.unk_id == 2 == model.vocab.eos_id
+    assert model.encoding.decode_tokens(codes).tolist() == [[2] * 5]
 
 
 def test_train_sample_and_eval_through_the_cli(cli, corpus, tmp_path, tiny_args):

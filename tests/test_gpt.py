@@ -124,6 +124,23 @@ def test_top_k_and_top_p_keep_the_right_tokens():
         assert torch.isfinite(filter_logits(logits, top_p=tiny)).tolist() == [[True, False, False, False]]
 
 
+def test_draws_follow_the_probabilities_and_never_take_an_impossible_token():
+    """draw_tokens inverts each row's CDF: the frequencies are the probabilities (within
+    four standard errors over 40,000 draws), and a token of probability 0, first or last in
+    the row, is never drawn."""
+    from gentext.models.contract import draw_tokens
+
+    probs = torch.tensor([0.0, 0.5, 0.3, 0.15, 0.05, 0.0])
+    logits = torch.log(probs).expand(40_000, -1)
+    options = SamplingOptions(temperature=1.0, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(draw_tokens(logits, options), minlength=6).float() / 40_000
+    assert counts[0] == 0 and counts[-1] == 0
+    assert torch.all((counts - probs).abs() <= 4 * (probs * (1 - probs) / 40_000).sqrt())
+    cooler = draw_tokens(logits[:10_000], SamplingOptions(temperature=0.5, seed=1))
+    assert (cooler == 1).float().mean() > 0.6  # 0.5^2 / (0.25 + 0.09 + 0.0225 + 0.0025) = 0.68
+    assert draw_tokens(logits[:3], SamplingOptions(temperature=0)).tolist() == [1, 1, 1]
+
+
 def test_overfits_a_handful_of_sentences(fit):
     rows = [(1, 10, 11, 12, 13, 2), (1, 20, 21, 22, 2), (1, 30, 31, 2)]
     batch = batch_of(*rows)

@@ -32,8 +32,8 @@ MAX_NEW_TOKENS_OPTION = typer.Option(None, "--max-new-tokens", min=0, help="Most
                                      show_default="what fits the run's data.max_len")
 # how to draw: `gentext sample` and `gentext infill`
 TEMPERATURE_OPTION = typer.Option(None, "--temperature", "-t", help="Softmax temperature; 0 is "
-                                  "greedy.", show_default="the family's: 1, or 0 for flow (a "
-                                  "sampled z, each character its most likely)")
+                                  "greedy.", show_default="the family's: 1, or 0.8 for flow "
+                                  "(a sampled z, each token drawn from p(x | z))")
 TOP_K_OPTION = typer.Option(0, "--top-k", help="Keep the k most likely tokens (0: all).")
 TOP_P_OPTION = typer.Option(1.0, "--top-p", help="Nucleus sampling mass (1: off).")
 KNOBS_OPTION = typer.Option([], "--option", help="A family's own sampling option, name=value "

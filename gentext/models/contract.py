@@ -391,10 +391,17 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 def draw_tokens(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
     """Draw one token per row of (B, V) logits under ``options``; temperature 0 is greedy.
-    Returns (B,)."""
+    Returns (B,).
+
+    An exact draw by inverting each row's CDF with one uniform: a cumulative sum where
+    ``torch.multinomial`` draws an exponential per token, about twice as fast on a CPU for
+    thousands of tokens. u lies in (0, total], so the first token whose CDF reaches u has
+    probability above 0 and exists."""
     logits = logits.float()
     if options.temperature <= 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k,
                                         options.top_p), dim=-1)
-    return torch.multinomial(probs, 1, generator=options.generator).squeeze(-1)
+    cdf = probs.cumsum(dim=-1)
+    uniform = torch.rand((cdf.size(0), 1), generator=options.generator, device=cdf.device)
+    return torch.searchsorted(cdf, (1 - uniform) * cdf[:, -1:]).squeeze(-1)

@@ -61,6 +61,8 @@ def gaussian_sample(mean: torch.Tensor, log_scale: torch.Tensor,
 class CategoricalEncoding(nn.Module):
     """q(z | token) per token, and the Bayes decoder p(token | z) it implies."""
 
+    exact = False  # the decoder is a distribution over tokens (``decoder_logits``)
+
     def __init__(self, vocab_size: int, dim: int, min_log_scale: float = -4.0):
         super().__init__()
         self.dim = dim
@@ -84,13 +86,16 @@ class CategoricalEncoding(nn.Module):
         """The most typical z of each token (B, T, D): its Gaussian's mean."""
         return self.mean(tokens)
 
-    def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(token | z) for every token, (B, T, V): Bayes' rule over the encodings."""
+    def decoder_logits(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """log q(z | token) p(token) for every token, (B, T, V): Bayes' rule unnormalised."""
         mean, log_scale = self.mean.weight, self._log_scales()  # (V, D)
         diff = (z[..., None, :] - mean) * torch.exp(-log_scale)  # (B, T, V, D)
         log_q = -0.5 * (diff.pow(2) + LOG_2PI).sum(-1) - log_scale.sum(-1)  # (B, T, V)
-        joint = log_q + torch.log_softmax(self.log_prior, dim=0)
-        return joint - torch.logsumexp(joint, dim=-1, keepdim=True)
+        return log_q + torch.log_softmax(self.log_prior, dim=0)
+
+    def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(token | z) for every token, (B, T, V): Bayes' rule over the encodings."""
+        return torch.log_softmax(self.decoder_logits(z, valid), dim=-1)
 
 
 class ContextualPosterior(nn.Module):
@@ -114,6 +119,8 @@ class ContextualEncoding(ContextualPosterior):
     still parallel (FlowSeq, Ma et al. 2019). The bound is the same ELBO; z no longer has to
     name its token alone, which leaves the flow a smoother density to fit."""
 
+    exact = False
+
     def __init__(self, vocab_size: int, dim: int, hidden: int = 128, min_log_scale: float = -4.0):
         super().__init__(vocab_size, dim, hidden, min_log_scale)
         self.decoder = PositionConv([dim, hidden, hidden, vocab_size], [5, 5, 1])
@@ -125,12 +132,17 @@ class ContextualEncoding(ContextualPosterior):
     def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         return self._posterior(tokens, valid)[0]
 
+    def decoder_logits(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(z, valid).float()
+
     def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.log_softmax(self.decoder(z, valid).float(), dim=-1)
+        return torch.log_softmax(self.decoder_logits(z, valid), dim=-1)
 
 
 class UniformDequantization(nn.Module):
     """z = bits(token) + U[0, 1)^D: no parameters, q and the decoder exact (the simple baseline)."""
+
+    exact = True  # the decoder names one token (``decode_tokens``)
 
     def __init__(self, vocab_size: int, unk_id: int):
         super().__init__()
@@ -150,14 +162,17 @@ class UniformDequantization(nn.Module):
     def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         return self.bits(tokens) + 0.5
 
-    def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(token | z), (B, T, V): 0 for the cube z lies in, -inf elsewhere; a z outside
-        every token's cube (a sample off the data) decodes to <unk>."""
+    def decode_tokens(self, z: torch.Tensor) -> torch.Tensor:
+        """The token whose cube z lies in, (B, T); a z outside every token's cube (a sample off
+        the data) decodes to <unk>."""
         corner = torch.floor(z).long()
         inside = ((corner == 0) | (corner == 1)).all(-1)
         index = read_binary_code(corner.clamp(0, 1), self.vocab_size, self.unk_id)
-        index = torch.where(inside, index, self.unk_id)
-        return one_hot_log_probs(index, self.vocab_size)
+        return torch.where(inside, index, self.unk_id)
+
+    def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(token | z), (B, T, V): 0 for the cube z lies in, -inf elsewhere."""
+        return one_hot_log_probs(self.decode_tokens(z), self.vocab_size)
 
 
 class ArgmaxEncoding(ContextualPosterior):
@@ -171,6 +186,7 @@ class ArgmaxEncoding(ContextualPosterior):
     log-determinant is unchanged)."""
 
     margin = 1e-4
+    exact = True
 
     def __init__(self, vocab_size: int, unk_id: int, hidden: int = 128, min_log_scale: float = -4.0):
         dim = max(2, math.ceil(math.log2(vocab_size)))  # couplings split channels: D >= 2
@@ -190,7 +206,10 @@ class ArgmaxEncoding(ContextualPosterior):
     def center(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         return self._signs(tokens) * (F.softplus(self._posterior(tokens, valid)[0]) + self.margin)
 
+    def decode_tokens(self, z: torch.Tensor) -> torch.Tensor:
+        """The token whose orthant z lies in, (B, T) (<unk> for a code no token has)."""
+        return read_binary_code(z > 0, self.vocab_size, self.unk_id)
+
     def log_decoder(self, z: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(token | z), (B, T, V): 0 for the token whose orthant z lies in (<unk> for a
-        code no token has), -inf elsewhere."""
-        return one_hot_log_probs(read_binary_code(z > 0, self.vocab_size, self.unk_id), self.vocab_size)
+        """log p(token | z), (B, T, V): 0 for the token whose orthant z lies in, -inf elsewhere."""
+        return one_hot_log_probs(self.decode_tokens(z), self.vocab_size)

@@ -17,7 +17,7 @@ import torch
 
 from gentext.api import (
     Capabilities, GentextError, LengthPrior, SamplingOptions, TextModel, Vocab, active_units,
-    filter_logits, importance_weighted_bound,
+    draw_tokens, importance_weighted_bound,
 )
 from gentext_flow.config import FlowConfig
 from gentext_flow.couplings import COUPLINGS, CouplingStack
@@ -140,17 +140,16 @@ class TextFlow(TextModel):
 
     def _decode_tokens(self, z: torch.Tensor, valid: torch.Tensor,
                        options: SamplingOptions) -> list[list[int]]:
-        log_probs = self.encoding.log_decoder(z, valid)  # (B, L, V), every position at once
-        # a position inside a sentence holds none of <bos>, <pad>, <eos> (its end is the length)
-        specials = self.never_drawn(dataclasses.replace(options, stop_at_eos=False), z.device)
-        log_probs = log_probs.index_fill(-1, specials, float("-inf"))
-        if options.temperature <= 0:
-            tokens = log_probs.argmax(-1)
+        if self.encoding.exact:
+            # one token a position whatever the temperature (<unk> for a code no token owns)
+            tokens = self.encoding.decode_tokens(z)
         else:
-            flat = filter_logits(log_probs.flatten(0, 1) / options.temperature, options.top_k,
-                                 options.top_p)
-            tokens = torch.multinomial(torch.softmax(flat, -1), 1,
-                                       generator=options.generator).view(z.shape[:2])
+            logits = self.encoding.decoder_logits(z, valid)  # (B, L, V), every position at once
+            # a position inside a sentence holds none of <bos>, <pad>, <eos> (its end is the
+            # length)
+            specials = self.never_drawn(dataclasses.replace(options, stop_at_eos=False), z.device)
+            logits = logits.index_fill(-1, specials, float("-inf"))
+            tokens = draw_tokens(logits.flatten(0, 1), options).view(z.shape[:2])
         return [row[: int(n)] for row, n in zip(tokens.tolist(), valid.sum(-1).tolist())]
 
     def generate(self, n: int, options: SamplingOptions, max_new_tokens: int,
