@@ -158,8 +158,8 @@ def test_capabilities_are_abilities_and_the_rest_lives_where_it_is_used():
     gpt, mdlm, flow = tiny_model("gpt"), tiny_model("mdlm"), tiny_model("flow")
     assert gpt.compiled_modules == ("",) and gpt.fsdp_units == ("transformer.h",)
     assert mdlm.compiled_modules == mdlm.fsdp_units == ("denoiser.h",)
-    assert flow.default_temperature == 0.0 and gpt.default_temperature == 1.0
-    assert flow.resolve_options(SamplingOptions()).temperature == 0.0
+    assert flow.default_temperature == 0.8 and gpt.default_temperature == 1.0
+    assert flow.resolve_options(SamplingOptions()).temperature == 0.8
     said = get_model("mdlm").nll_estimator_of
     assert said(get_model("mdlm").config(estimator="time")) == "the ELBO averaged over draws of t"
     assert get_model("flow").nll_estimator_of(flow.config) == "importance-weighted"

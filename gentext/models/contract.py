@@ -365,9 +365,8 @@ def contract_gaps(cls) -> str | None:
 
 
 def float32(device_type: str):
-    """A float32 section inside any autocast, for what bf16 would spoil (a spline's bin
-    search, a sum of log-determinants, an evaluation's log-probabilities); nothing to undo on
-    a device autocast does not know."""
+    """A float32 section inside any autocast, for what bf16 would spoil (a spline's bin search,
+    a sum of log-determinants, log-probabilities); nothing to undo where autocast is unknown."""
     if not torch.amp.is_autocast_available(device_type):
         return contextlib.nullcontext()
     return torch.autocast(device_type, enabled=False)
@@ -390,18 +389,12 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 
 def draw_tokens(logits: torch.Tensor, options: SamplingOptions) -> torch.Tensor:
-    """Draw one token per row of (B, V) logits under ``options``; temperature 0 is greedy.
-    Returns (B,).
-
-    An exact draw by inverting each row's CDF with one uniform: a cumulative sum where
-    ``torch.multinomial`` draws an exponential per token, about twice as fast on a CPU for
-    thousands of tokens. u lies in (0, total], so the first token whose CDF reaches u has
-    probability above 0 and exists."""
+    """One token per row of (B, V) logits under ``options`` (temperature 0: greedy), (B,): each
+    row's CDF inverted at one u in (0, total], exact and cheaper than torch.multinomial."""
     logits = logits.float()
     if options.temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(filter_logits(logits / options.temperature, options.top_k,
-                                        options.top_p), dim=-1)
-    cdf = probs.cumsum(dim=-1)
+    cdf = torch.softmax(filter_logits(logits / options.temperature, options.top_k,
+                                      options.top_p), dim=-1).cumsum(dim=-1)
     uniform = torch.rand((cdf.size(0), 1), generator=options.generator, device=cdf.device)
     return torch.searchsorted(cdf, (1 - uniform) * cdf[:, -1:]).squeeze(-1)
