@@ -1,13 +1,14 @@
 """Sampling throughput of the flow (one parallel pass) against gpt (one token at a time, KV
 cache), for the same number of sentences of the same length, measured in the same run.
 
-Both runs should use the same tokenizer (the flow's default is characters; train the gpt
-with `--set data.tokenizer=char`). Every sentence has exactly --length tokens
+Both runs should use the same tokenizer, so equal tokens are equal words (the defaults: both
+byte-level BPE; for a character flow, train the gpt with `--set data.tokenizer=char`).
+Every sentence has exactly --length tokens
 (`gentext.comparison.compare.sampling_throughput`: the flow is given the lengths, gpt's end token is not
 honoured), so both do the same amount of work. Sentences per second are the median of
 --repeats timed batches.
 
-    python bench/flow_sampling.py --flow runs/flow --gpt runs/gpt-char [--n 256] [--length 100]
+    python bench/flow_sampling.py --flow runs/flow --gpt runs/gpt [--n 256] [--length 64]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main() -> None:
     parser.add_argument("--flow", required=True, help="a flow run directory")
     parser.add_argument("--gpt", required=True, help="a gpt run directory")
     parser.add_argument("--n", type=int, default=256, help="sentences per batch")
-    parser.add_argument("--length", type=int, default=100, help="tokens per sentence")
+    parser.add_argument("--length", type=int, default=64, help="tokens per sentence")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
