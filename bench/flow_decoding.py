@@ -58,9 +58,9 @@ def main() -> None:
     for base in floats(args.base_temperatures):
         for top_p in floats(args.top_ps):
             for temperature in floats(args.temperatures):
-                nucleus = f", top-p {top_p:g}" if top_p < 1 and temperature > 0 else ""
-                if nucleus == "" and top_p < 1:
+                if top_p < 1 and temperature <= 0:
                     continue  # greedy decoding ignores the nucleus: its row is the top-p 1 one
+                nucleus = f", top-p {top_p:g}" if top_p < 1 else ""
                 rows.append(row(flow, f"decoder T = {temperature:g}{nucleus}, base T = {base:g}",
                                 SamplingOptions(temperature=temperature, top_p=top_p,
                                                 knobs={"base_temperature": base})))
